@@ -1,0 +1,26 @@
+.PHONY: install run test lint bench clean
+
+VENV := .venv
+STAMP := $(VENV)/.ember-installed
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml scripts/install.sh
+	./scripts/install.sh
+	touch $(STAMP)
+
+run: install
+	$(VENV)/bin/ember run smollm2:135m
+
+test: install
+	$(VENV)/bin/ruff check backend tui tests bench
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check backend tui tests bench
+
+bench: install
+	$(VENV)/bin/python bench/decode.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

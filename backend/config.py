@@ -1,0 +1,111 @@
+"""Settings: defaults < `config.toml` in the user's config directory < environment variables.
+
+Command-line flags override all three; the CLI applies them with `dataclasses.replace`.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+import platformdirs
+import tomli_w
+
+from backend.errors import EmberError
+
+APP_NAME = "ember"
+DEFAULT_MODEL = "smollm2:135m"
+DEFAULT_HOST = "127.0.0.1:11434"
+
+
+def config_dir() -> Path:
+    return Path(os.environ.get("EMBER_CONFIG") or platformdirs.user_config_dir(APP_NAME))
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get("EMBER_DATA") or platformdirs.user_data_dir(APP_NAME))
+
+
+@dataclass(frozen=True)
+class Config:
+    models: Path = field(default_factory=lambda: data_dir() / "models")
+    host: str = DEFAULT_HOST
+    default_model: str = DEFAULT_MODEL
+    keep_alive: str = "5m"
+    num_parallel: int = 4
+    max_loaded_models: int = 3
+    num_thread: int = 0  # 0: every physical core the machine has
+    origins: tuple[str, ...] = ()
+    allowed_hosts: tuple[str, ...] = ()
+    api_key: str = ""
+    theme: str = "ember-dark"
+
+    @property
+    def config_file(self) -> Path:
+        return config_dir() / "config.toml"
+
+
+_ENV = {
+    "EMBER_MODELS": "models",
+    "EMBER_HOST": "host",
+    "EMBER_DEFAULT_MODEL": "default_model",
+    "EMBER_KEEP_ALIVE": "keep_alive",
+    "EMBER_NUM_PARALLEL": "num_parallel",
+    "EMBER_MAX_LOADED_MODELS": "max_loaded_models",
+    "EMBER_NUM_THREAD": "num_thread",
+    "EMBER_ORIGINS": "origins",
+    "EMBER_ALLOWED_HOSTS": "allowed_hosts",
+    "EMBER_API_KEY": "api_key",
+}
+
+
+def _coerce(name: str, value: object, where: str) -> object:
+    kinds = {f.name: f.type for f in fields(Config)}
+    kind = kinds[name]
+    try:
+        if kind == "Path":
+            return Path(str(value)).expanduser()
+        if kind == "int":
+            return int(value)  # type: ignore[arg-type]
+        if kind == "tuple[str, ...]":
+            if isinstance(value, str):
+                return tuple(v.strip() for v in value.split(",") if v.strip())
+            return tuple(str(v) for v in value)  # type: ignore[union-attr]
+        return str(value)
+    except (TypeError, ValueError):
+        raise EmberError(f"{where}: {name} expects {kind.replace('tuple[str, ...]', 'a list')}, got {value!r}")
+
+
+def load_config(path: Path | None = None, environ: dict[str, str] | None = None) -> Config:
+    """Read config.toml (if any), then apply EMBER_* environment variables."""
+    environ = dict(os.environ) if environ is None else environ
+    path = path or config_dir() / "config.toml"
+    values: dict[str, object] = {}
+    known = {f.name for f in fields(Config)}
+    if path.exists():
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise EmberError(f"{path}: not valid TOML ({exc}) — fix or delete the file")
+        for key, value in data.items():
+            if key in known:
+                values[key] = _coerce(key, value, str(path))
+    for env_name, key in _ENV.items():
+        if environ.get(env_name):
+            values[key] = _coerce(key, environ[env_name], env_name)
+    return replace(Config(), **values)
+
+
+def save_settings(updates: dict[str, object], path: Path | None = None) -> None:
+    """Merge `updates` into config.toml, keeping the user's other keys; written atomically."""
+    path = path or config_dir() / "config.toml"
+    data: dict[str, object] = {}
+    if path.exists():
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    data.update(updates)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".toml.tmp")
+    tmp.write_text(tomli_w.dumps(data), encoding="utf-8")
+    os.replace(tmp, path)

@@ -1,0 +1,1 @@
+"""Inference: Runner (one loaded model), Scheduler (which runners are resident), sampling, text."""

@@ -1,0 +1,55 @@
+"""One small hierarchy of errors, raised in the backend and shown by each front end its own way."""
+
+from __future__ import annotations
+
+
+class EmberError(Exception):
+    """A failure the user can act on; its message says what went wrong and what to do."""
+
+    status = 500
+
+
+class InvalidName(EmberError):
+    status = 400
+
+
+class ModelNotFound(EmberError):
+    status = 404
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f'model "{name}" not found — see "ember list", or "ember pull {name}"')
+        self.name = name
+
+
+class InvalidModelFile(EmberError):
+    """A file that should be a GGUF model is not one (wrong magic, truncated, unreadable)."""
+
+    status = 400
+
+
+class CorruptBlob(EmberError):
+    status = 500
+
+
+class InvalidRequest(EmberError):
+    status = 400
+
+
+class PullError(EmberError):
+    status = 400
+
+
+class ModelfileError(EmberError):
+    """A Modelfile that does not parse; carries the line and column of the mistake."""
+
+    status = 400
+
+    def __init__(self, message: str, line: int = 0, column: int = 0) -> None:
+        where = f"Modelfile line {line}: " if line else ""
+        super().__init__(where + message)
+        self.line = line
+        self.column = column
+
+
+class Cancelled(EmberError):
+    status = 499

@@ -1,0 +1,234 @@
+"""LocalBackend: the Backend interface over this machine's model store and llama.cpp."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+from backend.asyncbridge import run_blocking, stream_from_thread
+from backend.config import Config
+from backend.engine.scheduler import ModelKey, Scheduler, parse_keep_alive
+from backend.errors import EmberError, InvalidRequest, PullError
+from backend.modelrecord import ModelRecord, load_record
+from backend.names import parse_name
+from backend.parameters import Options, validate
+from backend.prompt import render_prompt, with_persona
+from backend.pull.packages import PACKAGED_MODELS, find_packaged_gguf
+from backend.pull.register import register_gguf
+from backend.service import Backend
+from backend.store import ModelStore
+from backend.types import (
+    ChatRequest,
+    Chunk,
+    GenerateRequest,
+    Message,
+    ModelInfo,
+    ModelSummary,
+    PullProgress,
+    RunningModel,
+)
+
+
+def _load_runner(key: ModelKey) -> object:
+    from backend.engine.runner import Runner  # llama.cpp is only imported when a model runs
+
+    return Runner(key.model, adapters=key.adapters)
+
+
+class LocalBackend(Backend):
+    def __init__(self, config: Config | None = None) -> None:
+        from backend.config import load_config
+
+        self.config = config or load_config()
+        self.store = ModelStore(self.config.models)
+        self.scheduler = Scheduler(
+            _load_runner,
+            max_loaded=self.config.max_loaded_models,
+            keep_alive=parse_keep_alive(self.config.keep_alive, 300.0),
+        )
+
+    # models ---------------------------------------------------------------------------------
+
+    def record(self, name: str) -> ModelRecord:
+        return load_record(self.store, parse_name(name))
+
+    async def list_models(self) -> list[ModelSummary]:
+        def read() -> list[ModelSummary]:
+            summaries = []
+            for stored in self.store.list():
+                try:
+                    record = load_record(self.store, stored.name)
+                except EmberError:
+                    continue
+                summaries.append(ModelSummary(stored.name.display(), stored.manifest.digest,
+                                              stored.manifest.size, stored.modified, record.details))
+            return summaries
+
+        return await run_blocking(read)
+
+    async def show(self, name: str) -> ModelInfo:
+        record = await run_blocking(self.record, name)
+        from backend.modelfile import modelfile_for_record
+
+        info = {k: v for k, v in record.meta.kv.items() if k != "tokenizer.chat_template"}
+        info["general.parameter_count"] = record.meta.parameter_count
+        return ModelInfo(
+            name=record.name.display(),
+            details=record.details,
+            model_info=info,
+            parameters=record.parameters,
+            template=record.template or record.meta.chat_template,
+            system=record.system,
+            license=record.license,
+            messages=record.messages,
+            modelfile=modelfile_for_record(record),
+            modified_at=record.modified,
+            capabilities=record.capabilities,
+        )
+
+    async def copy(self, source: str, destination: str) -> None:
+        src, dst = parse_name(source), parse_name(destination)
+        await run_blocking(self.store.copy, src, dst)
+
+    async def delete(self, name: str) -> None:
+        parsed = parse_name(name)
+        try:
+            record = await run_blocking(self.record, name)
+            self.scheduler.unload(self._key(record))
+        except EmberError:
+            pass
+        await run_blocking(self.store.delete, parsed)
+
+    def create(self, name: str, modelfile: str, *, base_dir: str | None = None) -> AsyncIterator[PullProgress]:
+        from backend.create import create_model
+
+        target = parse_name(name)
+        base = Path(base_dir) if base_dir else Path.cwd()
+        return stream_from_thread(lambda cancel: create_model(self.store, target, modelfile, base))
+
+    def pull(self, name: str) -> AsyncIterator[PullProgress]:
+        parsed = parse_name(name)
+        return stream_from_thread(lambda cancel: self._pull(parsed.display(), cancel))
+
+    def _pull(self, name: str, cancel: threading.Event) -> Iterator[PullProgress]:
+        packaged = PACKAGED_MODELS.get(name)
+        if packaged is None:
+            raise PullError(f'cannot pull "{name}": ember pulls the models shipped as Python packages '
+                            f"({', '.join(PACKAGED_MODELS)}) — see the README for other sources")
+        yield PullProgress("pulling manifest")
+        events: list[PullProgress] = []
+        register_gguf(self.store, parse_name(name), find_packaged_gguf(packaged), progress=events.append)
+        yield from events
+
+    # inference ------------------------------------------------------------------------------
+
+    def _key(self, record: ModelRecord) -> ModelKey:
+        return ModelKey(record.model_path, record.adapters)
+
+    def _options(self, record: ModelRecord, request_options: dict[str, Any]) -> Options:
+        options = Options.merge(record.parameters, request_options)
+        if options.num_thread == 0 and self.config.num_thread:
+            options = Options.merge(options.to_dict(), {"num_thread": self.config.num_thread})
+        return options
+
+    def _keep_alive(self, value: str | float | None) -> float:
+        return parse_keep_alive(value, self.scheduler.keep_alive)
+
+    def chat(self, request: ChatRequest) -> AsyncIterator[Chunk]:
+        return stream_from_thread(lambda cancel: self._chat(request, cancel))
+
+    def _chat(self, request: ChatRequest, cancel: threading.Event) -> Iterator[Chunk]:
+        record = self.record(request.model)
+        options = self._options(record, validate(request.options))
+        keep_alive = self._keep_alive(request.keep_alive)
+        messages = with_persona(record, request.messages)
+        if not request.messages:
+            yield from self._load_only(record, keep_alive)
+            return
+        if any(m.images for m in request.messages):
+            raise InvalidRequest(f"{record.name} cannot read images: ember runs text models only for now")
+        grammar = _grammar_for(request.format)
+        with self.scheduler.use(self._key(record), record.name.display(), keep_alive) as (runner, load_ns):
+            prompt = render_prompt(record, messages, bos=runner.bos_text, eos=runner.eos_text, tools=request.tools)
+            tokens = runner.tokenize(prompt, add_special=not prompt.startswith(runner.bos_text or "\0"))
+            yield from _with_load_time(runner.generate(tokens, options, cancel=cancel, grammar=grammar), load_ns)
+
+    def generate(self, request: GenerateRequest) -> AsyncIterator[Chunk]:
+        return stream_from_thread(lambda cancel: self._generate(request, cancel))
+
+    def _generate(self, request: GenerateRequest, cancel: threading.Event) -> Iterator[Chunk]:
+        record = self.record(request.model)
+        options = self._options(record, validate(request.options))
+        keep_alive = self._keep_alive(request.keep_alive)
+        if not request.prompt and not request.context:
+            yield from self._load_only(record, keep_alive)
+            return
+        grammar = _grammar_for(request.format)
+        with self.scheduler.use(self._key(record), record.name.display(), keep_alive) as (runner, load_ns):
+            if request.raw:
+                text = request.prompt
+            else:
+                turn = [Message("user", request.prompt)]
+                messages = turn if request.context else with_persona(record, turn, request.system)
+                text = render_prompt(record, messages, bos=runner.bos_text, eos=runner.eos_text,
+                                     template=request.template)
+            fresh = not request.context and not text.startswith(runner.bos_text or "\0")
+            tokens = list(request.context or []) + runner.tokenize(text, add_special=fresh)
+            yield from _with_load_time(runner.generate(tokens, options, cancel=cancel, grammar=grammar), load_ns)
+
+    def _load_only(self, record: ModelRecord, keep_alive: float) -> Iterator[Chunk]:
+        start = time.perf_counter_ns()
+        with self.scheduler.use(self._key(record), record.name.display(), keep_alive) as (_runner, load_ns):
+            pass
+        from backend.types import Timings
+
+        done_reason = "unload" if keep_alive == 0 else "load"
+        yield Chunk("", done=True, done_reason=done_reason,
+                    timings=Timings(total_duration=time.perf_counter_ns() - start, load_duration=load_ns))
+
+    async def embed(self, model: str, inputs: list[str], *, truncate: bool = True) -> list[list[float]]:
+        raise EmberError("embeddings are not available in this version of ember")
+
+    async def running(self) -> list[RunningModel]:
+        result = []
+        for resident in self.scheduler.residents():
+            size = resident.key.model.stat().st_size + sum(p.stat().st_size for p in resident.key.adapters)
+            try:
+                record = await run_blocking(self.record, resident.name)
+                digest, details = record.digest, record.details
+            except EmberError:
+                digest, details = "", None
+            runner = resident.runner
+            result.append(RunningModel(resident.name, digest, size, 0, resident.expires_at,
+                                       getattr(runner, "num_ctx", 0), details))  # type: ignore[arg-type]
+        return result
+
+    async def load(self, name: str, keep_alive: str | float | None = None) -> None:
+        async for _ in self.generate(GenerateRequest(model=name, keep_alive=keep_alive)):
+            pass
+
+    async def unload(self, name: str) -> None:
+        record = await run_blocking(self.record, name)
+        self.scheduler.unload(self._key(record))
+
+    async def close(self) -> None:
+        self.scheduler.unload_all()
+
+
+def _with_load_time(chunks: Iterator[Chunk], load_ns: int) -> Iterator[Chunk]:
+    for chunk in chunks:
+        if chunk.done and chunk.timings is not None:
+            chunk.timings.load_duration = load_ns
+            chunk.timings.total_duration += load_ns
+        yield chunk
+
+
+def _grammar_for(fmt: str | dict[str, Any] | None) -> str | None:
+    if not fmt:
+        return None
+    from backend.structured import grammar_for_format
+
+    return grammar_for_format(fmt)

@@ -1,0 +1,65 @@
+"""The one interface every front end uses: the CLI, the HTTP API and the Textual app.
+
+`LocalBackend` (backend.local) runs models in this process; `RemoteBackend` (backend.remote)
+speaks the same calls to an Ollama- or OpenAI-compatible server.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+
+from backend.types import (
+    ChatRequest,
+    Chunk,
+    GenerateRequest,
+    ModelInfo,
+    ModelSummary,
+    PullProgress,
+    RunningModel,
+)
+
+
+class Backend(ABC):
+    """Async operations on models. Streams are async iterators; closing one cancels its work."""
+
+    @abstractmethod
+    async def list_models(self) -> list[ModelSummary]: ...
+
+    @abstractmethod
+    async def show(self, name: str) -> ModelInfo: ...
+
+    @abstractmethod
+    def create(self, name: str, modelfile: str, *, base_dir: str | None = None) -> AsyncIterator[PullProgress]:
+        """Build `name` from Modelfile text; FROM paths are relative to `base_dir`."""
+
+    @abstractmethod
+    async def copy(self, source: str, destination: str) -> None: ...
+
+    @abstractmethod
+    async def delete(self, name: str) -> None: ...
+
+    @abstractmethod
+    def pull(self, name: str) -> AsyncIterator[PullProgress]: ...
+
+    @abstractmethod
+    def chat(self, request: ChatRequest) -> AsyncIterator[Chunk]: ...
+
+    @abstractmethod
+    def generate(self, request: GenerateRequest) -> AsyncIterator[Chunk]: ...
+
+    @abstractmethod
+    async def embed(self, model: str, inputs: list[str], *, truncate: bool = True) -> list[list[float]]: ...
+
+    @abstractmethod
+    async def running(self) -> list[RunningModel]: ...
+
+    @abstractmethod
+    async def load(self, name: str, keep_alive: str | float | None = None) -> None:
+        """Make `name` resident (what an empty prompt does in Ollama)."""
+
+    @abstractmethod
+    async def unload(self, name: str) -> None: ...
+
+    async def close(self) -> None:
+        """Release what the backend holds (loaded models, connections)."""

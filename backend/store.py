@@ -1,0 +1,325 @@
+"""The model store, in Ollama's layout: `blobs/sha256-<hex>` and `manifests/<host>/<ns>/<model>/<tag>`.
+
+Every write is atomic (temp file in the same directory, fsync, rename) and a manifest is written
+only after all of its blobs are in place, so an interrupted pull or create never shows as a model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from backend.errors import CorruptBlob, EmberError, ModelNotFound
+from backend.names import ModelName, parse_digest, parse_name
+
+MANIFEST_MEDIA_TYPE = "application/vnd.docker.distribution.manifest.v2+json"
+CONFIG_MEDIA_TYPE = "application/vnd.docker.container.image.v1+json"
+MEDIA_MODEL = "application/vnd.ollama.image.model"
+MEDIA_ADAPTER = "application/vnd.ollama.image.adapter"
+MEDIA_TEMPLATE = "application/vnd.ollama.image.template"
+MEDIA_SYSTEM = "application/vnd.ollama.image.system"
+MEDIA_PARAMS = "application/vnd.ollama.image.params"
+MEDIA_MESSAGES = "application/vnd.ollama.image.messages"
+MEDIA_LICENSE = "application/vnd.ollama.image.license"
+
+TEMP_PREFIX = ".partial-"
+_CHUNK = 4 << 20
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class Layer:
+    media_type: str
+    digest: str  # "sha256:<hex>"
+    size: int
+
+    def to_json(self) -> dict[str, object]:
+        return {"mediaType": self.media_type, "digest": self.digest, "size": self.size}
+
+    @classmethod
+    def from_json(cls, data: dict[str, object]) -> Layer:
+        digest = str(data["digest"])
+        parse_digest(digest)
+        return cls(str(data["mediaType"]), digest, int(data["size"]))  # type: ignore[call-overload]
+
+
+@dataclass(frozen=True)
+class Manifest:
+    config: Layer
+    layers: tuple[Layer, ...] = field(default_factory=tuple)
+
+    def layer(self, media_type: str) -> Layer | None:
+        return next((layer for layer in self.layers if layer.media_type == media_type), None)
+
+    @property
+    def size(self) -> int:
+        return self.config.size + sum(layer.size for layer in self.layers)
+
+    def to_bytes(self) -> bytes:
+        data = {
+            "schemaVersion": 2,
+            "mediaType": MANIFEST_MEDIA_TYPE,
+            "config": self.config.to_json(),
+            "layers": [layer.to_json() for layer in self.layers],
+        }
+        return json.dumps(data, indent=None, separators=(",", ":")).encode()
+
+    @property
+    def digest(self) -> str:
+        return "sha256:" + hashlib.sha256(self.to_bytes()).hexdigest()
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> Manifest:
+        data = json.loads(raw)
+        return cls(Layer.from_json(data["config"]), tuple(Layer.from_json(x) for x in data["layers"]))
+
+
+@dataclass(frozen=True)
+class StoredModel:
+    name: ModelName
+    manifest: Manifest
+    modified: float
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class ModelStore:
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.blobs = self.root / "blobs"
+        self.manifests = self.root / "manifests"
+
+    def _ensure(self) -> None:
+        self.blobs.mkdir(parents=True, exist_ok=True)
+        self.manifests.mkdir(parents=True, exist_ok=True)
+
+    # blobs ---------------------------------------------------------------------------------
+
+    def blob_path(self, digest: str) -> Path:
+        return self.blobs / f"sha256-{parse_digest(digest)}"
+
+    def has_blob(self, digest: str) -> bool:
+        return self.blob_path(digest).is_file()
+
+    def temp_path(self, digest: str) -> Path:
+        """Where a download of `digest` is staged; kept across interruptions so it can resume."""
+        self._ensure()
+        return self.blobs / f"{TEMP_PREFIX}sha256-{parse_digest(digest)}"
+
+    def write_bytes(self, data: bytes, media_type: str) -> Layer:
+        """Store `data` as a blob (no-op when an identical blob exists)."""
+        self._ensure()
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        final = self.blob_path(digest)
+        if not final.exists():
+            tmp = self.blobs / f"{TEMP_PREFIX}{os.getpid()}-{time.monotonic_ns()}"
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, final)
+            _fsync_dir(self.blobs)
+        return Layer(media_type, digest, len(data))
+
+    def read_blob(self, digest: str) -> bytes:
+        return self.blob_path(digest).read_bytes()
+
+    def add_file(self, source: Path, media_type: str, *, link: bool = True,
+                 progress: Progress | None = None) -> Layer:
+        """Hash `source` and store it as a blob: hard-linked when possible, else copied and fsynced."""
+        self._ensure()
+        size = source.stat().st_size
+        digest = "sha256:" + hash_file(source, progress)
+        final = self.blob_path(digest)
+        if final.exists():
+            return Layer(media_type, digest, size)
+        tmp = self.blobs / f"{TEMP_PREFIX}{os.getpid()}-{time.monotonic_ns()}"
+        linked = False
+        if link:
+            try:
+                os.link(source, tmp)
+                linked = True
+            except OSError:
+                linked = False
+        if not linked:
+            try:
+                with open(source, "rb") as src, open(tmp, "wb") as dst:
+                    shutil.copyfileobj(src, dst, _CHUNK)
+                    dst.flush()
+                    os.fsync(dst.fileno())
+            except OSError as exc:
+                tmp.unlink(missing_ok=True)
+                raise EmberError(f"could not copy {source} into the model store: {exc.strerror}") from exc
+        os.replace(tmp, final)
+        _fsync_dir(self.blobs)
+        return Layer(media_type, digest, size)
+
+    def commit_temp(self, tmp: Path, digest: str) -> None:
+        """Verify a staged download against its digest and move it into place."""
+        actual = hash_file(tmp)
+        if actual != parse_digest(digest):
+            tmp.unlink(missing_ok=True)
+            raise CorruptBlob(f"download of {digest} is corrupt (got sha256:{actual}); pull again")
+        os.replace(tmp, self.blob_path(digest))
+        _fsync_dir(self.blobs)
+
+    def verify_blob(self, digest: str) -> None:
+        path = self.blob_path(digest)
+        if not path.is_file():
+            raise CorruptBlob(f"blob {digest} is missing from {self.blobs}; pull the model again")
+        if hash_file(path) != parse_digest(digest):
+            raise CorruptBlob(f"blob {digest} is corrupt ({path}); remove the model and pull it again")
+
+    # manifests -----------------------------------------------------------------------------
+
+    def manifest_path(self, name: ModelName) -> Path:
+        return self.manifests.joinpath(*name.parts)
+
+    def _resolve(self, name: ModelName) -> Path | None:
+        exact = self.manifest_path(name)
+        if exact.is_file():
+            return exact
+        wanted = [p.lower() for p in name.parts]
+        for stored in self.iter_names():
+            if [p.lower() for p in stored.parts] == wanted:
+                return self.manifest_path(stored)
+        return None
+
+    def write_manifest(self, name: ModelName, manifest: Manifest) -> None:
+        for layer in (manifest.config, *manifest.layers):
+            if not self.has_blob(layer.digest):
+                raise EmberError(f"cannot write manifest for {name}: blob {layer.digest} is missing")
+        path = self.manifest_path(name)
+        existing = self._resolve(name)
+        if existing is not None and existing != path:
+            path = existing
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.parent / f"{TEMP_PREFIX}{os.getpid()}-{path.name}"
+        with open(tmp, "wb") as fh:
+            fh.write(manifest.to_bytes())
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+
+    def read_manifest(self, name: ModelName) -> Manifest:
+        path = self._resolve(name)
+        if path is None:
+            raise ModelNotFound(name.display())
+        try:
+            return Manifest.from_bytes(path.read_bytes())
+        except (ValueError, KeyError, TypeError, EmberError) as exc:
+            raise CorruptBlob(f"manifest of {name} is damaged ({path}): {exc}; remove and pull it again")
+
+    def get(self, name: str | ModelName) -> StoredModel:
+        parsed = parse_name(name) if isinstance(name, str) else name
+        path = self._resolve(parsed)
+        if path is None:
+            raise ModelNotFound(parsed.display())
+        stored = ModelName(*path.relative_to(self.manifests).parts)
+        return StoredModel(stored, self.read_manifest(stored), path.stat().st_mtime)
+
+    def exists(self, name: ModelName) -> bool:
+        return self._resolve(name) is not None
+
+    def iter_names(self) -> Iterator[ModelName]:
+        if not self.manifests.is_dir():
+            return
+        for path in self.manifests.glob("*/*/*/*"):
+            if path.is_file() and not path.name.startswith(TEMP_PREFIX):
+                yield ModelName(*path.relative_to(self.manifests).parts)
+
+    def list(self) -> list[StoredModel]:
+        models = []
+        for name in self.iter_names():
+            try:
+                models.append(self.get(name))
+            except EmberError:
+                continue  # a damaged manifest is reported by `get`, not by `list`
+        return sorted(models, key=lambda m: m.modified, reverse=True)
+
+    def delete(self, name: ModelName) -> ModelName:
+        path = self._resolve(name)
+        if path is None:
+            raise ModelNotFound(name.display())
+        stored = ModelName(*path.relative_to(self.manifests).parts)
+        path.unlink()
+        for parent in list(path.parents)[:3]:
+            try:
+                parent.rmdir()
+            except OSError:
+                break
+        self.prune()
+        return stored
+
+    def copy(self, source: ModelName, destination: ModelName) -> None:
+        self.write_manifest(destination, self.read_manifest(source))
+
+    def prune(self) -> list[str]:
+        """Remove blobs no manifest refers to, and temp files left by a crash. Returns what went."""
+        if not self.blobs.is_dir():
+            return []
+        used: set[str] = set()
+        for name in self.iter_names():
+            try:
+                manifest = self.read_manifest(name)
+            except EmberError:
+                return []  # never collect blobs while a manifest cannot be read
+            used.update(layer.digest.replace(":", "-") for layer in (manifest.config, *manifest.layers))
+        removed = []
+        for path in self.blobs.iterdir():
+            stale_temp = path.name.startswith(TEMP_PREFIX) and _writer_is_gone(path.name)
+            if stale_temp or (path.name.startswith("sha256-") and path.name not in used):
+                path.unlink(missing_ok=True)
+                removed.append(path.name)
+        if self.manifests.is_dir():
+            for path in self.manifests.rglob(f"{TEMP_PREFIX}*"):
+                if _writer_is_gone(path.name):
+                    path.unlink(missing_ok=True)
+        return removed
+
+
+def _writer_is_gone(temp_name: str) -> bool:
+    """A `.partial-<pid>-…` file whose process has died; staged downloads (`.partial-sha256-…`) stay."""
+    pid_text = temp_name[len(TEMP_PREFIX) :].split("-", 1)[0]
+    if not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def hash_file(path: Path, progress: Progress | None = None) -> str:
+    total = path.stat().st_size
+    digest = hashlib.sha256()
+    done = 0
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            digest.update(chunk)
+            done += len(chunk)
+            if progress:
+                progress(done, total)
+    return digest.hexdigest()

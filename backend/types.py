@@ -1,0 +1,132 @@
+"""The data every front end exchanges with a Backend: requests, stream chunks, model descriptions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Message:
+    role: str  # system | user | assistant | tool
+    content: str
+    images: list[str] = field(default_factory=list)
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    tool_name: str = ""
+
+    def to_template(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"role": self.role, "content": self.content}
+        if self.tool_calls:
+            data["tool_calls"] = self.tool_calls
+        if self.tool_name:
+            data["name"] = self.tool_name
+        return data
+
+
+@dataclass
+class Timings:
+    """Ollama's timing fields, all durations in nanoseconds."""
+
+    total_duration: int = 0
+    load_duration: int = 0
+    prompt_eval_count: int = 0
+    prompt_eval_duration: int = 0
+    eval_count: int = 0
+    eval_duration: int = 0
+
+    @property
+    def eval_rate(self) -> float:
+        return self.eval_count / (self.eval_duration / 1e9) if self.eval_duration else 0.0
+
+    @property
+    def prompt_eval_rate(self) -> float:
+        return self.prompt_eval_count / (self.prompt_eval_duration / 1e9) if self.prompt_eval_duration else 0.0
+
+
+@dataclass
+class Chunk:
+    """One piece of a streamed answer; the last one has done=True and the timings."""
+
+    text: str
+    done: bool = False
+    done_reason: str = ""  # stop | length | cancel | load
+    timings: Timings | None = None
+    context: list[int] | None = None
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class ChatRequest:
+    model: str
+    messages: list[Message]
+    options: dict[str, Any] = field(default_factory=dict)
+    format: str | dict[str, Any] | None = None
+    tools: list[dict[str, Any]] | None = None
+    keep_alive: str | float | None = None
+
+
+@dataclass
+class GenerateRequest:
+    model: str
+    prompt: str = ""
+    system: str | None = None
+    template: str | None = None
+    suffix: str = ""
+    context: list[int] | None = None
+    raw: bool = False
+    options: dict[str, Any] = field(default_factory=dict)
+    format: str | dict[str, Any] | None = None
+    keep_alive: str | float | None = None
+
+
+@dataclass
+class ModelDetails:
+    format: str = "gguf"
+    family: str = ""
+    families: list[str] = field(default_factory=list)
+    parameter_size: str = ""
+    quantization_level: str = ""
+    parent_model: str = ""
+
+
+@dataclass
+class ModelSummary:
+    name: str
+    digest: str
+    size: int
+    modified_at: float
+    details: ModelDetails
+
+
+@dataclass
+class ModelInfo:
+    name: str
+    details: ModelDetails
+    model_info: dict[str, Any]
+    parameters: dict[str, Any]
+    template: str
+    system: str
+    license: str
+    messages: list[Message]
+    modelfile: str
+    modified_at: float
+    capabilities: list[str] = field(default_factory=list)
+
+
+@dataclass
+class PullProgress:
+    status: str
+    digest: str = ""
+    total: int = 0
+    completed: int = 0
+
+
+@dataclass
+class RunningModel:
+    name: str
+    digest: str
+    size: int
+    size_vram: int
+    expires_at: float  # unix time; 0 means never
+    context_length: int
+    details: ModelDetails

@@ -1,0 +1,63 @@
+"""Shared fixtures: one model store and one loaded model for the whole test session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from backend.config import Config
+from backend.names import parse_name
+from backend.pull.packages import PACKAGED_MODELS, find_packaged_gguf
+from backend.pull.register import register_gguf
+from backend.store import ModelStore
+
+DEFAULT_MODEL = "smollm2:135m"
+
+
+@pytest.fixture(scope="session")
+def smollm2_gguf() -> Path:
+    return find_packaged_gguf(PACKAGED_MODELS[DEFAULT_MODEL])
+
+
+@pytest.fixture(scope="session")
+def session_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A private data/config home for the session, so tests never touch the user's models."""
+    home = tmp_path_factory.mktemp("ember-home")
+    os.environ["EMBER_DATA"] = str(home / "data")
+    os.environ["EMBER_CONFIG"] = str(home / "config")
+    os.environ["EMBER_MODELS"] = str(home / "models")
+    os.environ.pop("EMBER_HOST", None)
+    os.environ.pop("EMBER_API_KEY", None)
+    return home
+
+
+@pytest.fixture(scope="session")
+def models_dir(session_home: Path, smollm2_gguf: Path) -> Path:
+    """A store holding the embedded default model (hard-linked, so this is instant)."""
+    root = session_home / "models"
+    register_gguf(ModelStore(root), parse_name(DEFAULT_MODEL), smollm2_gguf)
+    return root
+
+
+@pytest.fixture(scope="session")
+def config(models_dir: Path) -> Config:
+    return Config(models=models_dir, keep_alive="-1")
+
+
+@pytest.fixture(scope="session")
+def backend(config: Config):
+    """The real in-process backend; the model loads once and stays for the session."""
+    from backend.local import LocalBackend
+
+    return LocalBackend(config)
+
+
+@pytest.fixture(scope="session")
+def runner(smollm2_gguf: Path):
+    from backend.engine.runner import Runner
+
+    loaded = Runner(smollm2_gguf, num_ctx=2048)
+    yield loaded
+    loaded.close()

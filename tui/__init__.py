@@ -1,0 +1,1 @@
+"""ember's front ends: the `ember` command line, the plain REPL and the Textual app."""

@@ -1,0 +1,127 @@
+"""The `ember` command: Ollama's verbs (run, list, show, pull, cp, rm, ps, stop, create, serve).
+
+Heavy imports (llama.cpp, Textual) happen inside the commands that need them, so `ember --version`
+and `ember list` stay fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+
+from backend import __version__
+from backend.errors import EmberError, ModelNotFound
+from backend.service import Backend
+
+Command = Callable[[Backend, argparse.Namespace], Awaitable[int]]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ember",
+        description="Local large language models in the terminal.",
+        epilog='Run "ember" alone to chat with the default model.',
+    )
+    parser.add_argument("-v", "--version", action="store_true", help="show the version and exit")
+    parser.add_argument("--host", help="use the Ollama-compatible server at this URL instead of this machine")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run a model: answer a prompt, or chat")
+    run.add_argument("model")
+    run.add_argument("prompt", nargs="*")
+    run.add_argument("--verbose", action="store_true", help="print timings after each answer")
+    run.add_argument("--format", help='answer format: "json"')
+    run.add_argument("--keepalive", help='how long the model stays loaded, e.g. "5m"')
+    run.add_argument("--plain", action="store_true", help="a plain line chat instead of the app")
+    run.add_argument("--nowordwrap", action="store_true", help="accepted for Ollama compatibility")
+
+    sub.add_parser("list", aliases=["ls"], help="list the models on this machine")
+    show = sub.add_parser("show", help="describe a model")
+    show.add_argument("model")
+    for flag in ("modelfile", "parameters", "template", "system", "license"):
+        show.add_argument(f"--{flag}", action="store_true", help=f"print only the {flag}")
+    pull = sub.add_parser("pull", help="fetch a model")
+    pull.add_argument("model")
+    copy = sub.add_parser("cp", help="copy a model under a new name")
+    copy.add_argument("source")
+    copy.add_argument("destination")
+    remove = sub.add_parser("rm", help="remove models")
+    remove.add_argument("models", nargs="+")
+    sub.add_parser("ps", help="list the models loaded now")
+    stop = sub.add_parser("stop", help="unload a running model")
+    stop.add_argument("model")
+    create = sub.add_parser("create", help="create a model from a Modelfile")
+    create.add_argument("model")
+    create.add_argument("-f", "--file", default="Modelfile", help="the Modelfile (default ./Modelfile)")
+    serve = sub.add_parser("serve", help="serve the Ollama API (default 127.0.0.1:11434)")
+    serve.add_argument("--listen", help="address to listen on, host:port")
+    sub.add_parser("help", help="show this help")
+    return parser
+
+
+def open_backend(args: argparse.Namespace) -> Backend:
+    from backend.config import load_config
+
+    config = load_config()
+    if getattr(args, "host", None):
+        from backend.remote import RemoteBackend
+
+        return RemoteBackend(args.host, api_key=config.api_key)
+    from backend.local import LocalBackend
+
+    return LocalBackend(config)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        print(f"ember version is {__version__}")
+        return 0
+    if args.command == "help":
+        parser.print_help()
+        return 0
+    if args.command == "serve":
+        from tui.commands import serve
+
+        return _guard(lambda: serve(args))
+    if args.command is None:
+        from backend.config import load_config
+
+        args.command, args.model, args.prompt = "run", load_config().default_model, []
+        args.verbose, args.format, args.keepalive, args.plain = False, None, None, False
+    from tui import commands
+
+    handler: Command = commands.COMMANDS[args.command]
+    return _guard(lambda: asyncio.run(_with_backend(handler, args)))
+
+
+async def _with_backend(handler: Command, args: argparse.Namespace) -> int:
+    backend = open_backend(args)
+    try:
+        return await handler(backend, args)
+    finally:
+        await backend.close()
+
+
+def _guard(call: Callable[[], int]) -> int:
+    """Turn the errors a user can cause into one line on stderr, never a traceback."""
+    try:
+        return call()
+    except KeyboardInterrupt:
+        print(file=sys.stderr)
+        return 130
+    except ModelNotFound as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 1
+    except EmberError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,206 @@
+"""What each `ember` verb does, written against the Backend interface only."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from backend.errors import EmberError, ModelNotFound
+from backend.service import Backend
+from backend.types import ChatRequest, GenerateRequest, Message, PullProgress, Timings
+from tui.format import human_age, human_size, human_until, table, timing_block
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+async def ensure_model(backend: Backend, name: str) -> None:
+    """Pull a missing model first, as `ollama run` does."""
+    try:
+        await backend.show(name)
+    except ModelNotFound:
+        try:
+            await pull_with_progress(backend, name)
+        except EmberError:
+            raise ModelNotFound(name) from None
+
+
+async def pull_with_progress(backend: Backend, name: str) -> None:
+    last = ""
+    async for event in backend.pull(name):
+        line = _progress_line(event)
+        if sys.stderr.isatty():
+            sys.stderr.write("\r\x1b[K" + line)
+        elif event.status != last:
+            sys.stderr.write(line + "\n")
+        last = event.status
+        sys.stderr.flush()
+    if sys.stderr.isatty():
+        sys.stderr.write("\n")
+
+
+def _progress_line(event: PullProgress) -> str:
+    if event.total:
+        share = event.completed / event.total if event.total else 0
+        bar = "█" * int(share * 30)
+        return (f"{event.status} {event.digest[7:19]} {share:4.0%} ▕{bar:<30}▏ "
+                f"{human_size(event.completed)}/{human_size(event.total)}")
+    return event.status
+
+
+async def cmd_run(backend: Backend, args: argparse.Namespace) -> int:
+    await ensure_model(backend, args.model)
+    prompt = " ".join(args.prompt)
+    if not sys.stdin.isatty():
+        piped = sys.stdin.read()
+        prompt = f"{piped}\n{prompt}".strip() if prompt else piped.strip()
+    elif not prompt:
+        from tui.launch import interactive
+
+        return await interactive(backend, args)
+    if not prompt:
+        return 0
+    request = GenerateRequest(model=args.model, prompt=prompt, format=args.format, keep_alive=args.keepalive)
+    timings = await stream_answer(backend.generate(request))
+    if args.verbose and timings:
+        print(timing_block(timings), file=sys.stderr)
+    return 0
+
+
+async def stream_answer(chunks) -> Timings | None:  # type: ignore[no-untyped-def]
+    """Print an answer as it streams; returns its timings."""
+    timings = None
+    ended_with_newline = True
+    async for chunk in chunks:
+        if chunk.text:
+            _out(chunk.text)
+            ended_with_newline = chunk.text.endswith("\n")
+        if chunk.done:
+            timings = chunk.timings
+    if not ended_with_newline:
+        _out("\n")
+    return timings
+
+
+async def cmd_list(backend: Backend, args: argparse.Namespace) -> int:
+    rows = [(m.name, m.digest.removeprefix("sha256:")[:12], human_size(m.size), human_age(m.modified_at))
+            for m in await backend.list_models()]
+    print(table(("NAME", "ID", "SIZE", "MODIFIED"), rows))
+    return 0
+
+
+async def cmd_show(backend: Backend, args: argparse.Namespace) -> int:
+    info = await backend.show(args.model)
+    if args.modelfile:
+        _out(info.modelfile)
+        return 0
+    if args.parameters:
+        for name, value in info.parameters.items():
+            for item in value if isinstance(value, list) else [value]:
+                print(f"{name:<20}{_param(item)}")
+        return 0
+    for flag, text in (("template", info.template), ("system", info.system), ("license", info.license)):
+        if getattr(args, flag):
+            print(text)
+            return 0
+    arch = str(info.model_info.get("general.architecture", info.details.family))
+    sections = [("Model", [
+        ("architecture", arch),
+        ("parameters", info.details.parameter_size),
+        ("context length", str(info.model_info.get(f"{arch}.context_length", ""))),
+        ("embedding length", str(info.model_info.get(f"{arch}.embedding_length", ""))),
+        ("quantization", info.details.quantization_level),
+    ])]
+    if info.capabilities:
+        sections.append(("Capabilities", [(c, "") for c in info.capabilities]))
+    if info.parameters:
+        sections.append(("Parameters", [(k, _param(v)) for k, v in info.parameters.items()]))
+    if info.system:
+        sections.append(("System", [(line, "") for line in info.system.strip().splitlines()[:6]]))
+    if info.license:
+        sections.append(("License", [(line, "") for line in info.license.strip().splitlines()[:2]]))
+    for title, rows in sections:
+        print(f"  {title}")
+        width = max(len(k) for k, _ in rows) + 4
+        for key, value in rows:
+            print(f"    {key:<{width}}{value}".rstrip())
+        print()
+    return 0
+
+
+def _param(value: object) -> str:
+    if isinstance(value, list):
+        return " ".join(_param(v) for v in value)
+    return f'"{value}"' if isinstance(value, str) else str(value)
+
+
+async def cmd_pull(backend: Backend, args: argparse.Namespace) -> int:
+    await pull_with_progress(backend, args.model)
+    return 0
+
+
+async def cmd_cp(backend: Backend, args: argparse.Namespace) -> int:
+    await backend.copy(args.source, args.destination)
+    print(f"copied '{args.source}' to '{args.destination}'")
+    return 0
+
+
+async def cmd_rm(backend: Backend, args: argparse.Namespace) -> int:
+    for name in args.models:
+        await backend.delete(name)
+        print(f"deleted '{name}'")
+    return 0
+
+
+async def cmd_ps(backend: Backend, args: argparse.Namespace) -> int:
+    rows = []
+    for m in await backend.running():
+        share = m.size_vram / m.size if m.size else 0
+        processor = "100% CPU" if share == 0 else "100% GPU" if share >= 1 else f"{1 - share:.0%}/{share:.0%} CPU/GPU"
+        rows.append((m.name, m.digest.removeprefix("sha256:")[:12], human_size(m.size), processor,
+                     str(m.context_length), human_until(m.expires_at)))
+    print(table(("NAME", "ID", "SIZE", "PROCESSOR", "CONTEXT", "UNTIL"), rows))
+    return 0
+
+
+async def cmd_stop(backend: Backend, args: argparse.Namespace) -> int:
+    await backend.unload(args.model)
+    return 0
+
+
+async def cmd_create(backend: Backend, args: argparse.Namespace) -> int:
+    path = Path(args.file)
+    if not path.is_file():
+        raise EmberError(f'no Modelfile at "{path}" — write one, or pass its path with -f')
+    text = path.read_text(encoding="utf-8")
+    async for event in backend.create(args.model, text, base_dir=str(path.resolve().parent)):
+        print(event.status)
+    return 0
+
+
+async def cmd_chat_once(backend: Backend, model: str, messages: list[Message]) -> Timings | None:
+    return await stream_answer(backend.chat(ChatRequest(model=model, messages=messages)))
+
+
+def serve(args: argparse.Namespace) -> int:
+    from backend.api.server import serve_forever
+
+    return serve_forever(listen=args.listen or os.environ.get("EMBER_HOST"))
+
+
+COMMANDS = {
+    "run": cmd_run,
+    "list": cmd_list,
+    "ls": cmd_list,
+    "show": cmd_show,
+    "pull": cmd_pull,
+    "cp": cmd_cp,
+    "rm": cmd_rm,
+    "ps": cmd_ps,
+    "stop": cmd_stop,
+    "create": cmd_create,
+}
