@@ -1,44 +1,97 @@
-"""A plain line chat for terminals where a full-screen app does not fit (and until it lands)."""
+"""The plain line chat: for TERM=dumb, pipes, `--plain`, and anyone who prefers a prompt.
+
+Line editing, history (kept in the data directory), Ctrl-R search and Tab completion come from
+prompt_toolkit; the commands and the conversation come from ChatSession, shared with the app.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import signal
 import sys
+from collections.abc import Iterable
 
 from backend.service import Backend
-from backend.types import ChatRequest, Message
+from tui.chatcommands import SPECS, is_command
+from tui.chatsession import ChatSession, ChatState
 from tui.commands import stream_answer
 from tui.format import timing_block
 
-HELP = """Available Commands:
-  /clear          Clear session context
-  /bye            Exit
-  /?, /help       Help for a command
-Use \"\"\" to begin a multi-line message.
-"""
+
+def _completer(models: list[str], personas: list[str]):  # type: ignore[no-untyped-def]
+    from prompt_toolkit.completion import Completer, Completion
+
+    from backend.parameters import PARAMETERS
+
+    class ChatCompleter(Completer):
+        def get_completions(self, document, complete_event) -> Iterable[Completion]:  # type: ignore[no-untyped-def]
+            text = document.text_before_cursor
+            if not text.startswith("/"):
+                return
+            choices: list[str] = []
+            if text.startswith("/set parameter "):
+                choices = [f"/set parameter {p}" for p in PARAMETERS]
+            elif text.startswith("/load "):
+                choices = [f"/load {m}" for m in models]
+            elif text.startswith("/persona "):
+                choices = [f"/persona {p}" for p in personas]
+            else:
+                choices = sorted({s.name for s in SPECS})
+            for choice in choices:
+                if choice.startswith(text) and choice != text:
+                    yield Completion(choice, start_position=-len(text))
+
+    return ChatCompleter()
 
 
 class Repl:
-    def __init__(self, backend: Backend, model: str, *, verbose: bool = False) -> None:
+    def __init__(self, backend: Backend, model: str, *, verbose: bool = False, history: object = None) -> None:
+        self.session = ChatSession(backend, ChatState(model=model, verbose=verbose), history)
         self.backend = backend
-        self.model = model
-        self.verbose = verbose
-        self.messages: list[Message] = []
+        self._prompt = None
 
-    def _read(self, prompt: str) -> str | None:
+    async def _setup_editor(self) -> None:
+        if not (sys.stdin.isatty() and sys.stdout.isatty()):
+            return
+        from prompt_toolkit import PromptSession
+        from prompt_toolkit.history import FileHistory
+
+        from backend.config import data_dir
+
+        models = [m.name for m in await self.backend.list_models()]
         try:
-            return input(prompt)
-        except EOFError:
-            return None
+            from backend.personas import load_personas
 
-    def _read_message(self) -> str | None:
-        line = self._read(">>> ")
+            personas = [p.slug for p in load_personas()]
+        except (ImportError, OSError):
+            personas = []
+        path = data_dir() / "repl_history"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._prompt = PromptSession(history=FileHistory(str(path)), completer=_completer(models, personas),
+                                     complete_while_typing=False)
+
+    async def _read(self, prompt: str) -> str | None:
+        if self._prompt is None:
+            try:
+                return await asyncio.to_thread(input, prompt)
+            except EOFError:
+                return None
+        while True:
+            try:
+                return await self._prompt.prompt_async(prompt)
+            except EOFError:
+                return None
+            except KeyboardInterrupt:
+                print("Use Ctrl + d or /bye to exit.")
+
+    async def _read_message(self) -> str | None:
+        line = await self._read(">>> ")
         if line is None or not line.lstrip().startswith('"""'):
             return line
         parts = [line.lstrip()[3:]]
         while '"""' not in parts[-1]:
-            more = self._read("... ")
+            more = await self._read("... ")
             if more is None:
                 break
             parts.append(more)
@@ -46,40 +99,34 @@ class Repl:
         return "\n".join(parts).strip("\n")
 
     async def run(self) -> int:
-        try:
-            import readline  # noqa: F401  (line editing and history for input())
-        except ImportError:
-            pass
+        if self.session.history is None:
+            from backend.history import History
+
+            self.session.history = History()
+        await self._setup_editor()
         while True:
-            text = await asyncio.to_thread(self._read_message)
-            if text is None or text.strip() in ("/bye", "/exit"):
+            text = await self._read_message()
+            if text is None:
                 print()
                 return 0
             text = text.strip()
             if not text:
                 continue
-            if text in ("/?", "/help"):
-                print(HELP)
+            if is_command(text):
+                outcome = await self.session.command(text)
+                if outcome.copy:
+                    _osc52(outcome.copy)
+                if outcome.text:
+                    print(outcome.text)
+                if outcome.quit:
+                    return 0
+                if outcome.answer is not None:
+                    await self._show_answer(outcome.answer)
                 continue
-            if text == "/clear":
-                self.messages.clear()
-                print("Cleared session context")
-                continue
-            if text.startswith("/"):
-                print(f"Unknown command '{text.split()[0]}'. Type /? for help")
-                continue
-            await self._turn(text)
+            await self._show_answer(self.session.send(text))
 
-    async def _turn(self, text: str) -> None:
-        self.messages.append(Message("user", text))
-        answer: list[str] = []
-
-        async def chunks():  # type: ignore[no-untyped-def]
-            async for chunk in self.backend.chat(ChatRequest(model=self.model, messages=list(self.messages))):
-                answer.append(chunk.text)
-                yield chunk
-
-        task = asyncio.ensure_future(stream_answer(chunks()))
+    async def _show_answer(self, chunks) -> None:  # type: ignore[no-untyped-def]
+        task = asyncio.ensure_future(stream_answer(chunks))
         loop = asyncio.get_running_loop()
         try:
             loop.add_signal_handler(signal.SIGINT, task.cancel)  # Ctrl-C stops the answer, not ember
@@ -94,7 +141,13 @@ class Repl:
                 loop.remove_signal_handler(signal.SIGINT)
             except (NotImplementedError, RuntimeError):
                 pass
-        self.messages.append(Message("assistant", "".join(answer)))
         print()
-        if self.verbose and timings:
+        if self.session.state.verbose and timings:
             print(timing_block(timings), file=sys.stderr)
+
+
+def _osc52(text: str) -> None:
+    """Put text on the terminal's clipboard (works over SSH; tmux needs `set-clipboard on`)."""
+    if sys.stdout.isatty():
+        sys.stdout.write("\x1b]52;c;" + base64.b64encode(text.encode()).decode() + "\a")
+        sys.stdout.flush()
