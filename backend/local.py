@@ -11,15 +11,14 @@ from typing import Any
 from backend.asyncbridge import run_blocking, stream_from_thread
 from backend.config import Config
 from backend.engine.scheduler import ModelKey, Scheduler, parse_keep_alive
-from backend.errors import EmberError, InvalidRequest, PullError
+from backend.errors import EmberError, InvalidRequest
 from backend.modelrecord import ModelRecord, load_record
 from backend.names import parse_name
 from backend.parameters import Options, validate
 from backend.prompt import render_prompt, with_persona
-from backend.pull.packages import PACKAGED_MODELS, find_packaged_gguf
-from backend.pull.register import register_gguf
 from backend.service import Backend
 from backend.store import ModelStore
+from backend.toolcalls import stream_tool_calls
 from backend.types import (
     ChatRequest,
     Chunk,
@@ -32,10 +31,23 @@ from backend.types import (
 )
 
 
-def _load_runner(key: ModelKey) -> object:
+def _load_runner(key: ModelKey, config: Config) -> object:
     from backend.engine.runner import Runner  # llama.cpp is only imported when a model runs
 
-    return Runner(key.model, adapters=key.adapters)
+    return Runner(key.model, adapters=key.adapters, num_parallel=config.num_parallel,
+                  num_thread=config.num_thread)
+
+
+def _runner_bytes(key: ModelKey, config: Config) -> int:
+    from backend.engine.memory import estimate_bytes
+
+    return estimate_bytes(key.model, key.adapters, 4096, config.num_parallel)
+
+
+def _load_embedder(key: ModelKey) -> object:
+    from backend.engine.embedder import Embedder
+
+    return Embedder(key.model)
 
 
 class LocalBackend(Backend):
@@ -44,11 +56,17 @@ class LocalBackend(Backend):
 
         self.config = config or load_config()
         self.store = ModelStore(self.config.models)
+        from backend.engine.memory import available_bytes
+
         self.scheduler = Scheduler(
-            _load_runner,
+            lambda key: _load_runner(key, self.config),
             max_loaded=self.config.max_loaded_models,
             keep_alive=parse_keep_alive(self.config.keep_alive, 300.0),
+            need=lambda key: _runner_bytes(key, self.config),
+            available=available_bytes,
         )
+        self.embedders = Scheduler(_load_embedder, max_loaded=self.config.max_loaded_models,
+                                   keep_alive=self.scheduler.keep_alive)
 
     # models ---------------------------------------------------------------------------------
 
@@ -110,18 +128,9 @@ class LocalBackend(Backend):
         return stream_from_thread(lambda cancel: create_model(self.store, target, modelfile, base))
 
     def pull(self, name: str) -> AsyncIterator[PullProgress]:
-        parsed = parse_name(name)
-        return stream_from_thread(lambda cancel: self._pull(parsed.display(), cancel))
+        from backend.pull.sources import pull
 
-    def _pull(self, name: str, cancel: threading.Event) -> Iterator[PullProgress]:
-        packaged = PACKAGED_MODELS.get(name)
-        if packaged is None:
-            raise PullError(f'cannot pull "{name}": ember pulls the models shipped as Python packages '
-                            f"({', '.join(PACKAGED_MODELS)}) — see the README for other sources")
-        yield PullProgress("pulling manifest")
-        events: list[PullProgress] = []
-        register_gguf(self.store, parse_name(name), find_packaged_gguf(packaged), progress=events.append)
-        yield from events
+        return stream_from_thread(lambda cancel: pull(self.store, name, cancel))
 
     # inference ------------------------------------------------------------------------------
 
@@ -154,7 +163,8 @@ class LocalBackend(Backend):
         with self.scheduler.use(self._key(record), record.name.display(), keep_alive) as (runner, load_ns):
             prompt = render_prompt(record, messages, bos=runner.bos_text, eos=runner.eos_text, tools=request.tools)
             tokens = runner.tokenize(prompt, add_special=not prompt.startswith(runner.bos_text or "\0"))
-            yield from _with_load_time(runner.generate(tokens, options, cancel=cancel, grammar=grammar), load_ns)
+            chunks = _with_load_time(runner.generate(tokens, options, cancel=cancel, grammar=grammar), load_ns)
+            yield from stream_tool_calls(chunks, request.tools) if request.tools else chunks
 
     def generate(self, request: GenerateRequest) -> AsyncIterator[Chunk]:
         return stream_from_thread(lambda cancel: self._generate(request, cancel))
@@ -190,11 +200,17 @@ class LocalBackend(Backend):
                     timings=Timings(total_duration=time.perf_counter_ns() - start, load_duration=load_ns))
 
     async def embed(self, model: str, inputs: list[str], *, truncate: bool = True) -> list[list[float]]:
-        raise EmberError("embeddings are not available in this version of ember")
+        record = await run_blocking(self.record, model)
+
+        def work() -> list[list[float]]:
+            with self.embedders.use(self._key(record), record.name.display()) as (embedder, _load_ns):
+                return embedder.embed(inputs, truncate=truncate)[0]  # type: ignore[attr-defined]
+
+        return await run_blocking(work)
 
     async def running(self) -> list[RunningModel]:
         result = []
-        for resident in self.scheduler.residents():
+        for resident in self.scheduler.residents() + self.embedders.residents():
             size = resident.key.model.stat().st_size + sum(p.stat().st_size for p in resident.key.adapters)
             try:
                 record = await run_blocking(self.record, resident.name)
@@ -213,9 +229,11 @@ class LocalBackend(Backend):
     async def unload(self, name: str) -> None:
         record = await run_blocking(self.record, name)
         self.scheduler.unload(self._key(record))
+        self.embedders.unload(self._key(record))
 
     async def close(self) -> None:
         self.scheduler.unload_all()
+        self.embedders.unload_all()
 
 
 def _with_load_time(chunks: Iterator[Chunk], load_ns: int) -> Iterator[Chunk]:

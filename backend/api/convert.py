@@ -1,0 +1,164 @@
+"""Between the API's bodies and the Backend's types: requests in, chunks and descriptions out."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import asdict
+from typing import Any
+
+from backend.api import schemas
+from backend.api.streaming import timestamp
+from backend.errors import InvalidRequest
+from backend.types import (
+    ChatRequest,
+    Chunk,
+    GenerateRequest,
+    Message,
+    ModelDetails,
+    ModelInfo,
+    ModelSummary,
+    RunningModel,
+    Timings,
+)
+
+
+def chat_request(body: schemas.ChatRequest) -> ChatRequest:
+    if body.think:
+        raise InvalidRequest(f'"{body.model}" does not support thinking')
+    return ChatRequest(
+        model=body.model,
+        messages=[message(m) for m in body.messages],
+        options=body.options or {},
+        format=body.format or None,
+        tools=[t.model_dump() for t in body.tools] if body.tools else None,
+        keep_alive=body.keep_alive,
+    )
+
+
+def message(m: schemas.ChatMessage) -> Message:
+    calls = [{"function": c.function.model_dump(exclude_none=True)} for c in m.tool_calls or []]
+    return Message(m.role, m.content, images=list(m.images or []), tool_calls=calls, tool_name=m.tool_name)
+
+
+def generate_request(body: schemas.GenerateRequest) -> GenerateRequest:
+    if body.images:
+        raise InvalidRequest(f"{body.model} cannot read images: ember runs text models only for now")
+    if body.think:
+        raise InvalidRequest(f'"{body.model}" does not support thinking')
+    return GenerateRequest(
+        model=body.model,
+        prompt=body.prompt,
+        system=body.system,
+        template=body.template,
+        suffix=body.suffix,
+        context=body.context,
+        raw=body.raw,
+        options=body.options or {},
+        format=body.format or None,
+        keep_alive=body.keep_alive,
+    )
+
+
+def metrics(chunk: Chunk) -> dict[str, Any]:
+    data: dict[str, Any] = {"done_reason": chunk.done_reason or "stop"}
+    data.update(asdict(chunk.timings or Timings()))
+    return data
+
+
+def chat_chunk(model: str, chunk: Chunk) -> dict[str, Any]:
+    answer: dict[str, Any] = {"role": "assistant", "content": chunk.text}
+    if chunk.tool_calls:
+        answer["tool_calls"] = chunk.tool_calls
+    data: dict[str, Any] = {"model": model, "created_at": timestamp(), "message": answer, "done": chunk.done}
+    if chunk.done:
+        data.update(metrics(chunk))
+    return data
+
+
+def generate_chunk(model: str, chunk: Chunk) -> dict[str, Any]:
+    data: dict[str, Any] = {"model": model, "created_at": timestamp(), "response": chunk.text, "done": chunk.done}
+    if chunk.done:
+        data.update(metrics(chunk))
+        if chunk.context is not None:
+            data["context"] = chunk.context
+    return data
+
+
+async def collect(first: Chunk, rest: AsyncIterator[Chunk]) -> tuple[str, list[dict[str, Any]], Chunk]:
+    """The whole answer of a stream: its text, its tool calls and its last chunk."""
+    texts, calls, last = [first.text], list(first.tool_calls), first
+    async for chunk in rest:
+        texts.append(chunk.text)
+        calls.extend(chunk.tool_calls)
+        last = chunk
+    return "".join(texts), calls, last
+
+
+def details(d: ModelDetails | None) -> dict[str, Any] | None:
+    return asdict(d) if d is not None else None
+
+
+def model_entry(m: ModelSummary) -> dict[str, Any]:
+    return {"name": m.name, "model": m.name, "modified_at": timestamp(m.modified_at), "size": m.size,
+            "digest": m.digest.removeprefix("sha256:"), "details": details(m.details)}
+
+
+def running_entry(m: RunningModel) -> dict[str, Any]:
+    # Ollama writes a far-future time for a model kept forever
+    expires = timestamp(m.expires_at) if m.expires_at else "2318-11-08T00:00:00Z"
+    return {"name": m.name, "model": m.name, "size": m.size, "digest": m.digest.removeprefix("sha256:"),
+            "details": details(m.details), "expires_at": expires, "size_vram": m.size_vram,
+            "context_length": m.context_length}
+
+
+def parameters_text(parameters: dict[str, Any]) -> str:
+    """Ollama's `parameters` string: one `name value` line per value."""
+    lines = []
+    for name, value in parameters.items():
+        for item in value if isinstance(value, list) else [value]:
+            lines.append(f"{name:<30} {json.dumps(item) if isinstance(item, str) else item}")
+    return "\n".join(lines)
+
+
+def show_response(info: ModelInfo, verbose: bool) -> dict[str, Any]:
+    model_info = info.model_info if verbose else {k: v for k, v in info.model_info.items()
+                                                   if not (isinstance(v, list) and len(v) > 64)}
+    data = {"modelfile": info.modelfile, "parameters": parameters_text(info.parameters),
+            "template": info.template, "system": info.system, "license": info.license,
+            "details": details(info.details), "model_info": model_info,
+            "capabilities": info.capabilities, "modified_at": timestamp(info.modified_at)}
+    if info.messages:
+        data["messages"] = [{"role": m.role, "content": m.content} for m in info.messages]
+    return data
+
+
+def _quoted(text: str) -> str:
+    if '"""' in text:
+        raise InvalidRequest('a Modelfile value cannot contain """')
+    return f'"""{text}"""'
+
+
+def modelfile_from_fields(body: schemas.CreateRequest) -> str:
+    """The Modelfile text that Ollama's JSON form of /api/create describes."""
+    if body.files or body.adapters:
+        raise InvalidRequest('ember cannot take uploaded files yet; create from a model name ("from") or '
+                             "send a Modelfile whose FROM and ADAPTER name paths on the server")
+    if body.quantize:
+        raise InvalidRequest("ember cannot quantize models yet; create from an already quantized GGUF")
+    if not body.from_:
+        raise InvalidRequest('create needs "from" (the model to build on) or "modelfile"')
+    lines = [f"FROM {body.from_}"]
+    if body.template is not None:
+        lines.append(f"TEMPLATE {_quoted(body.template)}")
+    if body.system is not None:
+        lines.append(f"SYSTEM {_quoted(body.system)}")
+    for name, value in (body.parameters or {}).items():
+        for item in value if isinstance(value, list) else [value]:
+            lines.append(f"PARAMETER {name} {json.dumps(item) if isinstance(item, str) else item}")
+    for m in body.messages or []:
+        lines.append(f"MESSAGE {m.role} {_quoted(m.content)}")
+    licenses = [body.license] if isinstance(body.license, str) else body.license or []
+    for text in licenses:
+        lines.append(f"LICENSE {_quoted(text)}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,94 @@
+"""Ollama's model endpoints: version, tags, show, create, copy, delete, pull, push, ps."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+
+from backend import __version__
+from backend.api import convert, schemas
+from backend.api.deps import backend_of
+from backend.api.streaming import first_and_rest, ndjson_response, until_disconnected
+from backend.errors import InvalidRequest
+from backend.service import Backend
+from backend.types import PullProgress
+
+root = APIRouter(tags=["ollama"])
+router = APIRouter(prefix="/api", tags=["ollama"])
+STREAMED = {200: {"content": {"application/x-ndjson": {}}, "description": "NDJSON progress when stream is true"}}
+
+
+@root.get("/", response_class=PlainTextResponse)
+@root.head("/", response_class=PlainTextResponse)
+async def index() -> str:
+    return "Ollama is running"
+
+
+@router.get("/version", response_model=schemas.VersionResponse)
+@router.head("/version", include_in_schema=False)
+async def version() -> dict:
+    return {"version": __version__}
+
+
+@router.get("/tags", response_model=schemas.TagsResponse)
+async def tags(backend: Backend = Depends(backend_of)) -> dict:
+    return {"models": [convert.model_entry(m) for m in await backend.list_models()]}
+
+
+@router.get("/ps", response_model=schemas.PsResponse)
+async def ps(backend: Backend = Depends(backend_of)) -> dict:
+    return {"models": [convert.running_entry(m) for m in await backend.running()]}
+
+
+@router.post("/show", response_model=schemas.ShowResponse)
+async def show(body: schemas.ShowRequest, backend: Backend = Depends(backend_of)) -> dict:
+    return convert.show_response(await backend.show(body.model), body.verbose)
+
+
+@router.post("/copy")
+async def copy(body: schemas.CopyRequest, backend: Backend = Depends(backend_of)) -> Response:
+    await backend.copy(body.source, body.destination)
+    return Response(status_code=200)
+
+
+@router.delete("/delete")
+async def delete(body: schemas.DeleteRequest, backend: Backend = Depends(backend_of)) -> Response:
+    await backend.delete(body.model)
+    return Response(status_code=200)
+
+
+def _progress(event: PullProgress) -> dict:
+    return {k: v for k, v in asdict(event).items() if v or k == "status"}
+
+
+async def _progress_response(request: Request, events, stream: bool) -> Response:  # type: ignore[no-untyped-def]
+    first, rest = await first_and_rest(request, events)
+    if stream:
+        return ndjson_response(first, rest, _progress)
+
+    async def last_of() -> PullProgress:
+        last = first
+        async for event in rest:
+            last = event
+        return last
+
+    return JSONResponse(_progress(await until_disconnected(request, last_of())))
+
+
+@router.post("/pull", response_model=schemas.ProgressResponse, responses=STREAMED)
+async def pull(body: schemas.PullRequest, request: Request, backend: Backend = Depends(backend_of)) -> Response:
+    return await _progress_response(request, backend.pull(body.model), body.stream)
+
+
+@router.post("/create", response_model=schemas.ProgressResponse, responses=STREAMED)
+async def create(body: schemas.CreateRequest, request: Request, backend: Backend = Depends(backend_of)) -> Response:
+    text = body.modelfile or convert.modelfile_from_fields(body)
+    return await _progress_response(request, backend.create(body.model, text), body.stream)
+
+
+@router.post("/push", response_model=schemas.ProgressResponse)
+async def push(body: schemas.PullRequest) -> Response:
+    raise InvalidRequest(f"ember cannot push {body.model} to a registry: pushing is not supported; "
+                         "share the GGUF file or a Modelfile instead")

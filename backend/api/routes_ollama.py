@@ -1,0 +1,83 @@
+"""Ollama's inference endpoints: /api/generate, /api/chat, /api/embed and /api/embeddings."""
+
+from __future__ import annotations
+
+import math
+import time
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, Response
+
+from backend.api import convert, schemas
+from backend.api.deps import backend_of
+from backend.api.streaming import first_and_rest, ndjson_response, until_disconnected
+from backend.errors import InvalidRequest
+from backend.parameters import validate
+from backend.service import Backend
+
+router = APIRouter(prefix="/api", tags=["ollama"])
+STREAMED = {200: {"content": {"application/x-ndjson": {}}, "description": "NDJSON when stream is true"}}
+
+
+@router.post("/generate", response_model=schemas.GenerateResponse, responses=STREAMED)
+async def generate(body: schemas.GenerateRequest, request: Request,
+                   backend: Backend = Depends(backend_of)) -> Response:
+    first, rest = await first_and_rest(request, backend.generate(convert.generate_request(body)))
+    if body.stream:
+        return ndjson_response(first, rest, lambda chunk: convert.generate_chunk(body.model, chunk))
+    text, _calls, last = await until_disconnected(request, convert.collect(first, rest))
+    last.text = text
+    return JSONResponse(convert.generate_chunk(body.model, last))
+
+
+@router.post("/chat", response_model=schemas.ChatResponse, responses=STREAMED)
+async def chat(body: schemas.ChatRequest, request: Request, backend: Backend = Depends(backend_of)) -> Response:
+    chat_request = convert.chat_request(body)
+    if chat_request.tools and "tools" not in (await backend.show(body.model)).capabilities:
+        raise InvalidRequest(f'"{body.model}" does not support tools: its template has no place for them')
+    first, rest = await first_and_rest(request, backend.chat(chat_request))
+    if body.stream:
+        return ndjson_response(first, rest, lambda chunk: convert.chat_chunk(body.model, chunk))
+    text, calls, last = await until_disconnected(request, convert.collect(first, rest))
+    last.text, last.tool_calls = text, calls
+    return JSONResponse(convert.chat_chunk(body.model, last))
+
+
+async def embed_texts(backend: Backend, model: str, texts: list[str], truncate: bool,
+                      options: dict | None, dimensions: int | None = None) -> list[list[float]]:
+    validate(options)
+    if dimensions is not None and dimensions < 1:
+        raise InvalidRequest(f"dimensions must be at least 1, got {dimensions}")
+    if not texts:
+        await backend.show(model)  # an empty input only checks that the model exists
+        return []
+    if any(not t for t in texts):
+        raise InvalidRequest("cannot embed an empty text; remove it from the input")
+    vectors = await backend.embed(model, texts, truncate=truncate)
+    if dimensions:
+        vectors = [_unit(v[:dimensions]) for v in vectors]
+    return vectors
+
+
+def _unit(vector: list[float]) -> list[float]:
+    norm = math.sqrt(sum(v * v for v in vector))
+    return [v / norm for v in vector] if norm else vector
+
+
+@router.post("/embed", response_model=schemas.EmbedResponse)
+async def embed(body: schemas.EmbedRequest, request: Request, backend: Backend = Depends(backend_of)) -> dict:
+    start = time.perf_counter_ns()
+    texts = [body.input] if isinstance(body.input, str) else body.input
+    texts = [t for t in texts if t] if isinstance(body.input, str) else texts
+    vectors = await until_disconnected(
+        request, embed_texts(backend, body.model, texts, body.truncate, body.options, body.dimensions))
+    return {"model": body.model, "embeddings": vectors, "total_duration": time.perf_counter_ns() - start,
+            "load_duration": 0, "prompt_eval_count": 0}
+
+
+@router.post("/embeddings", response_model=schemas.EmbeddingsResponse)
+async def embeddings(body: schemas.EmbeddingsRequest, request: Request,
+                     backend: Backend = Depends(backend_of)) -> dict:
+    texts = [body.prompt] if body.prompt else []
+    vectors = await until_disconnected(request, embed_texts(backend, body.model, texts, True, body.options))
+    return {"embedding": vectors[0] if vectors else []}

@@ -1,0 +1,190 @@
+"""OpenAI's API on the same backend: /v1/chat/completions, /v1/completions, /v1/models, /v1/embeddings."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, Response
+
+from backend.api import convert, schemas
+from backend.api.deps import backend_of
+from backend.api.routes_ollama import embed_texts
+from backend.api.streaming import first_and_rest, sse_response, until_disconnected
+from backend.errors import InvalidRequest
+from backend.service import Backend
+from backend.types import ChatRequest, Chunk, GenerateRequest, Message
+
+router = APIRouter(prefix="/v1", tags=["openai"])
+STREAMED = {200: {"content": {"text/event-stream": {}}, "description": "server-sent events when stream is true"}}
+
+
+def _options(body: schemas.Sampling, max_tokens: int | None = None) -> dict[str, Any]:
+    stop = [body.stop] if isinstance(body.stop, str) else body.stop
+    values = {"num_predict": max_tokens if max_tokens is not None else body.max_tokens,
+              "temperature": body.temperature, "top_p": body.top_p, "seed": body.seed, "stop": stop,
+              "frequency_penalty": body.frequency_penalty, "presence_penalty": body.presence_penalty}
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def _text(content: str | list[schemas.ContentPart] | None) -> str:
+    if content is None or isinstance(content, str):
+        return content or ""
+    if any(part.type != "text" for part in content):
+        raise InvalidRequest("only text content parts are supported: ember runs text models only for now")
+    return "".join(part.text for part in content)
+
+
+def _message(m: schemas.OAIMessage) -> Message:
+    calls = []
+    for call in m.tool_calls or []:
+        try:
+            arguments = json.loads(call.function.arguments or "{}")
+        except ValueError:
+            raise InvalidRequest(f"the arguments of tool call {call.function.name!r} are not JSON") from None
+        calls.append({"function": {"name": call.function.name, "arguments": arguments}})
+    role = "system" if m.role == "developer" else m.role
+    return Message(role, _text(m.content), tool_calls=calls, tool_name=m.name or "")
+
+
+def _format(body: schemas.OAIChatRequest) -> str | dict[str, Any] | None:
+    rf = body.response_format
+    if rf is None or rf.type == "text":
+        return None
+    if rf.type == "json_object":
+        return "json"
+    if rf.json_schema is None or not rf.json_schema.schema_:
+        raise InvalidRequest("response_format json_schema needs json_schema.schema")
+    return rf.json_schema.schema_
+
+
+def _finish(last: Chunk, calls: list[dict[str, Any]]) -> str:
+    return "tool_calls" if calls else "length" if last.done_reason == "length" else "stop"
+
+
+def _usage(last: Chunk) -> dict[str, int]:
+    prompt, answer = (last.timings.prompt_eval_count, last.timings.eval_count) if last.timings else (0, 0)
+    return {"prompt_tokens": prompt, "completion_tokens": answer, "total_tokens": prompt + answer}
+
+
+def _tool_calls(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"id": f"call_{secrets.token_hex(4)}", "index": i, "type": "function",
+             "function": {"name": c["function"]["name"], "arguments": json.dumps(c["function"]["arguments"])}}
+            for i, c in enumerate(calls)]
+
+
+def _envelope(kind: str, model: str, ident: str) -> dict[str, Any]:
+    return {"id": ident, "object": kind, "created": int(time.time()), "model": model,
+            "system_fingerprint": "fp_ember"}
+
+
+@router.post("/chat/completions", responses=STREAMED)
+async def chat_completions(body: schemas.OAIChatRequest, request: Request,
+                           backend: Backend = Depends(backend_of)) -> Response:
+    tools = [t.model_dump() for t in body.tools] if body.tools and body.tool_choice != "none" else None
+    chat = ChatRequest(model=body.model, messages=[_message(m) for m in body.messages],
+                       options=_options(body, body.max_completion_tokens or body.max_tokens),
+                       format=_format(body), tools=tools)
+    if tools and "tools" not in (await backend.show(body.model)).capabilities:
+        raise InvalidRequest(f'"{body.model}" does not support tools: its template has no place for them')
+    first, rest = await first_and_rest(request, backend.chat(chat))
+    ident = f"chatcmpl-{secrets.token_hex(6)}"
+    if body.stream:
+        usage = body.stream_options is not None and body.stream_options.include_usage
+        return sse_response(_chat_events(body.model, ident, first, rest, usage))
+    text, calls, last = await until_disconnected(request, convert.collect(first, rest))
+    message: dict[str, Any] = {"role": "assistant", "content": text}
+    if calls:
+        message["tool_calls"] = _tool_calls(calls)
+    return JSONResponse({**_envelope("chat.completion", body.model, ident),
+                         "choices": [{"index": 0, "message": message, "finish_reason": _finish(last, calls)}],
+                         "usage": _usage(last)})
+
+
+async def _chat_events(model: str, ident: str, first: Chunk, rest: AsyncIterator[Chunk],
+                       include_usage: bool) -> AsyncIterator[dict[str, Any]]:
+    async def chunks() -> AsyncIterator[Chunk]:
+        yield first
+        async for chunk in rest:
+            yield chunk
+
+    calls: list[dict[str, Any]] = []
+    role_sent = False
+    async for chunk in chunks():
+        delta: dict[str, Any] = {} if role_sent else {"role": "assistant"}
+        role_sent = True
+        if chunk.text:
+            delta["content"] = chunk.text
+        if chunk.tool_calls:
+            delta["tool_calls"] = _tool_calls(chunk.tool_calls)
+            calls.extend(chunk.tool_calls)
+        if delta:
+            yield {**_envelope("chat.completion.chunk", model, ident),
+                   "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
+        if chunk.done:
+            yield {**_envelope("chat.completion.chunk", model, ident),
+                   "choices": [{"index": 0, "delta": {}, "finish_reason": _finish(chunk, calls)}]}
+            if include_usage:
+                yield {**_envelope("chat.completion.chunk", model, ident), "choices": [], "usage": _usage(chunk)}
+
+
+@router.post("/completions", responses=STREAMED)
+async def completions(body: schemas.OAICompletionRequest, request: Request,
+                      backend: Backend = Depends(backend_of)) -> Response:
+    prompts = [body.prompt] if isinstance(body.prompt, str) else body.prompt
+    if len(prompts) != 1:
+        raise InvalidRequest("ember answers one prompt per request; send the prompts one by one")
+    generate = GenerateRequest(model=body.model, prompt=prompts[0], suffix=body.suffix or "",
+                               options=_options(body))
+    first, rest = await first_and_rest(request, backend.generate(generate))
+    ident = f"cmpl-{secrets.token_hex(6)}"
+    if body.stream:
+        usage = body.stream_options is not None and body.stream_options.include_usage
+        return sse_response(_completion_events(body.model, ident, first, rest, usage))
+    text, _calls, last = await until_disconnected(request, convert.collect(first, rest))
+    return JSONResponse({**_envelope("text_completion", body.model, ident),
+                         "choices": [{"text": text, "index": 0, "logprobs": None,
+                                      "finish_reason": _finish(last, [])}],
+                         "usage": _usage(last)})
+
+
+async def _completion_events(model: str, ident: str, first: Chunk, rest: AsyncIterator[Chunk],
+                             include_usage: bool) -> AsyncIterator[dict[str, Any]]:
+    chunk = first
+    while True:
+        finish = _finish(chunk, []) if chunk.done else None
+        yield {**_envelope("text_completion", model, ident),
+               "choices": [{"text": chunk.text, "index": 0, "logprobs": None, "finish_reason": finish}]}
+        if chunk.done:
+            if include_usage:
+                yield {**_envelope("text_completion", model, ident), "choices": [], "usage": _usage(chunk)}
+            return
+        chunk = await anext(rest)
+
+
+@router.get("/models", response_model=schemas.OAIModelList)
+async def models(backend: Backend = Depends(backend_of)) -> dict:
+    return {"object": "list", "data": [{"id": m.name, "object": "model", "created": int(m.modified_at),
+                                        "owned_by": "library"} for m in await backend.list_models()]}
+
+
+@router.get("/models/{model:path}", response_model=schemas.OAIModel)
+async def model(model: str, backend: Backend = Depends(backend_of)) -> dict:
+    info = await backend.show(model)
+    return {"id": info.name, "object": "model", "created": int(info.modified_at), "owned_by": "library"}
+
+
+@router.post("/embeddings")
+async def embeddings(body: schemas.OAIEmbeddingRequest, request: Request,
+                     backend: Backend = Depends(backend_of)) -> dict:
+    texts = [body.input] if isinstance(body.input, str) else body.input
+    if not texts or any(not t for t in texts):
+        raise InvalidRequest("input must be a non-empty text or a list of non-empty texts")
+    vectors = await until_disconnected(request, embed_texts(backend, body.model, texts, True, None, body.dimensions))
+    return {"object": "list", "model": body.model,
+            "data": [{"object": "embedding", "embedding": v, "index": i} for i, v in enumerate(vectors)],
+            "usage": {"prompt_tokens": 0, "total_tokens": 0}}

@@ -1,0 +1,145 @@
+"""The server's front door: allowed Host names, allowed origins, the API key and a body size limit.
+
+Secure by default. A Host header must be a loopback name, an IP address or a configured name, which
+stops DNS rebinding (a web page whose domain resolves to 127.0.0.1). A request from a web page
+(an Origin header) is refused unless its origin is configured (`EMBER_ORIGINS`) or is the server
+itself. With `EMBER_API_KEY` set, every request needs `Authorization: Bearer <key>`.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hmac
+import ipaddress
+import json
+from collections.abc import Iterable
+from urllib.parse import urlsplit
+
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+MAX_BODY = 32 * 1024 * 1024
+
+
+def split_host(host: str) -> str:
+    """The name in a Host header, without its port or IPv6 brackets, lower-cased."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1 : host.find("]")] if "]" in host else host[1:]
+    if host.count(":") == 1:
+        host = host.split(":", 1)[0]
+    return host
+
+
+def _is_ip(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
+def host_allowed(header: str, allowed: Iterable[str]) -> bool:
+    name = split_host(header)
+    if not name or _is_ip(name) or name == "localhost" or name.endswith(".localhost"):
+        return True
+    return any(fnmatch.fnmatchcase(name, pattern.lower()) for pattern in allowed)
+
+
+def origin_allowed(origin: str, host: str, origins: Iterable[str]) -> bool:
+    if urlsplit(origin).netloc.lower() == host.strip().lower():
+        return True  # the server's own pages (the /docs explorer)
+    return any(fnmatch.fnmatchcase(origin, pattern) for pattern in origins)
+
+
+def origin_regex(origins: Iterable[str]) -> str | None:
+    """The same patterns as a regular expression, for the CORS response headers."""
+    patterns = [fnmatch.translate(o).removesuffix(r"\Z").removeprefix("(?s:").removesuffix(")") for o in origins]
+    return "|".join(f"(?:{p})" for p in patterns) if patterns else None
+
+
+def error_body(path: str, status: int, message: str) -> bytes:
+    """Ollama's error shape on /api, OpenAI's on /v1."""
+    if path.startswith("/v1/"):
+        kind = "invalid_request_error" if status < 500 else "api_error"
+        return json.dumps({"error": {"message": message, "type": kind, "param": None, "code": None}}, ensure_ascii=False).encode()
+    return json.dumps({"error": message}, ensure_ascii=False).encode()
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class Guard:
+    """ASGI middleware applying the checks above before any route runs."""
+
+    def __init__(self, app: ASGIApp, *, allowed_hosts: Iterable[str] = (), origins: Iterable[str] = (),
+                 api_key: str = "", max_body: int = MAX_BODY) -> None:
+        self.app = app
+        self.allowed_hosts = tuple(allowed_hosts)
+        self.origins = tuple(origins)
+        self.api_key = api_key.encode()
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        path = scope.get("path", "")
+        host = headers.get("host", "")
+        if not host_allowed(host, self.allowed_hosts):
+            await _refuse(send, path, 403, f'host "{split_host(host)}" is not allowed: add it to '
+                                           "EMBER_ALLOWED_HOSTS if this server should answer to that name")
+            return
+        origin = headers.get("origin")
+        if origin and not origin_allowed(origin, host, self.origins):
+            await _refuse(send, path, 403, f'origin "{origin}" is not allowed: add it to EMBER_ORIGINS '
+                                           "to let that web page use this server")
+            return
+        preflight = scope["method"] == "OPTIONS" and "access-control-request-method" in headers
+        if self.api_key and not preflight and not self._authorised(headers):
+            await _refuse(send, path, 401, "this server needs an API key: send the header "
+                                           '"Authorization: Bearer <EMBER_API_KEY>"',
+                          [(b"www-authenticate", b"Bearer")])
+            return
+        length = headers.get("content-length", "")
+        if length.isdigit() and int(length) > self.max_body:
+            await _refuse(send, path, 413, f"the request body is larger than {self.max_body >> 20} MiB")
+            return
+        await self._limited(scope, receive, send, path)
+
+    def _authorised(self, headers: Headers) -> bool:
+        scheme, _, token = headers.get("authorization", "").partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), self.api_key)
+
+    async def _limited(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
+        received, started = 0, False
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body:
+                    raise BodyTooLarge()
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except BodyTooLarge:
+            if not started:
+                await _refuse(send, path, 413, f"the request body is larger than {self.max_body >> 20} MiB")
+
+
+async def _refuse(send: Send, path: str, status: int, message: str,
+                  extra: list[tuple[bytes, bytes]] | None = None) -> None:
+    body = error_body(path, status, message)
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers + (extra or [])})
+    await send({"type": "http.response.body", "body": body})

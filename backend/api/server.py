@@ -1,0 +1,73 @@
+"""`ember serve`: bind the address, build the app around a LocalBackend, run uvicorn until Ctrl-C."""
+
+from __future__ import annotations
+
+import errno
+import socket
+import sys
+from urllib.parse import urlsplit
+
+from backend import __version__
+from backend.errors import EmberError
+
+DEFAULT_PORT = 11434
+
+
+def parse_listen(address: str) -> tuple[str, int]:
+    """`host:port`, `:port`, `host`, `[::1]:port` or a URL, as OLLAMA_HOST accepts them."""
+    text = address.strip()
+    if "://" not in text:
+        text = "http://" + text
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError:
+        raise EmberError(f'cannot listen on "{address}": expected host:port, e.g. 127.0.0.1:11434') from None
+    host = parts.hostname or "127.0.0.1"
+    return host, port if port is not None else DEFAULT_PORT
+
+
+def bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        where = f"{host}:{port}"
+        if exc.errno == errno.EADDRINUSE:
+            raise EmberError(f"cannot listen on {where}: the port is already in use (another ember serve or "
+                             "ollama?) — stop it, or choose another address with --listen or EMBER_HOST")
+        raise EmberError(f"cannot listen on {where}: {exc.strerror or exc}") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve_forever(listen: str | None) -> int:
+    """Serve until interrupted; returns the process's exit status."""
+    import uvicorn
+
+    from backend.api.app import create_app
+    from backend.config import load_config
+    from backend.local import LocalBackend
+
+    config = load_config()
+    host, port = parse_listen(listen or config.host)
+    sock = bind(host, port)
+    backend = LocalBackend(config)
+    app = create_app(backend, config, extra_hosts=(host,))
+    shown = f"[{host}]" if ":" in host else host
+    print(f"ember {__version__} serving the Ollama API on http://{shown}:{port} "
+          f"(models in {config.models}; Ctrl-C to stop)", file=sys.stderr, flush=True)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="info", timeout_graceful_shutdown=3,
+                                           server_header=False))
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
+        import asyncio
+
+        asyncio.run(backend.close())
+    return 0

@@ -1,0 +1,118 @@
+"""Streaming bodies (NDJSON for Ollama, SSE for OpenAI) that stop the work when the client leaves.
+
+A stream's first item is read before the response starts, so an unknown model or a bad option
+still gets its proper status code; an error after that arrives as a last `{"error": …}` line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import aclosing
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import anyio
+from fastapi import Request
+from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
+
+from backend.errors import EmberError
+
+T = TypeVar("T")
+NDJSON = "application/x-ndjson"
+
+
+class ClientGone(Exception):
+    """The client closed the connection before its answer was ready."""
+
+
+def timestamp(unix: float | None = None) -> str:
+    """RFC 3339 in UTC, as Ollama writes `created_at` and `modified_at`."""
+    moment = datetime.now(UTC) if unix is None else datetime.fromtimestamp(unix, UTC)
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+async def until_disconnected(request: Request, work: Awaitable[T]) -> T:
+    """Await `work`, cancelling it if the client disconnects first."""
+    task = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(_disconnect(request.receive))
+    try:
+        done, _ = await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watcher.cancel()
+    if task in done:
+        return task.result()
+    task.cancel()
+    try:
+        await task
+    except (asyncio.CancelledError, Exception):
+        pass
+    raise ClientGone()
+
+
+async def _disconnect(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+class WatchedStream(StreamingResponse):
+    """Streams its body and cancels it (closing the work behind it) as soon as the client leaves."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async with anyio.create_task_group() as group:
+
+            async def stream() -> None:
+                try:
+                    await self.stream_response(send)
+                except OSError:
+                    pass
+                group.cancel_scope.cancel()
+
+            group.start_soon(stream)
+            await _disconnect(receive)
+            group.cancel_scope.cancel()
+
+
+async def first_and_rest(request: Request, stream: AsyncIterator[T]) -> tuple[T, AsyncIterator[T]]:
+    """Read the first item (errors surface here, before any byte is sent) and return the stream."""
+    try:
+        first = await until_disconnected(request, anext(stream))
+    except StopAsyncIteration:
+        raise EmberError("the model returned nothing") from None
+    except BaseException:
+        await stream.aclose()  # type: ignore[attr-defined]
+        raise
+    return first, stream
+
+
+def ndjson_response(first: T, rest: AsyncIterator[T], render: Callable[[T], dict[str, Any]]) -> WatchedStream:
+    async def body() -> AsyncIterator[bytes]:
+        async with aclosing(rest):  # type: ignore[type-var]
+            yield _line(render(first))
+            try:
+                async for item in rest:
+                    yield _line(render(item))
+            except EmberError as exc:
+                yield _line({"error": str(exc)})
+
+    return WatchedStream(body(), media_type=NDJSON)
+
+
+def sse_response(events: AsyncIterator[dict[str, Any]]) -> WatchedStream:
+    async def body() -> AsyncIterator[bytes]:
+        async with aclosing(events):  # type: ignore[type-var]
+            try:
+                async for event in events:
+                    yield b"data: " + json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode() + b"\n\n"
+            except EmberError as exc:
+                error = {"error": {"message": str(exc), "type": "invalid_request_error", "code": None}}
+                yield b"data: " + json.dumps(error).encode() + b"\n\n"
+            yield b"data: [DONE]\n\n"
+
+    return WatchedStream(body(), media_type="text/event-stream")
+
+
+def _line(data: dict[str, Any]) -> bytes:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
