@@ -39,13 +39,25 @@ class PullError(EmberError):
     status = 400
 
 
+class Offline(PullError):
+    """The source of a pull cannot be reached; the message lists the models already here."""
+
+    status = 503
+
+
+class DiskFull(PullError):
+    """Not enough free space for a download; what was fetched is kept, so pulling again resumes."""
+
+    status = 507
+
+
 class ModelfileError(EmberError):
     """A Modelfile that does not parse; carries the line and column of the mistake."""
 
     status = 400
 
     def __init__(self, message: str, line: int = 0, column: int = 0) -> None:
-        where = f"Modelfile line {line}: " if line else ""
+        where = f"Modelfile line {line}, column {column}: " if line and column else f"Modelfile line {line}: " if line else ""
         super().__init__(where + message)
         self.line = line
         self.column = column

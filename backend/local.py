@@ -11,7 +11,7 @@ from typing import Any
 from backend.asyncbridge import run_blocking, stream_from_thread
 from backend.config import Config
 from backend.engine.scheduler import ModelKey, Scheduler, parse_keep_alive
-from backend.errors import EmberError, InvalidRequest
+from backend.errors import EmberError, InvalidRequest, ModelNotFound
 from backend.modelrecord import ModelRecord, load_record
 from backend.names import parse_name
 from backend.parameters import Options, validate
@@ -71,7 +71,18 @@ class LocalBackend(Backend):
     # models ---------------------------------------------------------------------------------
 
     def record(self, name: str) -> ModelRecord:
-        return load_record(self.store, parse_name(name))
+        parsed = parse_name(name)
+        try:
+            return load_record(self.store, parsed)
+        except ModelNotFound:
+            from backend.personas import install_steps, persona_for
+
+            persona = persona_for(parsed)  # a shipped persona is installed on first use
+            if persona is None:
+                raise
+            for _event in install_steps(self.store, persona):
+                pass
+            return load_record(self.store, parsed)
 
     async def list_models(self) -> list[ModelSummary]:
         def read() -> list[ModelSummary]:
@@ -114,7 +125,7 @@ class LocalBackend(Backend):
     async def delete(self, name: str) -> None:
         parsed = parse_name(name)
         try:
-            record = await run_blocking(self.record, name)
+            record = await run_blocking(load_record, self.store, parsed)
             self.scheduler.unload(self._key(record))
         except EmberError:
             pass

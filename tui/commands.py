@@ -30,8 +30,13 @@ async def ensure_model(backend: Backend, name: str) -> None:
 
 
 async def pull_with_progress(backend: Backend, name: str) -> None:
+    await print_progress(backend.pull(name))
+
+
+async def print_progress(events) -> None:  # type: ignore[no-untyped-def]
+    """Progress of a pull or create on stderr: one updating line on a terminal, else one per step."""
     last = ""
-    async for event in backend.pull(name):
+    async for event in events:
         line = _progress_line(event)
         if sys.stderr.isatty():
             sys.stderr.write("\r\x1b[K" + line)
@@ -177,8 +182,7 @@ async def cmd_create(backend: Backend, args: argparse.Namespace) -> int:
     if not path.is_file():
         raise EmberError(f'no Modelfile at "{path}" — write one, or pass its path with -f')
     text = path.read_text(encoding="utf-8")
-    async for event in backend.create(args.model, text, base_dir=str(path.resolve().parent)):
-        print(event.status)
+    await print_progress(backend.create(args.model, text, base_dir=str(path.resolve().parent)))
     return 0
 
 
