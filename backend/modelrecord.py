@@ -76,7 +76,9 @@ def load_record(store: ModelStore, name: str | ModelName) -> ModelRecord:
         meta = GGUFMeta.from_json(config["ember_gguf"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise CorruptBlob(f"the config of {stored.name} is unreadable ({exc}); pull or create it again")
-    record = ModelRecord(stored.name, manifest, stored.modified, store.blob_path(model_layer.digest), meta)
+    parts = [layer.digest for layer in manifest.layers if layer.media_type == MEDIA_MODEL]
+    model_path = store.blob_path(parts[0]) if len(parts) == 1 else store.split_view(parts)
+    record = ModelRecord(stored.name, manifest, stored.modified, model_path, meta)
     try:
         for layer in manifest.layers:
             kind = layer.media_type

@@ -11,7 +11,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -141,11 +141,14 @@ class ModelStore:
         return self.blob_path(digest).read_bytes()
 
     def add_file(self, source: Path, media_type: str, *, link: bool = True,
-                 progress: Progress | None = None) -> Layer:
-        """Hash `source` and store it as a blob: hard-linked when possible, else copied and fsynced."""
+                 progress: Progress | None = None, digest: str | None = None) -> Layer:
+        """Hash `source` and store it as a blob: hard-linked when possible, else copied and fsynced.
+
+        A caller that has just hashed `source` passes its `digest` to skip hashing it again.
+        """
         self._ensure()
         size = source.stat().st_size
-        digest = "sha256:" + hash_file(source, progress)
+        digest = digest or "sha256:" + hash_file(source, progress)
         final = self.blob_path(digest)
         if final.exists():
             return Layer(media_type, digest, size)
@@ -170,14 +173,34 @@ class ModelStore:
         _fsync_dir(self.blobs)
         return Layer(media_type, digest, size)
 
-    def commit_temp(self, tmp: Path, digest: str) -> None:
-        """Verify a staged download against its digest and move it into place."""
-        actual = hash_file(tmp)
+    def commit_temp(self, tmp: Path, digest: str, *, actual: str | None = None) -> None:
+        """Verify a staged download against its digest (or the sha256 hex `actual` just computed) and move it into place."""
+        actual = actual or hash_file(tmp)
         if actual != parse_digest(digest):
             tmp.unlink(missing_ok=True)
             raise CorruptBlob(f"download of {digest} is corrupt (got sha256:{actual}); pull again")
         os.replace(tmp, self.blob_path(digest))
         _fsync_dir(self.blobs)
+
+    def split_view(self, digests: list[str]) -> Path:
+        """The first file of a split GGUF, as links named the way llama.cpp finds the other parts.
+
+        llama.cpp loads `x-00001-of-0000N.gguf` and looks for its siblings beside it by name, so
+        the content-addressed blobs get a folder of symlinks (hard links where symlinks fail).
+        """
+        key = hashlib.sha256("".join(digests).encode()).hexdigest()[:16]
+        folder = self.root / "splits" / key
+        folder.mkdir(parents=True, exist_ok=True)
+        paths = [folder / f"model-{i:05d}-of-{len(digests):05d}.gguf" for i in range(1, len(digests) + 1)]
+        for digest, path in zip(digests, paths):
+            if path.exists():
+                continue
+            blob = self.blob_path(digest)
+            try:
+                path.symlink_to(blob)
+            except OSError:
+                os.link(blob, path)
+        return paths[0]
 
     def verify_blob(self, digest: str) -> None:
         path = self.blob_path(digest)
@@ -288,6 +311,9 @@ class ModelStore:
             if stale_temp or (path.name.startswith("sha256-") and path.name not in used):
                 path.unlink(missing_ok=True)
                 removed.append(path.name)
+        for link in (self.root / "splits").glob("*/*.gguf"):
+            if not link.exists() or (not link.is_symlink() and link.stat().st_nlink == 1):
+                shutil.rmtree(link.parent, ignore_errors=True)  # its blobs were collected
         if self.manifests.is_dir():
             for path in self.manifests.rglob(f"{TEMP_PREFIX}*"):
                 if _writer_is_gone(path.name):
@@ -313,6 +339,18 @@ def _writer_is_gone(temp_name: str) -> bool:
 
 
 def hash_file(path: Path, progress: Progress | None = None) -> str:
+    steps = hash_steps(path)
+    while True:
+        try:
+            done, total = next(steps)
+        except StopIteration as end:
+            return end.value
+        if progress:
+            progress(done, total)
+
+
+def hash_steps(path: Path) -> Generator[tuple[int, int], None, str]:
+    """Hash `path`, yielding (bytes done, total) as it goes; returns the sha256 hex."""
     total = path.stat().st_size
     digest = hashlib.sha256()
     done = 0
@@ -320,6 +358,5 @@ def hash_file(path: Path, progress: Progress | None = None) -> str:
         while chunk := fh.read(_CHUNK):
             digest.update(chunk)
             done += len(chunk)
-            if progress:
-                progress(done, total)
+            yield done, total
     return digest.hexdigest()

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import platform
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from backend.ggufmeta import GGUFMeta, read_gguf_meta
 from backend.names import ModelName
-from backend.store import CONFIG_MEDIA_TYPE, MEDIA_MODEL, Layer, Manifest, ModelStore
+from backend.store import CONFIG_MEDIA_TYPE, MEDIA_MODEL, Layer, Manifest, ModelStore, hash_steps
 from backend.types import PullProgress
 
 ProgressSink = Callable[[PullProgress], None]
@@ -30,18 +30,50 @@ def config_layer(store: ModelStore, meta: GGUFMeta) -> Layer:
     return store.write_bytes(json.dumps(config, sort_keys=True).encode(), CONFIG_MEDIA_TYPE)
 
 
+def read_parts_meta(paths: list[Path]) -> GGUFMeta:
+    """The metadata of a GGUF, or of a split GGUF (the first part's, with every part's parameters)."""
+    meta = read_gguf_meta(paths[0])
+    for part in paths[1:]:
+        meta.parameter_count += read_gguf_meta(part).parameter_count
+    return meta
+
+
+def write_model(store: ModelStore, name: ModelName, weights: list[Layer],
+                extra_layers: tuple[Layer, ...] = ()) -> Iterator[PullProgress]:
+    """Write the config and, last, the manifest for weights already in the store."""
+    meta = read_parts_meta([store.blob_path(layer.digest) for layer in weights])
+    yield PullProgress("writing manifest")
+    store.write_manifest(name, Manifest(config_layer(store, meta), (*weights, *extra_layers)))
+    yield PullProgress("success")
+
+
+def register_steps(store: ModelStore, name: ModelName, paths: list[Path], *, link: bool = True,
+                   extra_layers: tuple[Layer, ...] = ()) -> Iterator[PullProgress]:
+    """Store the GGUF at `paths` (one file, or the parts of a split one) as `name`, yielding progress.
+
+    Every part is checked first, so nothing is written for a bad file.
+    """
+    read_parts_meta(paths)
+    weights = []
+    for path in paths:
+        steps = hash_steps(path)
+        size = path.stat().st_size
+        yield PullProgress("verifying sha256 digest", total=size)
+        while True:
+            try:
+                done, total = next(steps)
+            except StopIteration as end:
+                digest = "sha256:" + end.value
+                break
+            yield PullProgress("verifying sha256 digest", total=total, completed=done)
+        weights.append(store.add_file(path, MEDIA_MODEL, link=link, digest=digest))
+    yield from write_model(store, name, weights, extra_layers)
+
+
 def register_gguf(store: ModelStore, name: ModelName, path: Path, *, link: bool = True,
                   extra_layers: tuple[Layer, ...] = (), progress: ProgressSink | None = None) -> Manifest:
     """Store `path` as `name`. The GGUF is checked first, so nothing is written for a bad file."""
-    sink = progress or (lambda _p: None)
-    meta = read_gguf_meta(path)
-    size = path.stat().st_size
-    sink(PullProgress("verifying sha256 digest", total=size))
-    model = store.add_file(path, MEDIA_MODEL, link=link,
-                           progress=lambda done, total: sink(PullProgress("verifying sha256 digest",
-                                                                          total=total, completed=done)))
-    sink(PullProgress("writing manifest"))
-    manifest = Manifest(config_layer(store, meta), (model, *extra_layers))
-    store.write_manifest(name, manifest)
-    sink(PullProgress("success"))
-    return manifest
+    for event in register_steps(store, name, [path], link=link, extra_layers=extra_layers):
+        if progress:
+            progress(event)
+    return store.read_manifest(name)
