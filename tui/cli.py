@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Awaitable, Callable
 
@@ -42,8 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("model")
     for flag in ("modelfile", "parameters", "template", "system", "license"):
         show.add_argument(f"--{flag}", action="store_true", help=f"print only the {flag}")
-    pull = sub.add_parser("pull", help="fetch a model")
+    pull = sub.add_parser("pull", help="fetch a model: hf.co/USER/REPO[:QUANT], an https URL or path to a .gguf")
     pull.add_argument("model")
+    imports = sub.add_parser("import", help="register the models of Ollama or the Hugging Face cache, without copying")
+    imports.add_argument("source", choices=["ollama", "hf-cache"])
+    imports.add_argument("--path", help="the store to read (default: OLLAMA_MODELS or ~/.ollama/models; HF_HUB_CACHE)")
     copy = sub.add_parser("cp", help="copy a model under a new name")
     copy.add_argument("source")
     copy.add_argument("destination")
@@ -69,6 +73,12 @@ def open_backend(args: argparse.Namespace) -> Backend:
         from backend.remote import RemoteBackend
 
         return RemoteBackend(args.host, api_key=config.api_key)
+    explicit = os.environ.get("EMBER_HOST", "")
+    if explicit:  # as Ollama's CLI does: use the server named there when one answers
+        from backend.remote import RemoteBackend, server_answers
+
+        if server_answers(explicit, config.api_key):
+            return RemoteBackend(explicit, api_key=config.api_key)
     from backend.local import LocalBackend
 
     return LocalBackend(config)

@@ -60,7 +60,10 @@ async def delete(body: schemas.DeleteRequest, backend: Backend = Depends(backend
 
 
 def _progress(event: PullProgress) -> dict:
-    return {k: v for k, v in asdict(event).items() if v or k == "status"}
+    data = {k: v for k, v in asdict(event).items() if v or k == "status"}
+    if event.total:
+        data["completed"] = event.completed
+    return data
 
 
 async def _progress_response(request: Request, events, stream: bool) -> Response:  # type: ignore[no-untyped-def]

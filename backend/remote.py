@@ -1,0 +1,269 @@
+"""RemoteBackend: the Backend interface over HTTP to any Ollama-compatible server (`ember serve`, Ollama).
+
+Streams are NDJSON read line by line; closing one closes its connection, which cancels the
+generation on the server.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from backend.errors import EmberError, InvalidRequest, ModelNotFound
+from backend.service import Backend
+from backend.types import (
+    ChatRequest,
+    Chunk,
+    GenerateRequest,
+    Message,
+    ModelDetails,
+    ModelInfo,
+    ModelSummary,
+    PullProgress,
+    RunningModel,
+    Timings,
+)
+
+DEFAULT_PORT = 11434
+_TIMING_FIELDS = ("total_duration", "load_duration", "prompt_eval_count", "prompt_eval_duration",
+                  "eval_count", "eval_duration")
+
+
+def server_url(address: str) -> str:
+    """`host`, `host:port`, `:port` or a URL, as OLLAMA_HOST accepts them, as a base URL."""
+    text = address.strip().rstrip("/")
+    if "://" not in text:
+        text = "http://" + text
+    parts = urlsplit(text)
+    host = parts.hostname or "127.0.0.1"
+    if host == "0.0.0.0":
+        host = "127.0.0.1"
+    shown = f"[{host}]" if ":" in host else host
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else DEFAULT_PORT)
+    except ValueError:
+        raise EmberError(f'"{address}" is not a server address; use host:port, e.g. 127.0.0.1:11434') from None
+    return f"{parts.scheme}://{shown}:{port}{parts.path}"
+
+
+def server_answers(address: str, api_key: str = "", timeout: float = 0.5) -> bool:
+    """Whether an Ollama-compatible server answers at `address` (what the CLI checks for EMBER_HOST)."""
+    try:
+        response = httpx.get(server_url(address) + "/api/version", timeout=timeout, headers=_auth(api_key))
+    except (httpx.HTTPError, EmberError):
+        return False
+    return response.status_code == 200
+
+
+def _auth(api_key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {api_key}"} if api_key else {}
+
+
+def _unix(text: str | None) -> float:
+    """Ollama's RFC 3339 times (nanosecond precision) as unix seconds; 0 when absent."""
+    if not text:
+        return 0.0
+    text = re.sub(r"(\.\d{6})\d+", r"\1", text.replace("Z", "+00:00"))
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        return 0.0
+
+
+def _details(data: dict[str, Any] | None) -> ModelDetails:
+    data = data or {}
+    return ModelDetails(format=data.get("format") or "gguf", family=data.get("family") or "",
+                        families=list(data.get("families") or []), parameter_size=data.get("parameter_size") or "",
+                        quantization_level=data.get("quantization_level") or "",
+                        parent_model=data.get("parent_model") or "")
+
+
+def _parameters(text: str) -> dict[str, Any]:
+    """Ollama's `parameters` text (`name value` lines) as a dict; repeated names become lists."""
+    result: dict[str, Any] = {}
+    for line in (text or "").splitlines():
+        name, _, raw = line.strip().partition(" ")
+        if not name:
+            continue
+        try:
+            value: Any = json.loads(raw.strip())
+        except ValueError:
+            value = raw.strip()
+        if name in result:
+            previous = result[name]
+            result[name] = (previous if isinstance(previous, list) else [previous]) + [value]
+        else:
+            result[name] = value
+    return result
+
+
+def _message(m: Message) -> dict[str, Any]:
+    data: dict[str, Any] = {"role": m.role, "content": m.content}
+    if m.images:
+        data["images"] = m.images
+    if m.tool_calls:
+        data["tool_calls"] = m.tool_calls
+    if m.tool_name:
+        data["tool_name"] = m.tool_name
+    return data
+
+
+def _chunk(data: dict[str, Any], text: str) -> Chunk:
+    done = bool(data.get("done"))
+    timings = Timings(**{k: int(data.get(k) or 0) for k in _TIMING_FIELDS}) if done else None
+    return Chunk(text, done=done, done_reason=data.get("done_reason") or "", timings=timings,
+                 context=data.get("context"), tool_calls=list((data.get("message") or {}).get("tool_calls") or []))
+
+
+class RemoteBackend(Backend):
+    def __init__(self, url: str, api_key: str = "") -> None:
+        self.url = server_url(url)
+        self._headers = _auth(api_key)
+        self._client: httpx.AsyncClient | None = None
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient(base_url=self.url, headers=self._headers,
+                                             timeout=httpx.Timeout(None, connect=10.0))
+        return self._client
+
+    # transport ------------------------------------------------------------------------------
+
+    def _fail(self, status: int, message: str, model: str | None) -> EmberError:
+        if status == 404 and model:
+            return ModelNotFound(model)
+        if 400 <= status < 500:
+            return InvalidRequest(message)
+        return EmberError(f"the server at {self.url} failed: {message}")
+
+    def _unreachable(self, exc: httpx.HTTPError) -> EmberError:
+        return EmberError(f"cannot reach the server at {self.url} ({exc.__class__.__name__}: {exc}) — "
+                          "is it running? Start one with \"ember serve\"")
+
+    @staticmethod
+    def _message_of(response: httpx.Response) -> str:
+        try:
+            error = response.json().get("error")
+        except ValueError:
+            return response.text.strip() or response.reason_phrase
+        if isinstance(error, dict):
+            error = error.get("message")
+        return str(error or response.reason_phrase)
+
+    async def _call(self, method: str, path: str, body: dict[str, Any] | None = None,
+                    model: str | None = None) -> httpx.Response:
+        try:
+            response = await self.client.request(method, path, json=body)
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc) from None
+        if response.status_code >= 400:
+            raise self._fail(response.status_code, self._message_of(response), model)
+        return response
+
+    async def _stream(self, path: str, body: dict[str, Any], model: str | None) -> AsyncIterator[dict[str, Any]]:
+        try:
+            async with self.client.stream("POST", path, json={**body, "stream": True}) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    raise self._fail(response.status_code, self._message_of(response), model)
+                async for line in response.aiter_lines():
+                    if not line.strip():
+                        continue
+                    data = json.loads(line)
+                    if "error" in data:
+                        raise EmberError(str(data["error"]))
+                    yield data
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc) from None
+
+    # models ---------------------------------------------------------------------------------
+
+    async def list_models(self) -> list[ModelSummary]:
+        data = (await self._call("GET", "/api/tags")).json()
+        return [ModelSummary(m.get("name") or m.get("model", ""), "sha256:" + m.get("digest", "").removeprefix("sha256:"),
+                             int(m.get("size") or 0), _unix(m.get("modified_at")), _details(m.get("details")))
+                for m in data.get("models") or []]
+
+    async def show(self, name: str) -> ModelInfo:
+        data = (await self._call("POST", "/api/show", {"model": name}, model=name)).json()
+        return ModelInfo(
+            name=name, details=_details(data.get("details")), model_info=data.get("model_info") or {},
+            parameters=_parameters(data.get("parameters") or ""), template=data.get("template") or "",
+            system=data.get("system") or "", license=data.get("license") or "",
+            messages=[Message(m.get("role", "user"), m.get("content", "")) for m in data.get("messages") or []],
+            modelfile=data.get("modelfile") or "", modified_at=_unix(data.get("modified_at")),
+            capabilities=list(data.get("capabilities") or []),
+        )
+
+    async def create(self, name: str, modelfile: str, *, base_dir: str | None = None) -> AsyncIterator[PullProgress]:
+        async for data in self._stream("/api/create", {"model": name, "modelfile": modelfile}, None):
+            yield _progress(data)
+
+    async def copy(self, source: str, destination: str) -> None:
+        await self._call("POST", "/api/copy", {"source": source, "destination": destination}, model=source)
+
+    async def delete(self, name: str) -> None:
+        await self._call("DELETE", "/api/delete", {"model": name}, model=name)
+
+    async def pull(self, name: str) -> AsyncIterator[PullProgress]:
+        async for data in self._stream("/api/pull", {"model": name}, None):
+            yield _progress(data)
+
+    # inference ------------------------------------------------------------------------------
+
+    async def chat(self, request: ChatRequest) -> AsyncIterator[Chunk]:
+        body: dict[str, Any] = {"model": request.model, "messages": [_message(m) for m in request.messages],
+                                "options": request.options}
+        for key in ("format", "tools", "keep_alive"):
+            if getattr(request, key) is not None:
+                body[key] = getattr(request, key)
+        async for data in self._stream("/api/chat", body, request.model):
+            yield _chunk(data, (data.get("message") or {}).get("content") or "")
+
+    async def generate(self, request: GenerateRequest) -> AsyncIterator[Chunk]:
+        body: dict[str, Any] = {"model": request.model, "prompt": request.prompt, "raw": request.raw,
+                                "options": request.options}
+        for key in ("system", "template", "context", "format", "keep_alive"):
+            if getattr(request, key) is not None:
+                body[key] = getattr(request, key)
+        if request.suffix:
+            body["suffix"] = request.suffix
+        async for data in self._stream("/api/generate", body, request.model):
+            yield _chunk(data, data.get("response") or "")
+
+    async def embed(self, model: str, inputs: list[str], *, truncate: bool = True) -> list[list[float]]:
+        body = {"model": model, "input": inputs, "truncate": truncate}
+        return (await self._call("POST", "/api/embed", body, model=model)).json().get("embeddings") or []
+
+    async def running(self) -> list[RunningModel]:
+        data = (await self._call("GET", "/api/ps")).json()
+        return [RunningModel(m.get("name", ""), m.get("digest", ""), int(m.get("size") or 0),
+                             int(m.get("size_vram") or 0), _unix(m.get("expires_at")),
+                             int(m.get("context_length") or 0), _details(m.get("details")))
+                for m in data.get("models") or []]
+
+    async def load(self, name: str, keep_alive: str | float | None = None) -> None:
+        body: dict[str, Any] = {"model": name, "stream": False}
+        if keep_alive is not None:
+            body["keep_alive"] = keep_alive
+        await self._call("POST", "/api/generate", body, model=name)
+
+    async def unload(self, name: str) -> None:
+        await self._call("POST", "/api/generate", {"model": name, "keep_alive": 0, "stream": False}, model=name)
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+
+def _progress(data: dict[str, Any]) -> PullProgress:
+    return PullProgress(str(data.get("status", "")), data.get("digest") or "", int(data.get("total") or 0),
+                        int(data.get("completed") or 0))
