@@ -270,17 +270,18 @@ class _Parser:
     def _commands(self, tokens: list[Token], start: int) -> tuple[list[list[Node]], list[Token]]:
         commands: list[list[Node]] = []
         args: list[Node] = []
+        at = start
         while tokens and tokens[0].kind != "rparen":
             if tokens[0].kind == "pipe":
                 if not args:
                     raise _fail(self.source, tokens[0].pos, "missing command before |")
                 commands.append(args)
-                args, tokens = [], tokens[1:]
+                args, at, tokens = [], tokens[0].pos, tokens[1:]
                 continue
             node, tokens = self._operand(tokens, start)
             args.append(node)
         if not args:
-            raise _fail(self.source, tokens[0].pos if tokens else start, "missing value in action")
+            raise _fail(self.source, tokens[0].pos if tokens else at, "missing value in action")
         commands.append(args)
         return commands, tokens
 

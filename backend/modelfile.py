@@ -206,10 +206,14 @@ def _check_template(reader: _Reader, template: str, value_at: int) -> None:
     try:
         check_template(template)
     except EmberError as exc:
+        start = value_at + len(reader.text[value_at:]) - len(reader.text[value_at:].lstrip(" \t"))
+        start += 3 if reader.text.startswith('"""', start) else 1 if reader.text.startswith('"', start) else 0
         match = re.search(r"line (\d+), column (\d+)", str(exc))
-        line, column = reader.where(value_at)
-        if match:
-            line += int(match.group(1)) - 1
+        if match:  # point at the mistake inside the template
+            for _ in range(int(match.group(1)) - 1):
+                start = reader.text.find("\n", start) + 1
+            start += int(match.group(2)) - 1
+        line, column = reader.where(start)
         raise ModelfileError(f"TEMPLATE does not parse: {exc}", line, column) from None
 
 
