@@ -3,11 +3,32 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 
 from backend.service import Backend
 
 
-async def interactive(backend: Backend, args: argparse.Namespace) -> int:
-    from tui.repl import Repl
+def wants_plain(args: argparse.Namespace, environ: dict[str, str] | None = None) -> bool:
+    """The plain line chat when asked for, on a dumb terminal, or when stdin/stdout is not a terminal."""
+    environ = dict(os.environ) if environ is None else environ
+    if getattr(args, "plain", False):
+        return True
+    if environ.get("TERM", "") in ("", "dumb"):
+        return True
+    return not (sys.stdout.isatty() and sys.stdin.isatty())
 
-    return await Repl(backend, args.model, verbose=args.verbose).run()
+
+async def interactive(backend: Backend, args: argparse.Namespace) -> int:
+    if wants_plain(args):
+        from tui.repl import Repl
+
+        return await Repl(backend, args.model, verbose=args.verbose).run()
+    from tui.app.app import EmberApp
+
+    app = EmberApp(backend, args.model)
+    try:
+        await app.run_async()
+    finally:
+        app.history.close()
+    return app.return_code or 0

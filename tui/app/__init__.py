@@ -1,0 +1,1 @@
+"""The ember terminal app: chat, model library, parameters and personas on one keyboard."""

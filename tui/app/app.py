@@ -1,0 +1,262 @@
+"""EmberApp: the Textual application. It holds the backend, the chat session and the history, and
+switches personas; the screens do the rest."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding, BindingsMap
+
+from backend.config import Config, save_settings
+from backend.errors import EmberError, ModelNotFound
+from backend.history import History
+from backend.parameters import validate
+from backend.service import Backend
+from tui.app.commands import BindingsProvider
+from tui.app.keys import APP_KEYS, PERSONA_SLOTS, alt_digits_as_keys, bindings, load_keymap
+from tui.app.personas import available_personas
+from tui.app.screens.chat import ChatScreen
+from tui.app.screens.pick import PickScreen
+from tui.app.session import ChatSession
+from tui.app.themes import load_themes
+
+
+class EmberApp(App):
+    TITLE = "ember"
+    BINDINGS = bindings(APP_KEYS)
+    COMMANDS = App.COMMANDS | {BindingsProvider}
+    CLOSE_TIMEOUT = 0.5
+
+    def __init__(self, backend: Backend, model: str, *, config: Config | None = None,
+                 history: History | None = None, personas: list | None = None,
+                 theme_dirs: tuple = (), keymap: dict[str, str] | None = None,
+                 load_model: bool = True) -> None:
+        alt_digits_as_keys()
+        super().__init__()
+        from backend.config import load_config
+
+        self.config = config or load_config()
+        self.backend = backend
+        self.history = history or History()
+        self.session = ChatSession(model=model, keep_alive=None)
+        self.problems: list[str] = []
+        if personas is None:
+            personas, problems = available_personas()
+            self.problems += problems
+        self.personas = list(personas)
+        self.theme_dirs = theme_dirs
+        self.load_model = load_model
+        self._theme_chosen = False  # the choice persists only once the user makes one
+        self._bindings = self._with_persona_titles()
+        user_keys, problems = load_keymap() if keymap is None else (keymap, [])
+        self.problems += problems
+        if user_keys:
+            self.set_keymap(user_keys)
+
+    def _with_persona_titles(self) -> BindingsMap:
+        """Persona hotkeys show the persona's title in the footer, and only where a persona exists."""
+        result = []
+        for _key, binding in self._bindings:
+            if binding.id and binding.id.startswith("persona_") and binding.id[8:].isdigit():
+                slot = int(binding.id[8:])
+                if 1 <= slot <= len(self.personas):
+                    binding = dataclasses.replace(binding, description=self.personas[slot - 1].title)
+            elif binding.id == "personas" and self.personas:
+                last = min(len(self.personas), PERSONA_SLOTS)
+                binding = dataclasses.replace(binding, key_display=f"alt+1…{last}")
+            result.append(binding)
+        return BindingsMap(result)
+
+    def binding_title(self, binding: Binding) -> str:
+        """What the command palette calls a binding."""
+        if binding.id and binding.id.startswith("persona_"):
+            return f"Persona: {binding.description}"
+        return binding.description
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "persona" and parameters and isinstance(parameters[0], int):
+            return 0 <= parameters[0] <= len(self.personas) or None
+        return True
+
+    # start-up ------------------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        loaded = load_themes(*self.theme_dirs)
+        for theme in loaded.themes:
+            self.register_theme(theme)
+        self.problems += loaded.problems
+        wanted = self.config.theme
+        self.theme = wanted if wanted in self.available_themes else "ember-dark"
+        self._theme_chosen = True
+        self.push_screen(ChatScreen())
+        for problem in self.problems:
+            self.notify(problem, severity="warning", timeout=10)
+        self.prepare_model()
+
+    def chat_screen(self) -> ChatScreen | None:
+        for screen in self.screen_stack:
+            if isinstance(screen, ChatScreen):
+                return screen
+        return None
+
+    @work(exclusive=True, group="model", exit_on_error=False)
+    async def prepare_model(self) -> None:
+        """Read the model's parameters, then load it, without holding up the first screen."""
+        chat = self.chat_screen()
+        model = self.session.model
+        try:
+            info = await self.backend.show(model)
+            self.session.model_parameters = dict(info.parameters)
+            if chat:
+                chat.refresh_status()
+            if self.load_model:
+                if chat:
+                    chat.refresh_status(state="loading")
+                await self.backend.load(model, self.session.keep_alive)
+                if chat and not chat.answering:
+                    chat.refresh_status(state="ready")
+        except ModelNotFound:
+            self.notify(f'model "{model}" not found — pick one in the model library (Ctrl+L)',
+                        severity="error", timeout=10)
+        except EmberError as exc:
+            self.notify(str(exc), title=f"Could not load {model}", severity="error", timeout=10)
+
+    def use_model(self, name: str) -> None:
+        self.session.model = name
+        self.session.model_parameters = {}
+        chat = self.chat_screen()
+        if chat:
+            chat.refresh_status(state="", tokens_per_second=0.0)
+        self.notify(f"Chatting with {name}")
+        self.prepare_model()
+
+    # themes --------------------------------------------------------------------------------
+
+    def watch_theme(self, theme: str) -> None:
+        if not getattr(self, "_theme_chosen", False) or theme == self.config.theme:
+            return
+        self.config = dataclasses.replace(self.config, theme=theme)
+        try:
+            save_settings({"theme": theme})
+        except (OSError, EmberError) as exc:
+            self.notify(f"could not save the theme choice: {exc}", severity="warning")
+
+    # personas ------------------------------------------------------------------------------
+
+    async def action_persona(self, slot: int) -> None:
+        """Slot 1..9: that persona; 0: none. The conversation stays; the persona's system prompt,
+        example turns and parameters apply from the next answer."""
+        if slot == 0:
+            self.session.persona = None
+            title = "no persona"
+        elif 1 <= slot <= len(self.personas):
+            self.session.persona = self.personas[slot - 1]
+            title = self.session.persona.title
+        else:
+            self.notify(f"No persona on Alt+{slot} — Alt+P lists them", severity="warning")
+            return
+        self.session.overrides.clear()
+        chat = self.chat_screen()
+        if chat:
+            chat.refresh_status()
+        if self.session.conversation_id:
+            self.history.touch(self.session.conversation_id, persona=self.session.persona_slug)
+        self.notify(f"Persona: {title}")
+        if self.session.persona is not None:
+            self.refresh_persona(self.session.persona)
+
+    @work(group="persona", exit_on_error=False)
+    async def refresh_persona(self, persona) -> None:  # type: ignore[no-untyped-def]
+        """Parameters saved from the panel live in the persona's model: prefer them when it exists."""
+        try:
+            info = await self.backend.show(persona.model)
+        except EmberError:
+            return
+        try:
+            stored = validate(dict(info.parameters))
+        except EmberError:
+            return
+        updated = dataclasses.replace(persona, parameters=stored)
+        self.personas = [updated if p.slug == persona.slug else p for p in self.personas]
+        if self.session.persona is not None and self.session.persona.slug == persona.slug:
+            self.session.persona = updated
+
+    def action_pick_persona(self) -> None:
+        items = ["(no persona)"] + [f"Alt+{i}  {p.title}" if i <= PERSONA_SLOTS else f"      {p.title}"
+                                    for i, p in enumerate(self.personas, start=1)]
+        current = 0
+        if self.session.persona is not None:
+            current = next((i for i, p in enumerate(self.personas, 1) if p.slug == self.session.persona.slug), 0)
+
+        async def chosen(index: int | None) -> None:
+            if index is not None:
+                if index > PERSONA_SLOTS:
+                    self.session.persona = self.personas[index - 1]
+                    self.notify(f"Persona: {self.session.persona.title}")
+                    chat = self.chat_screen()
+                    if chat:
+                        chat.refresh_status()
+                else:
+                    await self.action_persona(index)
+
+        self.push_screen(PickScreen("Persona (the conversation stays)", items, selected=current), chosen)
+
+    # panels --------------------------------------------------------------------------------
+
+    def action_open_library(self) -> None:
+        from tui.app.screens.library import LibraryScreen
+
+        if not isinstance(self.screen, LibraryScreen):
+            self.push_screen(LibraryScreen())
+
+    def action_open_parameters(self) -> None:
+        from tui.app.screens.parameters import ParametersScreen
+
+        if not isinstance(self.screen, ParametersScreen):
+            self.push_screen(ParametersScreen())
+
+    def action_open_conversations(self) -> None:
+        from tui.app.screens.conversations import ConversationsScreen
+
+        if not isinstance(self.screen, ConversationsScreen):
+            self.push_screen(ConversationsScreen())
+
+    def action_toggle_help(self) -> None:
+        if self.screen.query("HelpPanel"):
+            self.action_hide_help_panel()
+        else:
+            self.action_show_help_panel()
+
+    async def open_conversation(self, conversation_id: int) -> None:
+        conversation = self.history.conversation(conversation_id)
+        from tui.app.session import Turn
+
+        chat = self.chat_screen()
+        if chat and chat.answering:
+            chat.workers.cancel_group(chat, "answer")
+        self.session.conversation_id = conversation.id
+        self.session.turns = [Turn(m.role, m.content, m.id) for m in self.history.messages(conversation.id)]
+        if conversation.persona:
+            match = next((p for p in self.personas if p.slug == conversation.persona), None)
+            self.session.persona = match
+        if chat:
+            await chat.show_turns()
+
+    def on_worker_state_changed(self, event) -> None:  # type: ignore[no-untyped-def]
+        """A worker that fails shows why, instead of leaving a dead screen."""
+        from textual.worker import WorkerState
+
+        if event.state == WorkerState.ERROR and event.worker.error is not None:
+            error = event.worker.error
+            message = str(error) if isinstance(error, EmberError) else f"{type(error).__name__}: {error}"
+            self.notify(message, title="Something failed", severity="error", timeout=10)
+
+    # quitting ------------------------------------------------------------------------------
+
+    async def action_quit(self) -> None:
+        chat = self.chat_screen()
+        if chat is not None:
+            chat.save_draft_now(chat.prompt.text)
+        self.exit()

@@ -1,0 +1,161 @@
+"""Every generation parameter with its value and where it comes from; edit, reset, save to the persona."""
+
+from __future__ import annotations
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input, Label
+
+from backend.errors import EmberError
+from tui.app.session import parse_value, persona_modelfile, show_value
+
+
+class ParametersScreen(Screen):
+    BINDINGS = [
+        Binding("escape", "back", "Back"),
+        Binding("enter", "edit", "Edit", show=False),
+        Binding("x", "reset", "Reset to default"),
+        Binding("ctrl+s", "save", "Save to persona", priority=True),
+    ]
+
+    DEFAULT_CSS = """
+    ParametersScreen { layout: vertical; }
+    ParametersScreen > .title { padding: 0 1; background: $panel; text-style: bold; width: 1fr; }
+    ParametersScreen DataTable { height: 1fr; }
+    ParametersScreen #help { padding: 0 1; color: $text-muted; height: 1; }
+    ParametersScreen Input { border: tall $primary 40%; }
+    ParametersScreen Input.-invalid { border: tall $error; }
+    ParametersScreen #problem { padding: 0 1; color: $text-error; height: 1; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__(id="parameters")
+        self.names: list[str] = []
+
+    def compose(self) -> ComposeResult:
+        yield Label("", classes="title", id="title")
+        yield DataTable(cursor_type="row", zebra_stripes=True)
+        yield Label("", id="help")
+        yield Input(placeholder="new value · Enter applies it to the next answer · Esc leaves it")
+        yield Label("", id="problem")
+        yield Footer(compact=True, show_command_palette=False)
+
+    @property
+    def table(self) -> DataTable:
+        return self.query_one(DataTable)
+
+    @property
+    def session(self):  # type: ignore[no-untyped-def]
+        return self.app.session
+
+    def on_mount(self) -> None:
+        self.table.add_columns("PARAMETER", "VALUE", "FROM")
+        self.fill()
+        self.table.focus()
+
+    def fill(self) -> None:
+        session = self.session
+        persona = session.persona_title or "no persona"
+        self.query_one("#title", Label).update(f"Parameters · {session.model} · {persona}")
+        row = self.table.cursor_row
+        self.table.clear()
+        settings = session.settings()
+        self.names = [s.name for s in settings]
+        for setting in settings:
+            self.table.add_row(setting.name, show_value(setting.value), setting.source, key=setting.name)
+        if settings:
+            self.table.move_cursor(row=max(0, min(row, len(settings) - 1)))
+        self.show_help()
+
+    def current(self) -> str:
+        return self.names[max(0, min(self.table.cursor_row, len(self.names) - 1))]
+
+    @on(DataTable.RowHighlighted)
+    def show_help(self) -> None:
+        if not self.names:
+            return
+        from backend.parameters import PARAMETERS
+
+        param = PARAMETERS[self.current()]
+        bounds = ""
+        if param.minimum is not None and param.maximum is not None:
+            bounds = f" ({_number(param.minimum)} to {_number(param.maximum)})"
+        self.query_one("#help", Label).update(f"{param.name}: {param.help}{bounds}")
+
+    def action_edit(self) -> None:
+        if self.focused is self.table:
+            field = self.query_one(Input)
+            field.value = show_value(self.session.value(self.current()))
+            field.focus()
+
+    @on(Input.Changed)
+    def validate_live(self, event: Input.Changed) -> None:
+        problem = ""
+        if event.value.strip():
+            try:
+                parse_value(self.current(), event.value)
+            except EmberError as exc:
+                problem = str(exc)
+        event.input.set_class(bool(problem), "-invalid")
+        self.query_one("#problem", Label).update(problem)
+
+    @on(Input.Submitted)
+    def apply(self, event: Input.Submitted) -> None:
+        name = self.current()
+        try:
+            value = self.session.set_override(name, event.value)
+        except EmberError as exc:
+            self.query_one("#problem", Label).update(str(exc))
+            return
+        event.input.value = ""
+        self.fill()
+        self.table.focus()
+        chat = self.app.chat_screen()
+        if chat is not None:
+            chat.refresh_status()
+        self.notify(f"{name} = {show_value(value)} from the next answer")
+
+    def action_back(self) -> None:
+        if self.focused is self.query_one(Input):
+            self.query_one(Input).value = ""
+            self.query_one("#problem", Label).update("")
+            self.table.focus()
+        else:
+            self.app.pop_screen()
+
+    def action_reset(self) -> None:
+        if self.focused is self.table:
+            self.session.drop_override(self.current())
+            self.fill()
+
+    def action_save(self) -> None:
+        persona = self.session.persona
+        if persona is None:
+            self.notify("Choose a persona first (Alt+1…9 or Alt+P): parameters are saved to a persona",
+                        severity="warning")
+            return
+        self.save(persona, self.session.options())
+
+    @work(exclusive=True, group="save", exit_on_error=False)
+    async def save(self, persona, parameters: dict[str, object]) -> None:  # type: ignore[no-untyped-def]
+        import dataclasses
+
+        text = persona_modelfile(persona, parameters)
+        try:
+            async for _ in self.app.backend.create(persona.model, text, base_dir=str(persona.source.parent)):
+                pass
+        except EmberError as exc:
+            self.notify(str(exc), title=f"Could not save {persona.title}", severity="error", timeout=10)
+            return
+        updated = dataclasses.replace(persona, parameters=dict(parameters))
+        self.app.personas = [updated if p.slug == persona.slug else p for p in self.app.personas]
+        self.session.persona = updated
+        self.session.overrides.clear()
+        self.fill()
+        self.notify(f"Saved to {persona.model}")
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"

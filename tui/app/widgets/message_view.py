@@ -1,0 +1,48 @@
+"""One message in the conversation: who said it, and what, as Markdown."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Label
+
+from tui.app.widgets.chat_markdown import ChatMarkdown
+
+
+class MessageView(Vertical):
+    DEFAULT_CSS = """
+    MessageView {
+        height: auto;
+        margin: 0 0 1 0;
+        & > .who {
+            padding: 0 1;
+            text-style: bold;
+        }
+        &.user > .who { color: $text-secondary; }
+        &.assistant > .who { color: $text-primary; }
+        &.user { border-left: outer $secondary 50%; }
+        &.assistant { border-left: outer $primary 50%; }
+    }
+    """
+
+    def __init__(self, role: str, who: str, text: str = "") -> None:
+        super().__init__(classes=role)
+        self.role = role
+        self.who = who
+        self.text = text
+
+    def compose(self) -> ComposeResult:
+        yield Label(self.who, classes="who")
+        yield ChatMarkdown(self.text)
+
+    @property
+    def markdown(self) -> ChatMarkdown:
+        return self.query_one(ChatMarkdown)
+
+    def set_who(self, who: str) -> None:
+        self.who = who
+        self.query_one(".who", Label).update(who)
+
+    async def set_text(self, text: str) -> None:
+        self.text = text
+        await self.markdown.update(text)
