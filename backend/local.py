@@ -23,6 +23,7 @@ from backend.types import (
     ChatRequest,
     Chunk,
     GenerateRequest,
+    ImportResult,
     Message,
     ModelInfo,
     ModelSummary,
@@ -159,6 +160,11 @@ class LocalBackend(Backend):
 
     def chat(self, request: ChatRequest) -> AsyncIterator[Chunk]:
         return stream_from_thread(lambda cancel: self._chat(request, cancel))
+    def import_models(self, source: str, path: str | None = None) -> AsyncIterator[ImportResult]:
+        from backend.pull.imports import import_models
+
+        return stream_from_thread(lambda cancel: import_models(self.store, source, path))
+
 
     def _chat(self, request: ChatRequest, cancel: threading.Event) -> Iterator[Chunk]:
         record = self.record(request.model)

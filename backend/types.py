@@ -122,6 +122,15 @@ class PullProgress:
 
 
 @dataclass
+class ImportResult:
+    """One model found by `ember import`: `imported`, or `skipped` with the reason."""
+
+    name: str
+    status: str  # imported | skipped
+    reason: str = ""
+
+
+@dataclass
 class RunningModel:
     name: str
     digest: str

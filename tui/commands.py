@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from backend.errors import EmberError, ModelNotFound
+from backend.errors import CorruptBlob, DiskFull, EmberError, ModelNotFound, Offline
 from backend.service import Backend
 from backend.types import ChatRequest, GenerateRequest, Message, PullProgress, Timings
 from tui.format import human_age, human_size, human_until, table, timing_block
@@ -26,7 +26,11 @@ async def ensure_model(backend: Backend, name: str) -> None:
         try:
             await pull_with_progress(backend, name)
         except EmberError:
+        except (Offline, DiskFull, CorruptBlob):
+            raise
             raise ModelNotFound(name) from None
+            if name.startswith(("hf.co/", "huggingface.co/", "https://", "/", "./", "~")):
+                raise
 
 
 async def pull_with_progress(backend: Backend, name: str) -> None:
@@ -34,27 +38,53 @@ async def pull_with_progress(backend: Backend, name: str) -> None:
 
 
 async def print_progress(events) -> None:  # type: ignore[no-untyped-def]
-    """Progress of a pull or create on stderr: one updating line on a terminal, else one per step."""
-    last = ""
+    """Progress of a pull or create on stderr: an updating bar (bytes, rate, ETA) on a terminal, else one line per step."""
+    tty = sys.stderr.isatty()
+    last, line = "", ""
+    meter = _Meter()
     async for event in events:
-        line = _progress_line(event)
-        if sys.stderr.isatty():
+        line = _progress_line(event, meter)
+        if tty:
+            if last and event.status != last:
+                sys.stderr.write("\n")  # a finished step keeps its line, as Ollama's do
             sys.stderr.write("\r\x1b[K" + line)
         elif event.status != last:
             sys.stderr.write(line + "\n")
         last = event.status
         sys.stderr.flush()
-    if sys.stderr.isatty():
+    if tty and line:
         sys.stderr.write("\n")
 
 
-def _progress_line(event: PullProgress) -> str:
-    if event.total:
-        share = event.completed / event.total if event.total else 0
-        bar = "█" * int(share * 30)
-        return (f"{event.status} {event.digest[7:19]} {share:4.0%} ▕{bar:<30}▏ "
-                f"{human_size(event.completed)}/{human_size(event.total)}")
-    return event.status
+class _Meter:
+    """Transfer rate and time left of the step now in progress."""
+
+    def __init__(self) -> None:
+        self.key: tuple[str, str] = ("", "")
+        self.start, self.base = 0.0, 0
+
+    def measure(self, event: PullProgress) -> tuple[float, float]:
+        import time
+
+        now = time.monotonic()
+        if (event.status, event.digest) != self.key or event.completed < self.base:
+            self.key, self.start, self.base = (event.status, event.digest), now, event.completed
+        elapsed = now - self.start
+        rate = (event.completed - self.base) / elapsed if elapsed > 0.2 else 0.0
+        return rate, (event.total - event.completed) / rate if rate else 0.0
+
+
+def _progress_line(event: PullProgress, meter: _Meter | None = None) -> str:
+    if not event.total:
+        return event.status
+    share = event.completed / event.total
+    bar = "█" * int(share * 30)
+    line = f"{event.status} {share:4.0%} ▕{bar:<30}▏ {human_size(event.completed)}/{human_size(event.total)}"
+    rate, left = meter.measure(event) if meter else (0.0, 0.0)
+    if rate and event.completed < event.total:
+        minutes, seconds = divmod(int(left + 0.5), 60)
+        line += f" {human_size(int(rate))}/s {minutes}m{seconds:02d}s"
+    return line
 
 
 async def cmd_run(backend: Backend, args: argparse.Namespace) -> int:
@@ -149,6 +179,16 @@ async def cmd_pull(backend: Backend, args: argparse.Namespace) -> int:
 
 
 async def cmd_cp(backend: Backend, args: argparse.Namespace) -> int:
+async def cmd_import(backend: Backend, args: argparse.Namespace) -> int:
+    counts = {"imported": 0, "skipped": 0}
+    async for result in backend.import_models(args.source, args.path):
+        counts[result.status] = counts.get(result.status, 0) + 1
+        print(f"{result.status:<9}{result.name}" + (f" — {result.reason}" if result.reason else ""))
+    found = sum(counts.values())
+    print(f"{found} found, {counts['imported']} imported, {counts['skipped']} skipped")
+    return 0
+
+
     await backend.copy(args.source, args.destination)
     print(f"copied '{args.source}' to '{args.destination}'")
     return 0
@@ -203,6 +243,7 @@ COMMANDS = {
     "show": cmd_show,
     "pull": cmd_pull,
     "cp": cmd_cp,
+    "import": cmd_import,
     "rm": cmd_rm,
     "ps": cmd_ps,
     "stop": cmd_stop,

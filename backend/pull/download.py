@@ -13,13 +13,13 @@ import shutil
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from backend.errors import Cancelled, DiskFull, PullError
 from backend.store import ModelStore, hash_steps
 from backend.types import PullProgress
 
-CHUNK = 1 << 20
 RETRIES = 5
 SPACE_MARGIN = 64 << 20  # leave room for manifests, configs and the rest of the system
 _EVERY = 0.1  # seconds between progress events
@@ -69,8 +69,9 @@ def fetch(store: ModelStore, tmp: Path, url: str, *, headers: dict[str, str], si
         if have:
             wanted["Range"] = f"bytes={have}-"
         try:
+            # retries are this loop's: the session's own cannot resume a body that broke off
             with http_stream_backoff("GET", url, headers=wanted, timeout=constants.HF_HUB_DOWNLOAD_TIMEOUT,
-                                     retry_on_status_codes=(408, 429, 502, 503, 504)) as response:
+                                     retry_on_exceptions=(), retry_on_status_codes=(408, 429)) as response:
                 hf_raise_for_status(response)
                 if have and response.status_code != 206:
                     have = 0  # the server ignored the Range header: start over
@@ -79,7 +80,7 @@ def fetch(store: ModelStore, tmp: Path, url: str, *, headers: dict[str, str], si
                 yield PullProgress(status, digest, total, have)
                 last = time.monotonic()
                 with open(tmp, "ab" if have else "wb") as fh:
-                    for chunk in response.iter_bytes(CHUNK):
+                    for chunk in response.iter_bytes():
                         if cancel.is_set():
                             raise Cancelled("pull cancelled; pull again to resume it")
                         fh.write(chunk)
@@ -106,6 +107,19 @@ def fetch(store: ModelStore, tmp: Path, url: str, *, headers: dict[str, str], si
             if exc.errno in _FULL:
                 raise disk_full(store, exc) from exc
             raise
+
+
+@contextmanager
+def staging_lock(tmp: Path) -> Iterator[None]:
+    """One download per staged file at a time: another pull of it waits here, then finds it done."""
+    from filelock import FileLock
+
+    lock = tmp.with_name(tmp.name + ".lock")
+    try:
+        with FileLock(lock):
+            yield
+    finally:
+        lock.unlink(missing_ok=True)
 
 
 def verify(store: ModelStore, tmp: Path, digest: str) -> Iterator[PullProgress]:

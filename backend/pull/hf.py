@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from backend import __version__
 from backend.errors import Offline, PullError
 from backend.names import DEFAULT_TAG, ModelName
-from backend.pull.download import check_space, fetch, staged_size, verify
+from backend.pull.download import check_space, fetch, staged_size, staging_lock, verify
 from backend.pull.quant import DEFAULT_QUANT, parse_gguf_name, split_siblings
 from backend.pull.register import write_model
 from backend.store import MEDIA_MODEL, Layer, ModelStore
@@ -161,7 +161,6 @@ def pull(store: ModelStore, name: ModelName, cancel: threading.Event) -> Iterato
 def _download(store: ModelStore, model: HubModel, part: HubFile, hub: str, status: str,
               cancel: threading.Event) -> Iterator[PullProgress]:
     import httpx2
-    from filelock import FileLock
     from huggingface_hub import get_hf_file_metadata, hf_hub_url
     from huggingface_hub.errors import HfHubHTTPError
     from huggingface_hub.utils import build_hf_headers
@@ -178,13 +177,11 @@ def _download(store: ModelStore, model: HubModel, part: HubFile, hub: str, statu
     if urlsplit(meta.location)[:2] != urlsplit(url)[:2]:
         headers.pop("authorization", None)  # a signed CDN link: the token stays with the Hub
     tmp = store.temp_path(part.digest)
-    lock = tmp.with_name(tmp.name + ".lock")
-    with FileLock(lock):  # another pull of the same file waits here, then finds the blob in place
+    with staging_lock(tmp):
         if not store.has_blob(part.digest):
             yield from fetch(store, tmp, meta.location, headers=headers, size=part.size, status=status,
                              digest=part.digest, cancel=cancel)
             yield from verify(store, tmp, part.digest)
-    lock.unlink(missing_ok=True)
 
 
 def _reason(exc: BaseException) -> str:

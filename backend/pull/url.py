@@ -10,7 +10,7 @@ from urllib.parse import unquote, urlsplit
 from backend import __version__
 from backend.errors import PullError
 from backend.ggufmeta import is_gguf
-from backend.pull.download import check_space, fetch, staged_size
+from backend.pull.download import check_space, fetch, staged_size, staging_lock
 from backend.pull.quant import name_for_file
 from backend.pull.register import register_steps
 from backend.store import ModelStore
@@ -23,7 +23,6 @@ def is_url(text: str) -> bool:
 
 def pull(store: ModelStore, url: str, cancel: threading.Event) -> Iterator[PullProgress]:
     import httpx2
-    from filelock import FileLock
     from huggingface_hub.utils import build_hf_headers, get_session
 
     filename = unquote(urlsplit(url).path.rsplit("/", 1)[-1])
@@ -45,8 +44,7 @@ def pull(store: ModelStore, url: str, cancel: threading.Event) -> Iterator[PullP
         raise PullError(f"{url} answered {head.status_code}; check the link")
     size = int(head.headers["Content-Length"]) if head.headers.get("Content-Length", "").isdigit() else None
     check_space(store, (size or 0) - staged_size(tmp))
-    lock = tmp.with_name(tmp.name + ".lock")
-    with FileLock(lock):
+    with staging_lock(tmp):
         yield from fetch(store, tmp, str(head.url), headers=headers, size=size, status=f"pulling {filename}",
                          digest="", cancel=cancel)
         if not is_gguf(tmp):
@@ -55,4 +53,3 @@ def pull(store: ModelStore, url: str, cancel: threading.Event) -> Iterator[PullP
         yield PullProgress(f"registering {filename} as {name.display()}")
         yield from register_steps(store, name, [tmp], link=True)
         tmp.unlink(missing_ok=True)
-    lock.unlink(missing_ok=True)
