@@ -53,8 +53,8 @@ def is_gguf(path: Path) -> bool:
         return False
 
 
-def _read_header(path: Path) -> tuple[dict[str, Any], int, int]:
-    """Return (metadata, parameter count, bytes the tensors need) from a GGUF's header.
+def _read_header(path: Path) -> tuple[dict[str, Any], int, int, dict[str, TensorSize]]:
+    """Return (metadata, parameter count, bytes the tensors need, each tensor's size) from a GGUF's header.
 
     The `gguf` package's reader builds a numpy object for every vocabulary entry (12 s for a
     49k-token vocabulary here), so the header is walked directly, skipping large arrays.
@@ -110,9 +110,9 @@ def _read_header(path: Path) -> tuple[dict[str, Any], int, int]:
             item = value(take("I"))
             if item is not None:
                 kv[key] = item
-        params, spans = 0, []
+        params, spans, tensors = 0, [], {}
         for _ in range(n_tensors):
-            text()
+            name = text()
             dims = [take("Q") for _ in range(take("I"))]
             qtype, offset = take("I"), take("Q")
             count = 1
@@ -120,10 +120,26 @@ def _read_header(path: Path) -> tuple[dict[str, Any], int, int]:
                 count *= dim
             params += count
             block, type_size = GGML_QUANT_SIZES[GGMLQuantizationType(qtype)]
-            spans.append(offset + count // block * type_size)
+            tensors[name] = TensorSize(tuple(dims), count // block * type_size)
+            spans.append(offset + tensors[name].nbytes)
         alignment = int(kv.get("general.alignment", 32))
         data_start = (pos + alignment - 1) // alignment * alignment
-        return kv, params, data_start + max(spans, default=0)
+        return kv, params, data_start + max(spans, default=0), tensors
+
+
+@dataclass(frozen=True)
+class TensorSize:
+    shape: tuple[int, ...]
+    nbytes: int
+
+
+def read_tensor_sizes(path: Path) -> tuple[dict[str, Any], dict[str, TensorSize]]:
+    """A GGUF's scalar metadata and each tensor's shape and size, for estimating memory per layer."""
+    try:
+        kv, _params, _end, tensors = _read_header(Path(path))
+    except (OSError, ValueError, KeyError, struct.error, OverflowError, MemoryError) as exc:
+        raise InvalidModelFile(f"{path} is not a readable GGUF file ({exc}); is it truncated?") from exc
+    return kv, tensors
 
 
 _SCALARS = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q", 12: "d"}
@@ -137,7 +153,7 @@ def read_gguf_meta(path: Path) -> GGUFMeta:
     if not is_gguf(path):
         raise InvalidModelFile(f"{path} is not a GGUF model file (it does not start with 'GGUF')")
     try:
-        kv, params, end = _read_header(path)
+        kv, params, end, _tensors = _read_header(path)
     except (ValueError, KeyError, struct.error, OverflowError, MemoryError) as exc:
         raise InvalidModelFile(f"{path} is not a readable GGUF file ({exc}); is it truncated?") from exc
     size = path.stat().st_size

@@ -6,7 +6,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backend.asyncbridge import run_blocking, stream_from_thread
 from backend.config import Config
@@ -31,12 +31,21 @@ from backend.types import (
     RunningModel,
 )
 
+if TYPE_CHECKING:
+    from backend.engine.hardware import OffloadPlan
 
-def _load_runner(key: ModelKey, config: Config) -> object:
+
+def _load_runner(key: ModelKey, config: Config, options: Options) -> tuple[object, OffloadPlan]:
+    """Load with as many layers on the GPU as fit (or the model's num_gpu); fewer after out-of-memory."""
+    from backend.engine.hardware import load_offloaded
     from backend.engine.runner import Runner  # llama.cpp is only imported when a model runs
 
-    return Runner(key.model, adapters=key.adapters, num_parallel=config.num_parallel,
-                  num_thread=config.num_thread)
+    return load_offloaded(
+        key.model,
+        lambda layers: Runner(key.model, adapters=key.adapters, num_parallel=config.num_parallel,
+                              num_thread=config.num_thread, num_ctx=options.num_ctx, num_gpu=layers),
+        num_ctx=options.num_ctx, num_gpu=options.num_gpu, parallel=config.num_parallel,
+        num_batch=options.num_batch)
 
 
 def _runner_bytes(key: ModelKey, config: Config) -> int:
@@ -59,8 +68,10 @@ class LocalBackend(Backend):
         self.store = ModelStore(self.config.models)
         from backend.engine.memory import available_bytes
 
+        self.offload: dict[ModelKey, OffloadPlan] = {}  # how each resident model was split
+        self._loading = threading.local()  # the options of the request that may load a model
         self.scheduler = Scheduler(
-            lambda key: _load_runner(key, self.config),
+            self._load_runner,
             max_loaded=self.config.max_loaded_models,
             keep_alive=parse_keep_alive(self.config.keep_alive, 300.0),
             need=lambda key: _runner_bytes(key, self.config),
@@ -68,6 +79,11 @@ class LocalBackend(Backend):
         )
         self.embedders = Scheduler(_load_embedder, max_loaded=self.config.max_loaded_models,
                                    keep_alive=self.scheduler.keep_alive)
+
+    def _load_runner(self, key: ModelKey) -> object:
+        options = getattr(self._loading, "options", None) or Options()
+        runner, self.offload[key] = _load_runner(key, self.config, options)
+        return runner
 
     # models ---------------------------------------------------------------------------------
 
@@ -177,6 +193,7 @@ class LocalBackend(Backend):
         if any(m.images for m in request.messages):
             raise InvalidRequest(f"{record.name} cannot read images: ember runs text models only for now")
         grammar = _grammar_for(request.format)
+        self._loading.options = options
         with self.scheduler.use(self._key(record), record.name.display(), keep_alive) as (runner, load_ns):
             prompt = render_prompt(record, messages, bos=runner.bos_text, eos=runner.eos_text, tools=request.tools)
             tokens = runner.tokenize(prompt, add_special=not prompt.startswith(runner.bos_text or "\0"))
@@ -194,6 +211,7 @@ class LocalBackend(Backend):
             yield from self._load_only(record, keep_alive)
             return
         grammar = _grammar_for(request.format)
+        self._loading.options = options
         with self.scheduler.use(self._key(record), record.name.display(), keep_alive) as (runner, load_ns):
             if request.raw:
                 text = request.prompt
@@ -208,6 +226,7 @@ class LocalBackend(Backend):
 
     def _load_only(self, record: ModelRecord, keep_alive: float) -> Iterator[Chunk]:
         start = time.perf_counter_ns()
+        self._loading.options = self._options(record, {})
         with self.scheduler.use(self._key(record), record.name.display(), keep_alive) as (_runner, load_ns):
             pass
         from backend.types import Timings
@@ -235,7 +254,10 @@ class LocalBackend(Backend):
             except EmberError:
                 digest, details = "", None
             runner = resident.runner
-            result.append(RunningModel(resident.name, digest, size, 0, resident.expires_at,
+            generator = any(resident is r for r in self.scheduler.residents())  # not an embedder
+            plan = self.offload.get(resident.key) if generator else None
+            size, size_vram = (plan.total_bytes, plan.size_vram) if plan else (size, 0)
+            result.append(RunningModel(resident.name, digest, size, size_vram, resident.expires_at,
                                        getattr(runner, "num_ctx", 0), details))  # type: ignore[arg-type]
         return result
 

@@ -61,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("-f", "--file", default="Modelfile", help="the Modelfile (default ./Modelfile)")
     serve = sub.add_parser("serve", help="serve the Ollama API (default 127.0.0.1:11434)")
     serve.add_argument("--listen", help="address to listen on, host:port")
+    sub.add_parser("doctor", help="the llama.cpp build, CPU, GPUs, and how each model would be offloaded")
     sub.add_parser("help", help="show this help")
     return parser
 

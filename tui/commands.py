@@ -10,6 +10,7 @@ from pathlib import Path
 from backend.errors import CorruptBlob, DiskFull, EmberError, ModelNotFound, Offline
 from backend.service import Backend
 from backend.types import ChatRequest, GenerateRequest, Message, PullProgress, Timings
+from tui.doctor import cmd_doctor
 from tui.format import human_age, human_size, human_until, table, timing_block
 
 
@@ -248,4 +249,5 @@ COMMANDS = {
     "ps": cmd_ps,
     "stop": cmd_stop,
     "create": cmd_create,
+    "doctor": cmd_doctor,
 }
