@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import secrets
+import struct
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -166,6 +168,11 @@ async def _completion_events(model: str, ident: str, first: Chunk, rest: AsyncIt
         chunk = await anext(rest)
 
 
+def _base64(vector: list[float]) -> str:
+    """OpenAI's compact encoding: little-endian float32s in base64."""
+    return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+
+
 @router.get("/models", response_model=schemas.OAIModelList)
 async def models(backend: Backend = Depends(backend_of)) -> dict:
     return {"object": "list", "data": [{"id": m.name, "object": "model", "created": int(m.modified_at),
@@ -185,6 +192,7 @@ async def embeddings(body: schemas.OAIEmbeddingRequest, request: Request,
     if not texts or any(not t for t in texts):
         raise InvalidRequest("input must be a non-empty text or a list of non-empty texts")
     vectors = await until_disconnected(request, embed_texts(backend, body.model, texts, True, None, body.dimensions))
+    encode = _base64 if body.encoding_format == "base64" else (lambda v: v)
     return {"object": "list", "model": body.model,
-            "data": [{"object": "embedding", "embedding": v, "index": i} for i, v in enumerate(vectors)],
+            "data": [{"object": "embedding", "embedding": encode(v), "index": i} for i, v in enumerate(vectors)],
             "usage": {"prompt_tokens": 0, "total_tokens": 0}}

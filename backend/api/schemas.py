@@ -320,7 +320,7 @@ class OAICompletionRequest(Sampling):
 class OAIEmbeddingRequest(OpenAIBody):
     model: str
     input: str | list[str]
-    encoding_format: Literal["float"] | None = None
+    encoding_format: Literal["float", "base64"] | None = None
     dimensions: int | None = None
 
 
