@@ -104,7 +104,8 @@ def test_ctrl_c_during_an_answer_stops_it_cleanly(store, tmp_path):
     log = tmp_path / "out.txt"
     cmd = (f"{sys.executable} -m tui run smollm2:135m 'Write a very long essay about oceans.' "
            f"> {log} 2>&1; echo EXIT=$? >> {log}")
-    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "30",
+    env = [f"-e{key}={value}" for key, value in os.environ.items() if key.startswith("EMBER_")]
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "30", *env,
                     f"cd {os.getcwd()} && {cmd}"], check=True, env=os.environ)
     try:
         deadline = time.time() + 60
