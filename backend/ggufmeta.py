@@ -91,6 +91,12 @@ def _read_header(path: Path) -> tuple[dict[str, Any], int, int, dict[str, Tensor
                     nonlocal pos
                     pos += struct.calcsize("<" + _SCALARS[item_kind]) * count
                     return None
+                if item_kind == 8 and not small:  # a vocabulary: step over the strings unread
+                    for _ in range(count):
+                        pos += 8 + struct.unpack_from("<Q", buf, pos)[0]
+                    if pos > len(buf):
+                        raise ValueError("string array runs past the end of the file")
+                    return None
                 items = [value(item_kind, small) for _ in range(count)]
                 return items if small else None
             if kind not in _SCALARS:

@@ -7,6 +7,7 @@ From a GGUF's tensor table (exact), or from the metadata `show` returns and the 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +114,13 @@ def geometry_from_tensors(kv: dict[str, Any], tensors: dict[str, TensorSize]) ->
 
 
 def geometry_from_gguf(path: Path) -> ModelGeometry:
+    """Exact geometry of a GGUF file, read once per file version (a header walk takes tens of ms)."""
+    stat = Path(path).stat()
+    return _geometry_of(Path(path), stat.st_size, stat.st_mtime_ns)
+
+
+@lru_cache(maxsize=64)
+def _geometry_of(path: Path, size: int, mtime_ns: int) -> ModelGeometry:
     kv, tensors = read_tensor_sizes(path)
     return geometry_from_tensors(kv, tensors)
 

@@ -208,7 +208,11 @@ def plan_for_file(path: Path, num_ctx: int, *, num_gpu: int = -1, parallel: int 
 def load_offloaded(path: Path, load: Callable[[int], T], *, num_ctx: int, num_gpu: int = -1,
                    parallel: int = 1, num_batch: int = 512) -> tuple[T, OffloadPlan]:
     """Plan the offload for `path`, call `load(n_gpu_layers)`, and fall back on fewer layers."""
-    plan = plan_for_file(path, num_ctx, num_gpu=num_gpu, parallel=parallel, num_batch=num_batch)
+    try:
+        plan = plan_for_file(path, num_ctx, num_gpu=num_gpu, parallel=parallel, num_batch=num_batch)
+    except (OSError, EmberError) as exc:  # an unreadable file: the load itself says what is wrong
+        return load(-1 if num_gpu < 0 else num_gpu), OffloadPlan(0, 0, 0, Path(path).stat().st_size, 0, 0,
+                                                                  reason=f"no estimate: {exc}")
     if plan.total_layers <= 1:  # no layer count in the metadata: let llama.cpp place everything
         return load(-1 if num_gpu < 0 else num_gpu), plan
 

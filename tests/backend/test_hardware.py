@@ -29,6 +29,7 @@ from backend.engine.hardware import (
     fallback_layers,
     gpu_offload_supported,
     installed_flavour,
+    load_offloaded,
     load_with_fallback,
     recorded_flavour,
     system_info,
@@ -224,6 +225,23 @@ def test_when_even_the_cpu_load_fails_the_error_is_the_last_one():
 
 
 # this machine, for real -----------------------------------------------------------------------
+
+def test_load_offloaded_passes_the_planned_layers_to_the_loader(smollm2_gguf):
+    layers, used = load_offloaded(smollm2_gguf, lambda n: n, num_ctx=512, parallel=1)
+    assert layers == used.layers == (0 if installed_flavour() == "cpu" else 31)
+    forced, used = load_offloaded(smollm2_gguf, lambda n: n, num_ctx=512, num_gpu=0)
+    assert forced == 0 and used.reason == "num_gpu is 0: the model runs on the CPU"
+
+
+def test_a_file_that_is_not_a_model_fails_with_the_loaders_own_error(tmp_path):
+    from backend.engine.runner import Runner
+
+    bogus = tmp_path / "model.gguf"
+    bogus.write_text("<html>not a model</html>")
+    with pytest.raises(InvalidModelFile, match="llama.cpp could not load"):
+        load_offloaded(bogus, lambda n: Runner(bogus, num_ctx=256, num_gpu=n), num_ctx=256)
+
+
 
 def test_this_machines_devices_include_the_cpu():
     devices = detect_devices()
