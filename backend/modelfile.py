@@ -3,7 +3,8 @@
 `parse_modelfile` reads one into a `Modelfile`; `render_modelfile` writes one back, so that
 `parse_modelfile(render_modelfile(m)) == m`. Instructions are case-insensitive, a line whose first
 character is `#` is a comment, and a value is bare (the rest of the line), `"quoted"` (the escapes
-\\" \\\\ \\n \\t \\r; it may run over several lines) or `\"\"\"multi-line\"\"\"` (taken literally).
+\\" \\\\ \\n \\t \\r \\uXXXX, so a JSON string is one; it may run over several lines) or
+`\"\"\"multi-line\"\"\"` (taken literally).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ INSTRUCTIONS = ("FROM", "PARAMETER", "TEMPLATE", "SYSTEM", "ADAPTER", "LICENSE",
 ROLES = ("system", "user", "assistant")
 _ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t", "r": "\r"}
 _PARAM_NAME = re.compile(r"[A-Za-z0-9_]+")
+_UNICODE = re.compile(r"\\u([0-9a-fA-F]{4})")
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,11 @@ class Modelfile:
     messages: tuple[Message, ...] = ()
     license: tuple[str, ...] = ()
     lines: dict[str, int] = field(default_factory=dict, compare=False)  # instruction -> line, for errors
+
+
+def _join_surrogates(text: str) -> str:
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace") if any(
+        "\ud800" <= c <= "\udfff" for c in text) else text
 
 
 class _Reader:
@@ -101,10 +108,15 @@ class _Reader:
             char = self.text[pos]
             if char == '"':
                 self.pos = pos + 1
-                return "".join(out)
+                return _join_surrogates("".join(out))
             if char == "\\" and pos + 1 < len(self.text) and self.text[pos + 1] in _ESCAPES:
                 out.append(_ESCAPES[self.text[pos + 1]])
                 pos += 2
+                continue
+            unicode = _UNICODE.match(self.text, pos)
+            if unicode:  # JSON's \uXXXX, so a JSON string is a valid quoted value
+                out.append(chr(int(unicode.group(1), 16)))
+                pos = unicode.end()
                 continue
             out.append(char)
             pos += 1

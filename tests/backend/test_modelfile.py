@@ -50,6 +50,8 @@ def test_each_instruction(text, expected):
         ('"a quoted value\nmay run over lines"', "a quoted value\nmay run over lines"),
         ('"""multi\nline "with" quotes\n"""', 'multi\nline "with" quotes\n'),
         ('"""no \\n escapes in triple quotes"""', "no \\n escapes in triple quotes"),
+        ('"caf\\u00e9 \\ud83d\\ude00, a JSON string"', "café 😀, a JSON string"),
+        ('"\\u12 is not an escape"', "\\u12 is not an escape"),
         ('""', ""),
         ('"  padded  "', "  padded  "),
         ("# not a comment inside a value", "# not a comment inside a value"),
