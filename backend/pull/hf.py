@@ -147,13 +147,14 @@ def pull(store: ModelStore, name: ModelName, cancel: threading.Event) -> Iterato
     weights = []
     for part in model.files:
         status = f"pulling {part.sha256[:12]}"
-        if not store.has_blob(part.digest):
-            cached = try_to_load_from_cache(repo, part.path, cache_dir=cache_dir(), revision=model.commit)
-            if isinstance(cached, str):
-                store.add_file(Path(cached), MEDIA_MODEL, digest=part.digest)  # hard-linked from HF's cache
-            else:
-                yield from _download(store, model, part, hub, status, cancel)
-        yield PullProgress(status, part.digest, part.size, part.size)
+        cached = None if store.has_blob(part.digest) else try_to_load_from_cache(
+            repo, part.path, cache_dir=cache_dir(), revision=model.commit)
+        if isinstance(cached, str):
+            store.add_file(Path(cached), MEDIA_MODEL, digest=part.digest)  # hard-linked from HF's cache
+        if store.has_blob(part.digest):
+            yield PullProgress(status, part.digest, part.size, part.size)
+        else:
+            yield from _download(store, model, part, hub, status, cancel)
         weights.append(Layer(MEDIA_MODEL, part.digest, part.size))
     yield from write_model(store, name, weights)
 
