@@ -1,8 +1,10 @@
-"""Runner: one GGUF model loaded through llama.cpp's low-level API, generating one sequence.
+"""Runner: one GGUF model loaded through llama.cpp's low-level API, answering several requests at once.
 
-The per-token path is one `llama_decode`, one C sampler call, one `llama_token_to_piece` and an
-incremental UTF-8 decode: nothing re-detokenises, nothing samples in Python. The KV cache keeps the
-previous request's tokens, so a request that shares a prefix with it only evaluates what is new.
+Generation runs in the model's batch loop (backend.engine.batch): every request gets a sequence of
+its own in one llama.cpp context, and all answering sequences are decoded together. The per-token
+path is one batched `llama_decode`, one C sampler call per sequence, one `llama_token_to_piece` and
+an incremental UTF-8 decode. Each sequence keeps its KV cache between requests, so a request that
+shares a prefix with an earlier one only evaluates what is new.
 """
 
 from __future__ import annotations
@@ -16,13 +18,15 @@ from pathlib import Path
 
 import llama_cpp as lc
 
+from backend.engine.batch import PIECE_BYTES, BatchLoop
 from backend.engine.sampler import SamplerChain
+from backend.engine.slots import Request
 from backend.engine.textstream import TextStream
 from backend.errors import EmberError, InvalidModelFile
 from backend.parameters import Options
-from backend.types import Chunk, Timings
+from backend.types import Chunk
 
-_PIECE_BYTES = 256
+DEFAULT_PARALLEL = 4
 
 
 @lc.llama_log_callback
@@ -43,10 +47,13 @@ def default_threads() -> int:
 
 
 class Runner:
-    """A loaded model and its context. Not thread-safe: the scheduler serialises access."""
+    """A loaded model and its batch loop. Thread-safe: any number of threads may call generate()."""
+
+    concurrent = True  # the scheduler lets requests share it instead of queueing them
 
     def __init__(self, model_path: Path, *, num_ctx: int = 4096, num_thread: int = 0,
-                 num_batch: int = 512, num_gpu: int = -1, adapters: tuple[Path, ...] = ()) -> None:
+                 num_batch: int = 512, num_gpu: int = -1, adapters: tuple[Path, ...] = (),
+                 num_parallel: int = DEFAULT_PARALLEL) -> None:
         start = time.perf_counter_ns()
         self.path = Path(model_path)
         params = lc.llama_model_default_params()
@@ -57,17 +64,12 @@ class Runner:
             raise InvalidModelFile(f"llama.cpp could not load {self.path}: not a model it supports, or damaged")
         self.vocab = lc.llama_model_get_vocab(self.model)
         self.n_vocab = lc.llama_vocab_n_tokens(self.vocab)
-        self.ctx = None
-        self.num_ctx = 0
-        self.num_batch = num_batch
-        self.threads = num_thread or default_threads()
-        self._tokens: list[int] = []  # what the KV cache holds, in order
-        self._piece = ctypes.create_string_buffer(_PIECE_BYTES)
+        self._piece = ctypes.create_string_buffer(PIECE_BYTES)
         self._adapters = [self._load_adapter(path) for path in adapters]
-        self._make_context(num_ctx)
+        self.loop = BatchLoop(self.model, self.vocab, num_ctx=num_ctx, parallel=num_parallel,
+                              threads=num_thread or default_threads(), num_batch=num_batch,
+                              adapters=self._adapters)
         self.load_duration = time.perf_counter_ns() - start
-
-    # setup ----------------------------------------------------------------------------------
 
     def _load_adapter(self, path: Path) -> object:
         adapter = lc.llama_adapter_lora_init(self.model, str(path).encode())
@@ -75,39 +77,21 @@ class Runner:
             raise InvalidModelFile(f"llama.cpp could not load the adapter {path}")
         return adapter
 
-    def _make_context(self, num_ctx: int) -> None:
-        if self.ctx is not None:
-            lc.llama_free(self.ctx)
-        params = lc.llama_context_default_params()
-        params.n_ctx = num_ctx
-        params.n_batch = min(self.num_batch, num_ctx)
-        params.n_ubatch = min(self.num_batch, num_ctx)
-        params.n_threads = self.threads
-        params.n_threads_batch = self.threads
-        params.n_seq_max = 1
-        self.ctx = lc.llama_init_from_model(self.model, params)
-        if not self.ctx:
-            raise EmberError(f"could not create a context of {num_ctx} tokens for {self.path.name}: "
-                             "lower num_ctx")
-        for adapter in self._adapters:
-            lc.llama_set_adapter_lora(self.ctx, adapter, 1.0)
-        self.memory = lc.llama_get_memory(self.ctx)
-        self.num_ctx = lc.llama_n_ctx(self.ctx)
-        self._tokens = []
+    @property
+    def num_ctx(self) -> int:
+        """Tokens each sequence may hold."""
+        return self.loop.num_ctx
 
-    def ensure(self, options: Options) -> None:
-        """Recreate the context when a request asks for another size or thread count."""
-        if options.num_ctx != self.num_ctx:
-            self._make_context(options.num_ctx)
-        threads = options.num_thread or default_threads()
-        if threads != self.threads:
-            self.threads = threads
-            lc.llama_set_n_threads(self.ctx, threads, threads)
+    @property
+    def num_parallel(self) -> int:
+        return self.loop.parallel
+
+    def forget(self) -> None:
+        """Drop every idle sequence's cached prefix."""
+        self.loop.forget()
 
     def close(self) -> None:
-        if self.ctx is not None:
-            lc.llama_free(self.ctx)
-            self.ctx = None
+        self.loop.close()
         if self.model is not None:
             lc.llama_model_free(self.model)
             self.model = None
@@ -119,8 +103,9 @@ class Runner:
         return bool(lc.llama_vocab_get_add_bos(self.vocab))
 
     def token_text(self, token: int) -> str:
-        size = lc.llama_token_to_piece(self.vocab, token, self._piece, _PIECE_BYTES, 0, True)
-        return self._piece.raw[: max(size, 0)].decode("utf-8", "replace")
+        piece = ctypes.create_string_buffer(PIECE_BYTES)
+        size = lc.llama_token_to_piece(self.vocab, token, piece, PIECE_BYTES, 0, True)
+        return piece.raw[: max(size, 0)].decode("utf-8", "replace")
 
     @property
     def bos_text(self) -> str:
@@ -145,126 +130,39 @@ class Runner:
 
     def detokenize(self, tokens: list[int]) -> str:
         stream = TextStream()
-        parts = [stream.feed(self._piece_bytes(t)) for t in tokens]
+        parts = [stream.feed(self.piece_bytes(t)) for t in tokens]
         return "".join(parts) + stream.flush()
 
-    def _piece_bytes(self, token: int) -> bytes:
-        size = lc.llama_token_to_piece(self.vocab, token, self._piece, _PIECE_BYTES, 0, False)
-        return self._piece.raw[:size] if size > 0 else b""
+    def piece_bytes(self, token: int) -> bytes:
+        piece = ctypes.create_string_buffer(PIECE_BYTES)
+        size = lc.llama_token_to_piece(self.vocab, token, piece, PIECE_BYTES, 0, False)
+        return piece.raw[:size] if size > 0 else b""
 
     # generation -----------------------------------------------------------------------------
 
-    def _decode(self, tokens: list[int]) -> None:
-        for start in range(0, len(tokens), self.num_batch):
-            part = tokens[start : start + self.num_batch]
-            array = (lc.llama_token * len(part))(*part)
-            if lc.llama_decode(self.ctx, lc.llama_batch_get_one(array, len(part))) != 0:
-                self._forget()
-                raise EmberError("llama.cpp failed to evaluate the prompt (context full?); "
-                                 "raise num_ctx or shorten the conversation")
-            self._tokens.extend(part)
-
-    def _forget(self) -> None:
-        lc.llama_memory_clear(self.memory, True)
-        self._tokens = []
-
-    def _reuse_prefix(self, prompt: list[int]) -> list[int]:
-        """Keep the cached tokens the prompt starts with; return the tokens still to evaluate."""
-        keep = 0
-        limit = min(len(self._tokens), len(prompt) - 1)
-        cached = self._tokens
-        while keep < limit and cached[keep] == prompt[keep]:
-            keep += 1
-        if keep < len(cached):
-            if not lc.llama_memory_seq_rm(self.memory, 0, keep, -1):
-                self._forget()
-                return prompt
-            del cached[keep:]
-        return prompt[keep:]
-
-    def _fit(self, prompt: list[int], options: Options) -> list[int]:
-        """Drop the oldest tokens after num_keep when a prompt would not leave room to answer."""
-        room = self.num_ctx - min(max(options.num_predict, 0) or 256, self.num_ctx // 4)
-        if len(prompt) <= room:
-            return prompt
-        keep = max(0, min(options.num_keep, room // 2))
-        return prompt[:keep] + prompt[len(prompt) - (room - keep) :]
-
-    def _shift(self, options: Options) -> bool:
-        """Make room in a full context: keep num_keep tokens, discard half of the rest."""
-        if not lc.llama_memory_can_shift(self.memory):
-            return False
-        n_past = len(self._tokens)
-        keep = max(0, min(options.num_keep, n_past // 2))
-        discard = (n_past - keep) // 2
-        lc.llama_memory_seq_rm(self.memory, 0, keep, keep + discard)
-        lc.llama_memory_seq_add(self.memory, 0, keep + discard, n_past, -discard)
-        del self._tokens[keep : keep + discard]
-        return True
-
     def generate(self, prompt: list[int], options: Options, *, cancel: threading.Event | None = None,
                  grammar: str | None = None) -> Iterator[Chunk]:
-        """Evaluate `prompt` (reusing the cached prefix) and stream the answer as Chunks."""
-        started = time.perf_counter_ns()
-        self.ensure(options)
+        """Evaluate `prompt` (reusing a cached prefix) and stream the answer as Chunks.
+
+        Stopping the iteration early (closing the generator) cancels the request and frees its slot.
+        """
         if not prompt:
             raise EmberError("the prompt is empty after templating")
-        prompt = self._fit(prompt, options)
-        sampler = SamplerChain(self.vocab, self.n_vocab, options, grammar)
+        request = Request(list(prompt), options, SamplerChain(self.vocab, self.n_vocab, options, grammar),
+                          cancel)
         try:
-            todo = self._reuse_prefix(prompt)
-            self._decode(todo)
-            prompt_done = time.perf_counter_ns()
-            yield from self._sample_loop(sampler, options, cancel, started, prompt_done, len(todo))
+            self.loop.submit(request)
+        except BaseException:
+            request.sampler.close()
+            raise
+        get = request.out.get
+        try:
+            while True:
+                item = get()
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+                if item.done:
+                    return
         finally:
-            sampler.close()
-
-    def _sample_loop(self, sampler: SamplerChain, options: Options, cancel: threading.Event | None,
-                     started: int, prompt_done: int, prompt_count: int) -> Iterator[Chunk]:
-        stream = TextStream(options.stop)
-        limit = options.num_predict if options.num_predict >= 0 else 1 << 62
-        if options.num_predict == -2:
-            limit = self.num_ctx
-        chain, ctx, vocab, piece = sampler.chain, self.ctx, self.vocab, self._piece
-        sample, is_eog = lc.llama_sampler_sample, lc.llama_vocab_is_eog
-        to_piece, decode, get_one = lc.llama_token_to_piece, lc.llama_decode, lc.llama_batch_get_one
-        one = (lc.llama_token * 1)()
-        tokens = self._tokens
-        count, reason = 0, "length"
-        while count < limit:
-            token = sample(chain, ctx, -1)
-            if is_eog(vocab, token):
-                reason = "stop"
-                break
-            count += 1
-            size = to_piece(vocab, token, piece, _PIECE_BYTES, 0, False)
-            text = stream.feed(piece.raw[:size]) if size > 0 else ""
-            if text:
-                yield Chunk(text)
-            if stream.stopped:
-                reason = "stop"
-                break
-            if cancel is not None and cancel.is_set():
-                reason = "cancel"
-                break
-            if count >= limit:
-                break
-            if len(tokens) >= self.num_ctx and not self._shift(options):
-                break
-            one[0] = token
-            if decode(ctx, get_one(one, 1)) != 0:
-                self._forget()
-                raise EmberError("llama.cpp failed to decode a token; try a smaller num_ctx")
-            tokens.append(token)
-        rest = stream.flush()
-        if rest:
-            yield Chunk(rest)
-        now = time.perf_counter_ns()
-        timings = Timings(
-            total_duration=now - started,
-            prompt_eval_count=prompt_count,
-            prompt_eval_duration=prompt_done - started,
-            eval_count=count,
-            eval_duration=now - prompt_done,
-        )
-        yield Chunk("", done=True, done_reason=reason, timings=timings, context=list(tokens))
+            request.abandoned = True

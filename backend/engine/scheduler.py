@@ -1,8 +1,9 @@
 """Scheduler: which models are resident, for how long, and who may use each one now.
 
-A llama.cpp context is not thread-safe, so each resident runner has a lock; a request holds it
-for the whole of its generation. Keep-alive timers unload idle models; when more than
-`max_loaded` would be resident, the least recently used idle one goes first.
+A runner that batches requests itself (`concurrent = True`, the llama.cpp Runner) is shared by
+every request at once; any other runner is held by one request at a time. Keep-alive timers
+unload idle models; when more than `max_loaded` would be resident, or when the machine's free
+memory would not hold the next model, the least recently used idle ones go first.
 """
 
 from __future__ import annotations
@@ -75,8 +76,13 @@ class Resident:
 
 class Scheduler:
     def __init__(self, load: Callable[[ModelKey], object], *, max_loaded: int = 3,
-                 keep_alive: float = 300.0) -> None:
+                 keep_alive: float = 300.0, need: Callable[[ModelKey], int] | None = None,
+                 available: Callable[[], int] | None = None) -> None:
+        """`need(key)` estimates a model's bytes and `available()` the machine's free bytes; with
+        both, idle models are unloaded (least recently used first) until the next one fits."""
         self._load = load
+        self._need = need
+        self._available = available
         self.max_loaded = max(1, max_loaded)
         self.keep_alive = keep_alive
         self._residents: dict[ModelKey, Resident] = {}
@@ -85,11 +91,14 @@ class Scheduler:
 
     @contextmanager
     def use(self, key: ModelKey, name: str, keep_alive: float | None = None) -> Iterator[tuple[object, int]]:
-        """Hold `key`'s runner exclusively; yields (runner, nanoseconds spent loading it now)."""
+        """Use `key`'s runner (exclusively unless it is concurrent); yields (runner, ns spent loading it now)."""
         resident, load_ns = self._get_or_load(key, name)
         try:
-            with resident.lock:
+            if getattr(resident.runner, "concurrent", False):
                 yield resident.runner, load_ns
+            else:
+                with resident.lock:
+                    yield resident.runner, load_ns
         finally:
             self._release(resident, self.keep_alive if keep_alive is None else keep_alive)
 
@@ -106,6 +115,7 @@ class Scheduler:
                 if resident is not None:
                     self._claim(resident)
                     return resident, 0
+            self._make_room(key)
             start = time.perf_counter_ns()
             runner = self._load(key)
             load_ns = time.perf_counter_ns() - start
@@ -116,6 +126,17 @@ class Scheduler:
                 self._evict_over_limit()
                 self._loading.pop(key, None)
             return resident, load_ns
+
+    def _make_room(self, key: ModelKey) -> None:
+        if self._need is None or self._available is None:
+            return
+        need = self._need(key)
+        while need > self._available():
+            with self._guard:
+                idle = sorted((r for r in self._residents.values() if r.users == 0), key=lambda r: r.last_used)
+                if not idle:
+                    return  # nothing to give back: try anyway, llama.cpp reports what fails
+                self._unload_locked(idle[0].key)
 
     def _claim(self, resident: Resident) -> None:
         resident.users += 1
@@ -141,6 +162,7 @@ class Scheduler:
                 resident.timer = threading.Timer(keep_alive, self._expire, (resident,))
                 resident.timer.daemon = True
                 resident.timer.start()
+            self._evict_over_limit()  # models loaded while this one was busy may exceed the limit
 
     def _expire(self, resident: Resident) -> None:
         with self._guard:

@@ -70,7 +70,7 @@ def test_timings_are_reported_in_nanoseconds(runner):
 
 def test_shared_prefix_is_not_evaluated_again(runner):
     tokens = chat_tokens(runner, "What is the capital of France?")
-    runner._forget()
+    runner.forget()
     first = list(runner.generate(tokens, Options.merge(GREEDY, {"num_predict": 2})))[-1]
     second = list(runner.generate(tokens + runner.tokenize(" Paris", add_special=False),
                                   Options.merge(GREEDY, {"num_predict": 2})))[-1]
@@ -80,7 +80,7 @@ def test_shared_prefix_is_not_evaluated_again(runner):
 
 def test_cached_and_uncached_turns_give_the_same_tokens(runner):
     warm, _ = answer(runner, "Say hello in French.", num_predict=12)
-    runner._forget()
+    runner.forget()
     cold, _ = answer(runner, "Say hello in French.", num_predict=12)
     assert warm == cold
 
@@ -94,7 +94,7 @@ def test_emoji_and_cjk_stream_as_whole_characters(runner):
 
     stream = TextStream()
     for token in tokens:
-        pieces.append(stream.feed(runner._piece_bytes(token)))
+        pieces.append(stream.feed(runner.piece_bytes(token)))
     assert all("\ufffd" not in p for p in pieces)
     assert "".join(pieces) + stream.flush() == text
 

@@ -1,0 +1,268 @@
+"""The batch loop: every running request of one model decoded together, one llama_decode per step.
+
+One thread owns the llama.cpp context. Each step it admits waiting requests into free slots
+(continuous batching: a request joins between two steps), builds one batch holding the next token
+of every answering sequence plus a share of the prompts still being read, decodes it, and samples
+each sequence with its own C sampler chain at that sequence's row of logits. A prompt never takes
+the whole batch, so an answer in progress gets a token every step however long a new prompt is.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+import time
+from collections import deque
+
+import llama_cpp as lc
+
+from backend.engine.slots import Request, Slot, fit, forget, pick_slot, reuse_prefix, shift
+from backend.errors import EmberError
+from backend.types import Chunk, Timings
+
+PIECE_BYTES = 256
+
+
+class BatchLoop:
+    """Owns a context of `parallel` sequences of `num_ctx` tokens each, and the thread that runs it."""
+
+    def __init__(self, model: object, vocab: object, *, num_ctx: int, parallel: int, threads: int,
+                 num_batch: int, adapters: list[object]) -> None:
+        self.model, self.vocab = model, vocab
+        self.parallel = max(1, parallel)
+        self.threads = threads
+        self.num_batch = max(num_batch, self.parallel)
+        self._adapters = adapters
+        self.ctx: object = None
+        self.num_ctx = 0
+        self._make_context(num_ctx)
+        self._batch = lc.llama_batch_init(self.num_batch, 0, 1)
+        self._piece = ctypes.create_string_buffer(PIECE_BYTES)
+        self._waiting: deque[Request] = deque()
+        self._wake = threading.Condition()
+        self._closing = False
+        self._thread: threading.Thread | None = None
+        self._busy = threading.Lock()  # held by the loop while it touches the context
+        self.busiest = 0  # the most sequences one batch has held
+
+    # context --------------------------------------------------------------------------------
+
+    def _make_context(self, num_ctx: int) -> None:
+        if self.ctx is not None:
+            lc.llama_free(self.ctx)
+            self.ctx = None
+        params = lc.llama_context_default_params()
+        params.n_ctx = num_ctx * self.parallel  # each sequence gets num_ctx cells of its own
+        params.n_batch = params.n_ubatch = self.num_batch
+        params.n_threads = params.n_threads_batch = self.threads
+        params.n_seq_max = self.parallel
+        params.kv_unified = False
+        ctx = lc.llama_init_from_model(self.model, params)
+        if not ctx:
+            raise EmberError(f"could not create a context of {num_ctx} tokens × {self.parallel} sequences: "
+                             "lower num_ctx or EMBER_NUM_PARALLEL")
+        for adapter in self._adapters:
+            lc.llama_set_adapter_lora(ctx, adapter, 1.0)
+        self.ctx = ctx
+        self.memory = lc.llama_get_memory(ctx)
+        self.num_ctx = lc.llama_n_ctx_seq(ctx)
+        self.slots = [Slot(i) for i in range(self.parallel)]
+
+    def close(self) -> None:
+        with self._wake:
+            self._closing = True
+            self._wake.notify_all()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join()
+        self._thread = None
+        for request in self._waiting:
+            request.sampler.close()
+        self._waiting.clear()
+        if self._batch is not None:
+            lc.llama_batch_free(self._batch)
+            self._batch = None
+        if self.ctx is not None:
+            lc.llama_free(self.ctx)
+            self.ctx = None
+
+    def forget(self) -> None:
+        """Empty every sequence's cache (the next requests evaluate their whole prompt)."""
+        with self._busy:
+            for slot in self.slots:
+                if slot.request is None:
+                    forget(self.memory, slot)
+
+    # requests -------------------------------------------------------------------------------
+
+    def submit(self, request: Request) -> None:
+        with self._wake:
+            if self._closing:
+                raise EmberError("the model was unloaded while the request was waiting; send it again")
+            self._waiting.append(request)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="ember-batch", daemon=True)
+                self._thread.start()
+            self._wake.notify()
+
+    def active(self) -> int:
+        return sum(slot.request is not None for slot in self.slots)
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while not self._closing and not self._waiting and not self.active():
+                    self._wake.wait()
+                if self._closing:
+                    for slot in self.slots:
+                        if slot.request is not None:
+                            self._finish(slot, "cancel")
+                    return
+                with self._busy:
+                    self._admit()
+            with self._busy:
+                self._step()
+
+    def _admit(self) -> None:
+        while self._waiting:
+            request = self._waiting[0]
+            if request.stopping:
+                self._waiting.popleft()
+                self._reply(request, "cancel", [])
+                continue
+            free = [slot for slot in self.slots if slot.request is None]
+            if not free:
+                return
+            if request.options.num_ctx != self.num_ctx:
+                if len(free) < len(self.slots):
+                    return  # the context is resized once the running answers end
+                try:
+                    self._make_context(request.options.num_ctx)
+                except EmberError as exc:
+                    self._waiting.popleft()
+                    request.sampler.close()
+                    request.out.put(exc)
+                    continue
+                free = list(self.slots)
+            threads = request.options.num_thread or self.threads
+            if threads != self.threads:
+                self.threads = threads
+                lc.llama_set_n_threads(self.ctx, threads, threads)
+            self._waiting.popleft()
+            slot = pick_slot(free, request.prompt)
+            prompt = fit(request.prompt, request.options, self.num_ctx)
+            request.todo = reuse_prefix(self.memory, slot, prompt)
+            request.prompt_count = len(request.todo)
+            if request.options.num_predict == -2:
+                request.limit = self.num_ctx
+            slot.request, slot.pending, slot.logits_at = request, -1, -1
+
+    # one step -------------------------------------------------------------------------------
+
+    def _step(self) -> None:
+        batch, n = self._batch, 0
+        token, pos, seq_id, logits = batch.token, batch.pos, batch.seq_id, batch.logits
+        n_seq_id = batch.n_seq_id
+        fed: list[tuple[Slot, list[int]]] = []
+        for slot in self.slots:
+            slot.logits_at = -1
+            if slot.request is None:
+                continue
+            if slot.request.stopping:
+                self._finish(slot, "cancel")
+                continue
+            if slot.pending < 0:
+                continue
+            if len(slot.tokens) >= self.num_ctx and not shift(self.memory, slot, slot.request.options.num_keep):
+                self._finish(slot, "length")
+                continue
+            token[n], pos[n], n_seq_id[n], seq_id[n][0], logits[n] = (
+                slot.pending, len(slot.tokens), 1, slot.seq_id, 1)
+            slot.logits_at = n
+            fed.append((slot, [slot.pending]))
+            n += 1
+        for slot in self.slots:
+            request = slot.request
+            if request is None or not request.todo or n >= self.num_batch:
+                continue
+            part = request.todo[: self.num_batch - n]
+            del request.todo[: len(part)]
+            base = len(slot.tokens)
+            for i, t in enumerate(part):
+                token[n], pos[n], n_seq_id[n], seq_id[n][0], logits[n] = t, base + i, 1, slot.seq_id, 0
+                n += 1
+            if not request.todo:
+                logits[n - 1] = 1
+                slot.logits_at = n - 1
+            fed.append((slot, part))
+        if n == 0:
+            return
+        self.busiest = max(self.busiest, len(fed))
+        batch.n_tokens = n
+        if lc.llama_decode(self.ctx, batch) != 0:
+            for slot, _ in fed:
+                forget(self.memory, slot)
+                self._fail(slot, EmberError("llama.cpp failed to evaluate the batch (context full?); "
+                                            "raise num_ctx or shorten the conversation"))
+            return
+        for slot, part in fed:
+            slot.tokens.extend(part)
+        for slot in self.slots:
+            if slot.logits_at >= 0 and slot.request is not None:
+                self._sample(slot)
+
+    def _sample(self, slot: Slot) -> None:
+        request = slot.request
+        assert request is not None
+        if not request.prompt_done:
+            request.prompt_done = time.perf_counter_ns()
+        if request.count >= request.limit:
+            self._finish(slot, "length")
+            return
+        token = lc.llama_sampler_sample(request.sampler.chain, self.ctx, slot.logits_at)
+        slot.pending = -1
+        if lc.llama_vocab_is_eog(self.vocab, token):
+            self._finish(slot, "stop")
+            return
+        request.count += 1
+        size = lc.llama_token_to_piece(self.vocab, token, self._piece, PIECE_BYTES, 0, False)
+        text = request.stream.feed(self._piece.raw[:size]) if size > 0 else ""
+        if text:
+            request.out.put(Chunk(text))
+        if request.stream.stopped:
+            self._finish(slot, "stop")
+        elif request.stopping:
+            self._finish(slot, "cancel")
+        elif request.count >= request.limit:
+            self._finish(slot, "length")
+        else:
+            slot.pending = token
+
+    def _finish(self, slot: Slot, reason: str) -> None:
+        request = slot.request
+        assert request is not None
+        slot.request, slot.pending, slot.last_used = None, -1, time.monotonic()
+        self._reply(request, reason, slot.tokens)
+
+    def _reply(self, request: Request, reason: str, tokens: list[int]) -> None:
+        rest = request.stream.flush()
+        if rest:
+            request.out.put(Chunk(rest))
+        now = time.perf_counter_ns()
+        prompt_done = request.prompt_done or now
+        timings = Timings(
+            total_duration=now - request.started,
+            prompt_eval_count=request.prompt_count,
+            prompt_eval_duration=prompt_done - request.started,
+            eval_count=request.count,
+            eval_duration=now - prompt_done,
+        )
+        request.sampler.close()
+        request.out.put(Chunk("", done=True, done_reason=reason, timings=timings, context=list(tokens)))
+
+    def _fail(self, slot: Slot, error: EmberError) -> None:
+        request = slot.request
+        if request is None:
+            return
+        slot.request, slot.pending = None, -1
+        request.sampler.close()
+        request.out.put(error)

@@ -1,0 +1,124 @@
+"""Slots: one llama.cpp sequence each, its KV cache contents, and the request using it now.
+
+Each slot remembers the tokens its sequence holds, so a request that continues a conversation is
+placed in the slot that already has the conversation and only evaluates what is new.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+
+import llama_cpp as lc
+
+from backend.engine.sampler import SamplerChain
+from backend.engine.textstream import TextStream
+from backend.parameters import Options
+from backend.types import Chunk
+
+
+@dataclass(eq=False)
+class Request:
+    """One generation: its prompt, its sampler chain, and the queue its chunks go to."""
+
+    prompt: list[int]
+    options: Options
+    sampler: SamplerChain
+    cancel: threading.Event | None = None
+    out: queue.SimpleQueue[Chunk | BaseException] = field(default_factory=queue.SimpleQueue)
+    started: int = field(default_factory=time.perf_counter_ns)
+    abandoned: bool = False  # the consumer stopped reading
+    todo: list[int] = field(default_factory=list)  # prompt tokens not evaluated yet
+    prompt_count: int = 0
+    prompt_done: int = 0
+    count: int = 0
+    limit: int = 0
+    stream: TextStream = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.stream = TextStream(self.options.stop)
+        n = self.options.num_predict
+        self.limit = n if n >= 0 else 1 << 62
+
+    @property
+    def stopping(self) -> bool:
+        return self.abandoned or (self.cancel is not None and self.cancel.is_set())
+
+
+@dataclass(eq=False)
+class Slot:
+    seq_id: int
+    tokens: list[int] = field(default_factory=list)  # what the KV cache holds for this sequence
+    request: Request | None = None
+    pending: int = -1  # the sampled token still to be evaluated
+    logits_at: int = -1  # this slot's row of logits in the last batch, or -1
+    last_used: float = 0.0
+
+
+def common_prefix(a: list[int], b: list[int]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+def pick_slot(free: list[Slot], prompt: list[int]) -> Slot:
+    """Where `prompt` costs least and destroys least.
+
+    The slot whose cache the prompt continues (the same conversation: at most a few cached tokens
+    differ, e.g. text held back at a stop string) first, the longest shared prefix; then an empty
+    slot, so another conversation's cache survives a shared system prompt; then the least recently
+    used slot.
+    """
+    best, best_shared = None, -1
+    for slot in free:
+        if not slot.tokens:
+            continue
+        shared = common_prefix(slot.tokens, prompt)
+        if len(slot.tokens) - shared <= max(4, len(slot.tokens) // 10) and shared > best_shared:
+            best, best_shared = slot, shared
+    if best is not None:
+        return best
+    empty = [s for s in free if not s.tokens]
+    return empty[0] if empty else min(free, key=lambda s: s.last_used)
+
+
+def reuse_prefix(memory: object, slot: Slot, prompt: list[int]) -> list[int]:
+    """Keep the slot's cached tokens the prompt starts with; return the tokens still to evaluate."""
+    keep = min(common_prefix(slot.tokens, prompt), len(prompt) - 1)  # the last token makes logits
+    if keep < len(slot.tokens):
+        if not lc.llama_memory_seq_rm(memory, slot.seq_id, keep, -1):
+            forget(memory, slot)
+            return prompt
+        del slot.tokens[keep:]
+    return prompt[keep:]
+
+
+def forget(memory: object, slot: Slot) -> None:
+    lc.llama_memory_seq_rm(memory, slot.seq_id, -1, -1)
+    slot.tokens.clear()
+
+
+def fit(prompt: list[int], options: Options, num_ctx: int) -> list[int]:
+    """Drop the oldest tokens after num_keep when a prompt would not leave room to answer."""
+    room = num_ctx - min(max(options.num_predict, 0) or 256, num_ctx // 4)
+    if len(prompt) <= room:
+        return prompt
+    keep = max(0, min(options.num_keep, room // 2))
+    return prompt[:keep] + prompt[len(prompt) - (room - keep) :]
+
+
+def shift(memory: object, slot: Slot, num_keep: int) -> bool:
+    """Make room in a full sequence: keep num_keep tokens, discard half of the rest."""
+    if not lc.llama_memory_can_shift(memory):
+        return False
+    n_past = len(slot.tokens)
+    keep = max(0, min(num_keep, n_past // 2))
+    discard = (n_past - keep) // 2
+    lc.llama_memory_seq_rm(memory, slot.seq_id, keep, keep + discard)
+    lc.llama_memory_seq_add(memory, slot.seq_id, keep + discard, n_past, -discard)
+    del slot.tokens[keep : keep + discard]
+    return True

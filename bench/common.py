@@ -1,0 +1,72 @@
+"""What the benchmarks share: the model, prompts, a bare llama.cpp context, and the result table."""
+
+from __future__ import annotations
+
+import platform
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+MODEL = "smollm2:135m"
+STORY = "Write a long, detailed story about a lighthouse keeper and the sea."
+
+
+@dataclass
+class Row:
+    """One figure next to its baseline from the same run."""
+
+    what: str
+    value: float
+    baseline: float
+    unit: str
+    target: str = ""
+    baseline_is: str = ""
+
+    @property
+    def ratio(self) -> float:
+        return self.value / self.baseline if self.baseline else 0.0
+
+
+def model_path() -> Path:
+    from backend.pull.packages import PACKAGED_MODELS, find_packaged_gguf
+
+    return find_packaged_gguf(PACKAGED_MODELS[MODEL])
+
+
+def chat_tokens(runner, messages) -> list[int]:
+    """The prompt ember would send for `messages` (role, text) pairs."""
+    from backend.ggufmeta import read_gguf_meta
+    from backend.templates import render_chat
+    from backend.types import Message
+
+    template = read_gguf_meta(runner.path).chat_template
+    text = render_chat(template, [Message(role, content) for role, content in messages])
+    return runner.tokenize(text, add_special=False)
+
+
+def machine() -> str:
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        cpu = platform.processor()
+    import os
+
+    return f"{platform.machine()} {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def print_table(rows: list[Row], title: str = "") -> None:
+    if title:
+        print(title)
+    print(f"| {'measure':40} | {'ember':>12} | {'baseline':>12} | {'ratio':>6} | {'target':10} | baseline is")
+    print(f"|{'-' * 42}|{'-' * 14}|{'-' * 14}|{'-' * 8}|{'-' * 12}|---")
+    for r in rows:
+        print(f"| {r.what:40} | {r.value:9.3g} {r.unit:>2} | {r.baseline:9.3g} {r.unit:>2} | {r.ratio:6.2f} "
+              f"| {r.target:10} | {r.baseline_is}")
