@@ -87,7 +87,12 @@ def open_backend(args: argparse.Namespace) -> Backend:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    # `ember run MODEL --verbose "prompt"`: argparse ends the prompt at the flag; the rest belongs to it.
+    if getattr(args, "command", None) == "run" and extra and not any(e.startswith("-") for e in extra):
+        args.prompt = [*args.prompt, *extra]
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.version:
         print(f"ember version is {__version__}")
         return 0

@@ -120,3 +120,9 @@ def test_ctrl_c_during_an_answer_stops_it_cleanly(store, tmp_path):
         assert "Traceback" not in text
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+
+
+def test_flags_may_come_before_the_prompt(store):
+    out = ember("run", "smollm2:135m", "--verbose", "Say hi", "--keepalive", "0")
+    assert out.returncode == 0, out.stderr
+    assert "eval rate:" in out.stderr and out.stdout.strip()
