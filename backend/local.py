@@ -15,7 +15,6 @@ from backend.errors import EmberError, InvalidRequest, ModelNotFound
 from backend.modelrecord import ModelRecord, load_record
 from backend.names import parse_name
 from backend.parameters import Options, validate
-from backend.prompt import render_prompt, with_persona
 from backend.service import Backend
 from backend.store import ModelStore
 from backend.toolcalls import stream_tool_calls
@@ -183,6 +182,8 @@ class LocalBackend(Backend):
 
 
     def _chat(self, request: ChatRequest, cancel: threading.Event) -> Iterator[Chunk]:
+        from backend.prompt import render_prompt, with_persona  # Jinja: only when a model runs
+
         record = self.record(request.model)
         options = self._options(record, validate(request.options))
         keep_alive = self._keep_alive(request.keep_alive)
@@ -204,6 +205,8 @@ class LocalBackend(Backend):
         return stream_from_thread(lambda cancel: self._generate(request, cancel))
 
     def _generate(self, request: GenerateRequest, cancel: threading.Event) -> Iterator[Chunk]:
+        from backend.prompt import render_prompt, with_persona  # Jinja: only when a model runs
+
         record = self.record(request.model)
         options = self._options(record, validate(request.options))
         keep_alive = self._keep_alive(request.keep_alive)

@@ -7,16 +7,18 @@ and `ember list` stay fast.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from backend import __version__
 from backend.errors import EmberError, ModelNotFound
-from backend.service import Backend
 
-Command = Callable[[Backend, argparse.Namespace], Awaitable[int]]
+if TYPE_CHECKING:  # asyncio and the Backend's types load only for the commands that run
+    from backend.service import Backend
+
+Command = Callable[["Backend", argparse.Namespace], Awaitable[int]]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -111,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     from tui import commands
 
     handler: Command = commands.COMMANDS[args.command]
+    import asyncio
+
     return _guard(lambda: asyncio.run(_with_backend(handler, args)))
 
 
