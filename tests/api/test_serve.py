@@ -53,6 +53,7 @@ def served(models_dir: Path) -> Iterator[tuple[subprocess.Popen[str], int, dict[
         process.wait(10)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(180)
 def test_the_seed_curl_example_streams_ndjson(served: tuple[subprocess.Popen[str], int, dict[str, str]]) -> None:
     _process, port, _env = served
