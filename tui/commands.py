@@ -9,14 +9,10 @@ from pathlib import Path
 
 from backend.errors import CorruptBlob, DiskFull, EmberError, ModelNotFound, Offline
 from backend.service import Backend
-from backend.types import ChatRequest, GenerateRequest, Message, PullProgress, Timings
+from backend.types import GenerateRequest, PullProgress
 from tui.doctor import cmd_doctor
 from tui.format import human_age, human_size, human_until, table, timing_block
-
-
-def _out(text: str) -> None:
-    sys.stdout.write(text)
-    sys.stdout.flush()
+from tui.streaming import stream_answer, write
 
 
 async def ensure_model(backend: Backend, name: str) -> None:
@@ -26,12 +22,12 @@ async def ensure_model(backend: Backend, name: str) -> None:
     except ModelNotFound:
         try:
             await pull_with_progress(backend, name)
-        except EmberError:
         except (Offline, DiskFull, CorruptBlob):
             raise
-            raise ModelNotFound(name) from None
+        except EmberError:
             if name.startswith(("hf.co/", "huggingface.co/", "https://", "/", "./", "~")):
                 raise
+            raise ModelNotFound(name) from None
 
 
 async def pull_with_progress(backend: Backend, name: str) -> None:
@@ -107,21 +103,6 @@ async def cmd_run(backend: Backend, args: argparse.Namespace) -> int:
     return 0
 
 
-async def stream_answer(chunks) -> Timings | None:  # type: ignore[no-untyped-def]
-    """Print an answer as it streams; returns its timings."""
-    timings = None
-    ended_with_newline = True
-    async for chunk in chunks:
-        if chunk.text:
-            _out(chunk.text)
-            ended_with_newline = chunk.text.endswith("\n")
-        if chunk.done:
-            timings = chunk.timings
-    if not ended_with_newline:
-        _out("\n")
-    return timings
-
-
 async def cmd_list(backend: Backend, args: argparse.Namespace) -> int:
     rows = [(m.name, m.digest.removeprefix("sha256:")[:12], human_size(m.size), human_age(m.modified_at))
             for m in await backend.list_models()]
@@ -132,7 +113,7 @@ async def cmd_list(backend: Backend, args: argparse.Namespace) -> int:
 async def cmd_show(backend: Backend, args: argparse.Namespace) -> int:
     info = await backend.show(args.model)
     if args.modelfile:
-        _out(info.modelfile)
+        write(info.modelfile)
         return 0
     if args.parameters:
         for name, value in info.parameters.items():
@@ -179,7 +160,6 @@ async def cmd_pull(backend: Backend, args: argparse.Namespace) -> int:
     return 0
 
 
-async def cmd_cp(backend: Backend, args: argparse.Namespace) -> int:
 async def cmd_import(backend: Backend, args: argparse.Namespace) -> int:
     counts = {"imported": 0, "skipped": 0}
     async for result in backend.import_models(args.source, args.path):
@@ -190,6 +170,7 @@ async def cmd_import(backend: Backend, args: argparse.Namespace) -> int:
     return 0
 
 
+async def cmd_cp(backend: Backend, args: argparse.Namespace) -> int:
     await backend.copy(args.source, args.destination)
     print(f"copied '{args.source}' to '{args.destination}'")
     return 0
@@ -227,10 +208,6 @@ async def cmd_create(backend: Backend, args: argparse.Namespace) -> int:
     return 0
 
 
-async def cmd_chat_once(backend: Backend, model: str, messages: list[Message]) -> Timings | None:
-    return await stream_answer(backend.chat(ChatRequest(model=model, messages=messages)))
-
-
 def serve(args: argparse.Namespace) -> int:
     from backend.api.server import serve_forever
 
@@ -243,8 +220,8 @@ COMMANDS = {
     "ls": cmd_list,
     "show": cmd_show,
     "pull": cmd_pull,
-    "cp": cmd_cp,
     "import": cmd_import,
+    "cp": cmd_cp,
     "rm": cmd_rm,
     "ps": cmd_ps,
     "stop": cmd_stop,

@@ -15,8 +15,8 @@ from collections.abc import Iterable
 from backend.service import Backend
 from tui.chatcommands import SPECS, is_command
 from tui.chatsession import ChatSession, ChatState
-from tui.commands import stream_answer
 from tui.format import timing_block
+from tui.streaming import stream_answer
 
 
 def _completer(models: list[str], personas: list[str]):  # type: ignore[no-untyped-def]
