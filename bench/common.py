@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import platform
+import statistics
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,8 @@ if str(ROOT) not in sys.path:
 
 MODEL = "smollm2:135m"
 STORY = "Write a long, detailed story about a lighthouse keeper and the sea."
+LONG_PROMPT = "Summarise these notes in three bullet points.\n" + " ".join(
+    f"Note {i}: the keeper climbed the stairs, trimmed the wick, wrote the weather in the log." for i in range(20))
 
 
 @dataclass
@@ -25,10 +28,20 @@ class Row:
     unit: str
     target: str = ""
     baseline_is: str = ""
+    paired: list[float] | None = None  # per-round ratios: their median resists a busy machine's drift
 
     @property
     def ratio(self) -> float:
+        if self.paired:
+            return statistics.median(self.paired)
         return self.value / self.baseline if self.baseline else 0.0
+
+
+def paired_row(what: str, values: list[float], baselines: list[float], unit: str, target: str,
+               baseline_is: str) -> Row:
+    """Medians of alternating rounds, and the median of each round's own ratio."""
+    return Row(what, statistics.median(values), statistics.median(baselines), unit, target, baseline_is,
+               [v / b for v, b in zip(values, baselines, strict=True) if b])
 
 
 def model_path() -> Path:
@@ -62,11 +75,15 @@ def machine() -> str:
     return f"{platform.machine()} {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
+def number(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+
+
 def print_table(rows: list[Row], title: str = "") -> None:
     if title:
         print(title)
     print(f"| {'measure':40} | {'ember':>12} | {'baseline':>12} | {'ratio':>6} | {'target':10} | baseline is")
     print(f"|{'-' * 42}|{'-' * 14}|{'-' * 14}|{'-' * 8}|{'-' * 12}|---")
     for r in rows:
-        print(f"| {r.what:40} | {r.value:9.3g} {r.unit:>2} | {r.baseline:9.3g} {r.unit:>2} | {r.ratio:6.2f} "
+        print(f"| {r.what:40} | {number(r.value):>8} {r.unit:>3} | {number(r.baseline):>8} {r.unit:>3} | {r.ratio:6.2f} "
               f"| {r.target:10} | {r.baseline_is}")

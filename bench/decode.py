@@ -1,15 +1,15 @@
 """Decode speed: ember's Runner against a bare llama-cpp-python low-level loop, same model, same run.
 
-Prints tok/s for each and their ratio (target >= 0.97). Rounds alternate so both see the same machine.
-Usage: .venv/bin/python bench/decode.py [--tokens 128] [--rounds 5] [--threads N]
+Prints tok/s for each and the median of the rounds' ratios (target >= 0.97). Rounds alternate so both
+see the same machine; prefill is compared the same way on a ~400-token prompt.
+Usage: .venv/bin/python bench/decode.py [--tokens 64] [--rounds 9] [--threads N]
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
 
-from common import STORY, Row, chat_tokens, machine, model_path, print_table
+from common import LONG_PROMPT, STORY, Row, chat_tokens, machine, model_path, paired_row, print_table
 
 
 def ember_decode(runner, prompt: list[int], n_tokens: int) -> float:
@@ -24,19 +24,18 @@ def ember_decode(runner, prompt: list[int], n_tokens: int) -> float:
 
 def measure(runner, bare, *, tokens: int, rounds: int) -> list[Row]:
     prompt = chat_tokens(runner, [("user", STORY)])
+    long = chat_tokens(runner, [("user", LONG_PROMPT)])
     bare.decode(prompt, 16)  # warm up
     ember_decode(runner, prompt, 16)
     b, e, bp, ep = [], [], [], []
     for _ in range(rounds):
         b.append(bare.decode(prompt, tokens))
         e.append(ember_decode(runner, prompt, tokens))
-        bp.append(len(prompt) / bare.prefill(prompt))
-        ep.append(ember_prefill(runner, prompt))
+        bp.append(len(long) / bare.prefill(long))
+        ep.append(ember_prefill(runner, long))
     return [
-        Row(f"decode, 1 stream ({tokens} tokens)", statistics.median(e), statistics.median(b), "t/s",
-            ">= 0.97", "bare llama.cpp loop"),
-        Row(f"prefill ({len(prompt)} tokens)", statistics.median(ep), statistics.median(bp), "t/s",
-            ">= 0.97", "bare llama_decode"),
+        paired_row(f"decode, 1 stream ({tokens} t)", e, b, "t/s", ">= 0.97", "bare llama.cpp loop"),
+        paired_row(f"prefill ({len(long)} t)", ep, bp, "t/s", ">= 0.97", "bare llama_decode"),
     ]
 
 
@@ -51,8 +50,8 @@ def ember_prefill(runner, prompt: list[int]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--tokens", type=int, default=128)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--tokens", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--threads", type=int, default=0)
     args = parser.parse_args()
     from bare import BareContext
