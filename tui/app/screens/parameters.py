@@ -15,7 +15,6 @@ from tui.app.session import parse_value, persona_modelfile, show_value
 class ParametersScreen(Screen):
     BINDINGS = [
         Binding("escape", "back", "Back"),
-        Binding("enter", "edit", "Edit", show=False),
         Binding("x", "reset", "Reset to default"),
         Binding("ctrl+s", "save", "Save to persona", priority=True),
     ]
@@ -84,7 +83,9 @@ class ParametersScreen(Screen):
             bounds = f" ({_number(param.minimum)} to {_number(param.maximum)})"
         self.query_one("#help", Label).update(f"{param.name}: {param.help}{bounds}")
 
-    def action_edit(self) -> None:
+    @on(DataTable.RowSelected)
+    def edit(self) -> None:
+        """Enter on a row: edit its value below."""
         if self.focused is self.table:
             field = self.query_one(Input)
             field.value = show_value(self.session.value(self.current()))
