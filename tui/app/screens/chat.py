@@ -112,15 +112,20 @@ class ChatScreen(Screen):
         self.answer()
 
     def record_turn(self, turn: Turn) -> None:
-        """Keep a turn in the session and commit it to history at once."""
+        """Keep a turn in the session and commit it to history at once (a failed save is shown, and the
+        chat goes on)."""
         session, history = self.ember.session, self.ember.history
-        if not session.conversation_id:
-            session.conversation_id = history.new_conversation(model=session.model,
-                                                               persona=session.persona_slug).id
-        stored = history.add_message(session.conversation_id, turn.role, turn.content, model=session.model,
-                                     persona=session.persona_slug)
-        turn.stored_id = stored.id
         session.turns.append(turn)
+        try:
+            if not session.conversation_id:
+                session.conversation_id = history.new_conversation(model=session.model,
+                                                                   persona=session.persona_slug).id
+            stored = history.add_message(session.conversation_id, turn.role, turn.content,
+                                         model=session.model, persona=session.persona_slug)
+        except EmberError as exc:
+            self.notify(str(exc), title="Not saved", severity="error", timeout=10)
+            return
+        turn.stored_id = stored.id
 
     @on(PromptInput.Changed)
     def draft_changed(self, event: PromptInput.Changed) -> None:
