@@ -65,3 +65,21 @@ class ModelfileError(EmberError):
 
 class Cancelled(EmberError):
     status = 499
+
+
+class RemoteError(EmberError):
+    """A server ember talks to cannot be reached, times out, or stops in the middle of an answer."""
+
+    status = 502
+
+
+class Unauthorized(RemoteError):
+    """A server refused the key (or wants one)."""
+
+    status = 401
+
+
+class NotSupported(EmberError):
+    """An operation the server's API does not have (pull, create, delete, copy on an OpenAI-compatible server)."""
+
+    status = 501

@@ -15,7 +15,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from backend.errors import EmberError, InvalidRequest, ModelNotFound
+from backend.errors import EmberError, RemoteError
+from backend.remote_clock import StreamClock
+from backend.remote_http import RETRIES, Transport, bearer, env_timeout
 from backend.service import Backend
 from backend.types import (
     ChatRequest,
@@ -55,14 +57,10 @@ def server_url(address: str) -> str:
 def server_answers(address: str, api_key: str = "", timeout: float = 0.5) -> bool:
     """Whether an Ollama-compatible server answers at `address` (what the CLI checks for EMBER_HOST)."""
     try:
-        response = httpx.get(server_url(address) + "/api/version", timeout=timeout, headers=_auth(api_key))
+        response = httpx.get(server_url(address) + "/api/version", timeout=timeout, headers=bearer(api_key))
     except (httpx.HTTPError, EmberError):
         return False
     return response.status_code == 200
-
-
-def _auth(api_key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {api_key}"} if api_key else {}
 
 
 def _unix(text: str | None) -> float:
@@ -114,74 +112,58 @@ def _message(m: Message) -> dict[str, Any]:
     return data
 
 
-def _chunk(data: dict[str, Any], text: str) -> Chunk:
+def _text_of(data: dict[str, Any]) -> str:
+    return (data.get("message") or {}).get("content") or data.get("response") or ""
+
+
+def _chunk(data: dict[str, Any], text: str, clock: StreamClock) -> Chunk:
     done = bool(data.get("done"))
-    timings = Timings(**{k: int(data.get(k) or 0) for k in _TIMING_FIELDS}) if done else None
+    timings = clock.with_server(Timings(**{k: int(data.get(k) or 0) for k in _TIMING_FIELDS})) if done else None
     return Chunk(text, done=done, done_reason=data.get("done_reason") or "", timings=timings,
                  context=data.get("context"), tool_calls=list((data.get("message") or {}).get("tool_calls") or []))
 
 
 class RemoteBackend(Backend):
-    def __init__(self, url: str, api_key: str = "") -> None:
+    def __init__(self, url: str, api_key: str = "", *, timeout: float | None = None, retries: int = RETRIES,
+                 label: str = "") -> None:
         self.url = server_url(url)
-        self._headers = _auth(api_key)
-        self._client: httpx.AsyncClient | None = None
+        self.transport = Transport(self.url, api_key, timeout=env_timeout() if timeout is None else timeout,
+                                   retries=retries, label=label or self.url, kind="Ollama-compatible")
 
     @property
     def client(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient(base_url=self.url, headers=self._headers,
-                                             timeout=httpx.Timeout(None, connect=10.0))
-        return self._client
+        return self.transport.client
 
     # transport ------------------------------------------------------------------------------
 
-    def _fail(self, status: int, message: str, model: str | None) -> EmberError:
-        if status == 404 and model:
-            return ModelNotFound(model)
-        if 400 <= status < 500:
-            return InvalidRequest(message)
-        return EmberError(f"the server at {self.url} failed: {message}")
-
-    def _unreachable(self, exc: httpx.HTTPError) -> EmberError:
-        return EmberError(f"cannot reach the server at {self.url} ({exc.__class__.__name__}: {exc}) — "
-                          "is it running? Start one with \"ember serve\"")
-
-    @staticmethod
-    def _message_of(response: httpx.Response) -> str:
-        try:
-            error = response.json().get("error")
-        except ValueError:
-            return response.text.strip() or response.reason_phrase
-        if isinstance(error, dict):
-            error = error.get("message")
-        return str(error or response.reason_phrase)
-
     async def _call(self, method: str, path: str, body: dict[str, Any] | None = None,
                     model: str | None = None) -> httpx.Response:
-        try:
-            response = await self.client.request(method, path, json=body)
-        except httpx.HTTPError as exc:
-            raise self._unreachable(exc) from None
-        if response.status_code >= 400:
-            raise self._fail(response.status_code, self._message_of(response), model)
-        return response
+        return await self.transport.call(method, path, body, model)
 
-    async def _stream(self, path: str, body: dict[str, Any], model: str | None) -> AsyncIterator[dict[str, Any]]:
-        try:
-            async with self.client.stream("POST", path, json={**body, "stream": True}) as response:
-                if response.status_code >= 400:
-                    await response.aread()
-                    raise self._fail(response.status_code, self._message_of(response), model)
+    async def _stream(self, path: str, body: dict[str, Any], model: str | None,
+                      clock: StreamClock | None = None) -> AsyncIterator[dict[str, Any]]:
+        started = done = False
+        async with self.transport.stream(path, {**body, "stream": True}, model) as response:
+            try:
                 async for line in response.aiter_lines():
                     if not line.strip():
                         continue
-                    data = json.loads(line)
+                    try:
+                        data = json.loads(line)
+                    except ValueError:
+                        raise RemoteError(f"{self.transport.where} sent a line that is not JSON: {line[:80]!r} "
+                                          "— is it an Ollama-compatible server? Try --api openai") from None
                     if "error" in data:
-                        raise EmberError(str(data["error"]))
+                        raise EmberError(f"{self.transport.where}: {data['error']}")
+                    if clock is not None:
+                        clock.text(_text_of(data))
+                    started = True
+                    done = bool(data.get("done")) or done
                     yield data
-        except httpx.HTTPError as exc:
-            raise self._unreachable(exc) from None
+            except httpx.HTTPError as exc:
+                raise self.transport.read_error(exc, started) from None
+        if not done and path in ("/api/chat", "/api/generate"):
+            raise self.transport.broken(EOFError("the answer ended without its last line"), started)
 
     # models ---------------------------------------------------------------------------------
 
@@ -224,8 +206,9 @@ class RemoteBackend(Backend):
         for key in ("format", "tools", "keep_alive"):
             if getattr(request, key) is not None:
                 body[key] = getattr(request, key)
-        async for data in self._stream("/api/chat", body, request.model):
-            yield _chunk(data, (data.get("message") or {}).get("content") or "")
+        clock = StreamClock()
+        async for data in self._stream("/api/chat", body, request.model, clock):
+            yield _chunk(data, _text_of(data), clock)
 
     async def generate(self, request: GenerateRequest) -> AsyncIterator[Chunk]:
         body: dict[str, Any] = {"model": request.model, "prompt": request.prompt, "raw": request.raw,
@@ -235,8 +218,9 @@ class RemoteBackend(Backend):
                 body[key] = getattr(request, key)
         if request.suffix:
             body["suffix"] = request.suffix
-        async for data in self._stream("/api/generate", body, request.model):
-            yield _chunk(data, data.get("response") or "")
+        clock = StreamClock()
+        async for data in self._stream("/api/generate", body, request.model, clock):
+            yield _chunk(data, _text_of(data), clock)
 
     async def embed(self, model: str, inputs: list[str], *, truncate: bool = True) -> list[list[float]]:
         body = {"model": model, "input": inputs, "truncate": truncate}
@@ -259,9 +243,7 @@ class RemoteBackend(Backend):
         await self._call("POST", "/api/generate", {"model": name, "keep_alive": 0, "stream": False}, model=name)
 
     async def close(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        await self.transport.close()
 
 
 def _progress(data: dict[str, Any]) -> PullProgress:

@@ -28,7 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog='Run "ember" alone to chat with the default model.',
     )
     parser.add_argument("-v", "--version", action="store_true", help="show the version and exit")
-    parser.add_argument("--host", help="use the Ollama-compatible server at this URL instead of this machine")
+    parser.add_argument("--host", help="use the server at this URL (Ollama- or OpenAI-compatible), or a named remote")
+    parser.add_argument("--api", choices=["ollama", "openai"], help="the server's protocol (default: detected)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     run = sub.add_parser("run", help="run a model: answer a prompt, or chat")
@@ -63,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("-f", "--file", default="Modelfile", help="the Modelfile (default ./Modelfile)")
     serve = sub.add_parser("serve", help="serve the Ollama API (default 127.0.0.1:11434)")
     serve.add_argument("--listen", help="address to listen on, host:port")
+    from tui.remote_commands import add_parser as add_remote_parser
+
+    add_remote_parser(sub)
     sub.add_parser("doctor", help="the llama.cpp build, CPU, GPUs, and how each model would be offloaded")
     sub.add_parser("help", help="show this help")
     return parser
@@ -72,16 +76,20 @@ def open_backend(args: argparse.Namespace) -> Backend:
     from backend.config import load_config
 
     config = load_config()
+    api = getattr(args, "api", None)
     if getattr(args, "host", None):
-        from backend.remote import RemoteBackend
+        from tui.remote_commands import connect
 
-        return RemoteBackend(args.host, api_key=config.api_key)
+        return connect(args.host, api, config.api_key)
     explicit = os.environ.get("EMBER_HOST", "")
     if explicit:  # as Ollama's CLI does: use the server named there when one answers
-        from backend.remote import RemoteBackend, server_answers
+        from tui.remote_commands import connect_if_answers
 
-        if server_answers(explicit, config.api_key):
-            return RemoteBackend(explicit, api_key=config.api_key)
+        remote = connect_if_answers(explicit, api, config.api_key)
+        if remote is not None:
+            return remote
+    if api:
+        raise EmberError("--api says which protocol the --host server speaks; give --host URL too")
     from backend.local import LocalBackend
 
     return LocalBackend(config)
@@ -105,6 +113,10 @@ def main(argv: list[str] | None = None) -> int:
         from tui.commands import serve
 
         return _guard(lambda: serve(args))
+    if args.command == "remote":
+        from tui.remote_commands import cmd_remote
+
+        return _guard(lambda: cmd_remote(args))
     if args.command is None:
         from backend.config import load_config
 

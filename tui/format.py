@@ -73,4 +73,11 @@ def timing_block(t: Timings) -> str:
         ("eval duration", duration(t.eval_duration)),
         ("eval rate", f"{t.eval_rate:.2f} tokens/s"),
     ]
+    if getattr(t, "client_clock", False):  # a remote OpenAI-compatible server: durations from this machine's clock
+        lines = [line for line in lines if line[0] not in ("load duration", "prompt eval duration", "prompt eval rate")
+                 and (line[0] != "prompt eval count" or t.prompt_eval_count)]
+        if getattr(t, "counted_here", False):
+            lines = [(k, v + " (pieces streamed; the server sent no usage)" if k == "eval count" else v) for k, v in lines]
+    if getattr(t, "time_to_first_token", 0):
+        lines.insert(1, ("time to first token", duration(t.time_to_first_token)))  # type: ignore[attr-defined]
     return "\n".join(f"{label + ':':<22}{value}" for label, value in lines)
