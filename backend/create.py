@@ -44,8 +44,13 @@ class _Base:
     parameters: dict[str, object] = field(default_factory=dict)
 
 
-def create_model(store: ModelStore, name: ModelName, modelfile_text: str, base_dir: Path) -> Iterator[PullProgress]:
-    """Create `name` from Modelfile text, yielding Ollama's progress statuses."""
+def create_model(store: ModelStore, name: ModelName, modelfile_text: str,
+                 base_dir: Path | None) -> Iterator[PullProgress]:
+    """Create `name` from Modelfile text, yielding Ollama's progress statuses.
+
+    With `base_dir` None (a request over the network) no file is read: FROM must name a model
+    and ADAPTER is refused, so a client cannot make the server read or link its files.
+    """
     modelfile = parse_modelfile(modelfile_text)
     yield PullProgress("gathering model components")
     base = yield from _resolve_base(store, modelfile, base_dir)
@@ -80,14 +85,20 @@ def create_model(store: ModelStore, name: ModelName, modelfile_text: str, base_d
     yield PullProgress("success")
 
 
-def _resolve_base(store: ModelStore, modelfile: Modelfile, base_dir: Path) -> Iterator[PullProgress]:
+def _resolve_base(store: ModelStore, modelfile: Modelfile, base_dir: Path | None) -> Iterator[PullProgress]:
     value, line = modelfile.base, modelfile.lines.get("FROM", 0)
-    path = Path(value).expanduser()
-    path = path if path.is_absolute() else base_dir / path
-    if path.exists():
-        return (yield from _base_from_file(store, _gguf_in(path, value, line)))
-    if value.startswith((".", "/", "~", "\\")) or value.lower().endswith((".gguf", ".bin")):
-        raise ModelfileError(f'FROM {value}: no such file or folder (looked for {path})', line)
+    looks_like_path = value.startswith((".", "/", "~", "\\")) or value.lower().endswith((".gguf", ".bin"))
+    if base_dir is None:
+        if looks_like_path:
+            raise ModelfileError(f"FROM {value}: over the API, FROM names a model, never a file on the "
+                                 "server — run ember create on the machine that holds the file", line)
+    else:
+        path = Path(value).expanduser()
+        path = path if path.is_absolute() else base_dir / path
+        if path.exists():
+            return (yield from _base_from_file(store, _gguf_in(path, value, line)))
+        if looks_like_path:
+            raise ModelfileError(f'FROM {value}: no such file or folder (looked for {path})', line)
     try:
         base_name = parse_name(value)
     except InvalidName as exc:
@@ -130,7 +141,10 @@ def _gguf_in(path: Path, value: str, line: int) -> Path:
     return path
 
 
-def _local_file(value: str, base_dir: Path, what: str, line: int) -> Path:
+def _local_file(value: str, base_dir: Path | None, what: str, line: int) -> Path:
+    if base_dir is None:
+        raise ModelfileError(f"{what} {value}: over the API, no file on the server is read — run ember "
+                             "create on the machine that holds the file", line)
     path = Path(value).expanduser()
     path = path if path.is_absolute() else base_dir / path
     if not path.is_file():

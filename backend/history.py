@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -134,13 +135,23 @@ class History:
     def close(self) -> None:
         self.db.close()
 
+    @contextmanager
+    def _saving(self) -> Iterator[None]:
+        """A write that fails (a full disk, a read-only file) is one clear error; SQLite rolls it back."""
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            raise EmberError(f"could not save to the conversation history {self.path} ({exc}): free some "
+                             "disk space — what was saved before is intact") from None
+
     # conversations ---------------------------------------------------------------------------
 
     def new_conversation(self, *, model: str = "", persona: str = "", title: str = "") -> Conversation:
         now = time.time()
-        cursor = self.db.execute(
-            "INSERT INTO conversations(title, model, persona, created, updated) VALUES (?, ?, ?, ?, ?)",
-            (title, model, persona, now, now))
+        with self._saving():
+            cursor = self.db.execute(
+                "INSERT INTO conversations(title, model, persona, created, updated) VALUES (?, ?, ?, ?, ?)",
+                (title, model, persona, now, now))
         return self.conversation(int(cursor.lastrowid or 0))
 
     def conversation(self, conversation_id: int) -> Conversation:
@@ -174,7 +185,7 @@ class History:
                     persona: str = "") -> StoredMessage:
         """Append and commit one message; the first user message titles an untitled conversation."""
         now = time.time()
-        with self.db:
+        with self._saving(), self.db:
             self.db.execute("BEGIN IMMEDIATE")
             cursor = self.db.execute(
                 "INSERT INTO messages(conversation_id, role, content, created, model, persona) "

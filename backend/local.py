@@ -12,9 +12,11 @@ from backend.asyncbridge import run_blocking, stream_from_thread
 from backend.config import Config
 from backend.engine.scheduler import ModelKey, Scheduler, parse_keep_alive
 from backend.errors import EmberError, InvalidRequest, ModelNotFound
+from backend.integrity import BlobVerifier
 from backend.modelrecord import ModelRecord, load_record
 from backend.names import parse_name
 from backend.parameters import Options, validate
+from backend.requestlimits import check_text, check_tokens, fit_context, keep_alive_seconds
 from backend.service import Backend
 from backend.store import ModelStore
 from backend.toolcalls import stream_tool_calls
@@ -65,6 +67,8 @@ class LocalBackend(Backend):
 
         self.config = config or load_config()
         self.store = ModelStore(self.config.models)
+        self.store_check = self.store.recover()  # what a killed process left behind is cleared
+        self.verifier = BlobVerifier(self.store)  # weights are hashed before their first load
         from backend.engine.memory import available_bytes
 
         self.offload: dict[ModelKey, OffloadPlan] = {}  # how each resident model was split
@@ -151,13 +155,18 @@ class LocalBackend(Backend):
         from backend.create import create_model
 
         target = parse_name(name)
-        base = Path(base_dir) if base_dir else Path.cwd()
+        base = Path(base_dir) if base_dir else None  # None: a Modelfile may name no file (the API)
         return stream_from_thread(lambda cancel: create_model(self.store, target, modelfile, base))
 
     def pull(self, name: str) -> AsyncIterator[PullProgress]:
         from backend.pull.sources import pull
 
         return stream_from_thread(lambda cancel: pull(self.store, name, cancel))
+
+    def import_models(self, source: str, path: str | None = None) -> AsyncIterator[ImportResult]:
+        from backend.pull.imports import import_models
+
+        return stream_from_thread(lambda cancel: import_models(self.store, source, path))
 
     # inference ------------------------------------------------------------------------------
 
@@ -168,18 +177,14 @@ class LocalBackend(Backend):
         options = Options.merge(record.parameters, request_options)
         if options.num_thread == 0 and self.config.num_thread:
             options = Options.merge(options.to_dict(), {"num_thread": self.config.num_thread})
-        return options
+        loaded = next((r.runner for r in self.scheduler.residents() if r.key == self._key(record)), None)
+        return fit_context(options, record, self.config.num_parallel, getattr(loaded, "num_ctx", 0))
 
     def _keep_alive(self, value: str | float | None) -> float:
-        return parse_keep_alive(value, self.scheduler.keep_alive)
+        return keep_alive_seconds(parse_keep_alive(value, self.scheduler.keep_alive))
 
     def chat(self, request: ChatRequest) -> AsyncIterator[Chunk]:
         return stream_from_thread(lambda cancel: self._chat(request, cancel))
-    def import_models(self, source: str, path: str | None = None) -> AsyncIterator[ImportResult]:
-        from backend.pull.imports import import_models
-
-        return stream_from_thread(lambda cancel: import_models(self.store, source, path))
-
 
     def _chat(self, request: ChatRequest, cancel: threading.Event) -> Iterator[Chunk]:
         from backend.prompt import render_prompt, with_persona  # Jinja: only when a model runs
@@ -193,7 +198,9 @@ class LocalBackend(Backend):
             return
         if any(m.images for m in request.messages):
             raise InvalidRequest(f"{record.name} cannot read images: ember runs text models only for now")
+        check_text((m.content for m in messages), "a message")
         grammar = _grammar_for(request.format)
+        self.verifier.check(record)
         self._loading.options = options
         with self.scheduler.use(self._key(record), record.name.display(), keep_alive) as (runner, load_ns):
             prompt = render_prompt(record, messages, bos=runner.bos_text, eos=runner.eos_text, tools=request.tools)
@@ -213,9 +220,12 @@ class LocalBackend(Backend):
         if not request.prompt and not request.context:
             yield from self._load_only(record, keep_alive)
             return
+        check_text([request.prompt, request.system or "", request.template or ""], "the prompt")
         grammar = _grammar_for(request.format)
+        self.verifier.check(record)
         self._loading.options = options
         with self.scheduler.use(self._key(record), record.name.display(), keep_alive) as (runner, load_ns):
+            check_tokens(request.context or [], runner.n_vocab)
             if request.raw:
                 text = request.prompt
             else:
@@ -230,6 +240,7 @@ class LocalBackend(Backend):
     def _load_only(self, record: ModelRecord, keep_alive: float) -> Iterator[Chunk]:
         start = time.perf_counter_ns()
         self._loading.options = self._options(record, {})
+        self.verifier.check(record)
         with self.scheduler.use(self._key(record), record.name.display(), keep_alive) as (_runner, load_ns):
             pass
         from backend.types import Timings
@@ -240,8 +251,10 @@ class LocalBackend(Backend):
 
     async def embed(self, model: str, inputs: list[str], *, truncate: bool = True) -> list[list[float]]:
         record = await run_blocking(self.record, model)
+        check_text(inputs, "the input")
 
         def work() -> list[list[float]]:
+            self.verifier.check(record)
             with self.embedders.use(self._key(record), record.name.display()) as (embedder, _load_ns):
                 return embedder.embed(inputs, truncate=truncate)[0]  # type: ignore[attr-defined]
 

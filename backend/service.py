@@ -33,7 +33,10 @@ class Backend(ABC):
 
     @abstractmethod
     def create(self, name: str, modelfile: str, *, base_dir: str | None = None) -> AsyncIterator[PullProgress]:
-        """Build `name` from Modelfile text; FROM paths are relative to `base_dir`."""
+        """Build `name` from Modelfile text; FROM paths are relative to `base_dir`.
+
+        Without `base_dir` (a request from the network), FROM must name a model and no file is read.
+        """
 
     @abstractmethod
     async def copy(self, source: str, destination: str) -> None: ...

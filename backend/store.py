@@ -88,6 +88,14 @@ class StoredModel:
     modified: float
 
 
+@dataclass
+class StoreCheck:
+    """What `ModelStore.recover` found: temp files it removed, and models it could not read."""
+
+    removed: list[Path] = field(default_factory=list)
+    damaged: dict[str, str] = field(default_factory=dict)  # model name -> what is wrong
+
+
 def _fsync_dir(path: Path) -> None:
     try:
         fd = os.open(path, os.O_RDONLY)
@@ -293,6 +301,40 @@ class ModelStore:
 
     def copy(self, source: ModelName, destination: ModelName) -> None:
         self.write_manifest(destination, self.read_manifest(source))
+
+    def recover(self) -> StoreCheck:
+        """The start-up self-check: remove what a killed writer left, name what is damaged.
+
+        Only temp files whose writing process is gone are removed (a staged download stays, so a
+        pull resumes); unreferenced blobs are left alone, as another process may be about to write
+        the manifest that uses them. Cheap: a directory listing and a stat per layer, no hashing.
+        """
+        check = StoreCheck()
+        for path in self.root.glob(f"{TEMP_PREFIX}*"):
+            if _writer_is_gone(path.name):
+                path.unlink(missing_ok=True)
+                check.removed.append(path)
+        if self.blobs.is_dir():
+            for path in self.blobs.iterdir():
+                if path.name.startswith(TEMP_PREFIX) and _writer_is_gone(path.name):
+                    path.unlink(missing_ok=True)
+                    check.removed.append(path)
+        if self.manifests.is_dir():
+            for path in self.manifests.rglob(f"{TEMP_PREFIX}*"):
+                if _writer_is_gone(path.name):
+                    path.unlink(missing_ok=True)
+                    check.removed.append(path)
+            for name in self.iter_names():
+                try:
+                    manifest = self.read_manifest(name)
+                except EmberError as exc:
+                    check.damaged[name.display()] = str(exc)
+                    continue
+                missing = [layer.digest for layer in (manifest.config, *manifest.layers)
+                           if not self.has_blob(layer.digest)]
+                if missing:
+                    check.damaged[name.display()] = f"blob {missing[0]} is missing; pull or create it again"
+        return check
 
     def prune(self) -> list[str]:
         """Remove blobs no manifest refers to, and temp files left by a crash. Returns what went."""

@@ -1,17 +1,21 @@
 """Turn chat messages into a prompt with the model's own Jinja chat template, in a sandbox.
 
 GGUF files come from strangers: their templates run in Jinja's immutable sandbox, so a template
-that reaches for `__class__`, `__globals__` or mutates data fails instead of running code.
+that reaches for `__class__`, `__globals__` or mutates data fails instead of running code. The
+sandbox does not bound memory or time, so this one also refuses huge `*` and `**` results, caps
+the iterations of `range` in one rendering and stops a prompt that grows past MAX_PROMPT.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import threading
 from collections.abc import Sequence
 from functools import lru_cache
+from typing import Any
 
 import jinja2
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.sandbox import ImmutableSandboxedEnvironment, safe_range
 
 from backend.errors import EmberError
 from backend.types import Message
@@ -25,8 +29,35 @@ FALLBACK_TEMPLATE = (
 )
 
 
+MAX_PROMPT = 16 << 20  # characters one rendering may produce
+MAX_ITERATIONS = 2_000_000  # range() items one rendering may ask for, all loops together
+
+_budget = threading.local()
+
+
 class TemplateError(EmberError):
     status = 400
+
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**" and isinstance(right, (int, float)) and abs(right) > 64:
+            raise jinja2.exceptions.SecurityError(f"the exponent {right} is too large")
+        if operator == "*":
+            for seq, n in ((left, right), (right, left)):
+                if isinstance(seq, (str, list, tuple)) and isinstance(n, int) and len(seq) * n > MAX_PROMPT:
+                    raise jinja2.exceptions.SecurityError(f"a sequence repeated {n} times is too large")
+        return super().call_binop(context, operator, left, right)
+
+
+def _range(*args: int) -> range:
+    items = safe_range(*args)
+    _budget.left = getattr(_budget, "left", MAX_ITERATIONS) - len(items)
+    if _budget.left < 0:
+        raise jinja2.exceptions.SecurityError(f"its loops ran past {MAX_ITERATIONS} iterations")
+    return items
 
 
 def _raise(message: str) -> None:
@@ -39,7 +70,8 @@ def _strftime_now(fmt: str) -> str:
 
 @lru_cache(maxsize=16)
 def compile_template(source: str) -> jinja2.Template:
-    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env = _Sandbox(trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env.globals["range"] = _range
     env.globals["raise_exception"] = _raise
     env.globals["strftime_now"] = _strftime_now
     env.filters["tojson"] = _tojson
@@ -67,14 +99,17 @@ def render_chat(
     """Render `messages` into the prompt text the model expects."""
     compiled = compile_template(template or FALLBACK_TEMPLATE)
     data = [m.to_template() for m in messages]
+    _budget.left = MAX_ITERATIONS
     try:
-        return compiled.render(
-            messages=data,
-            add_generation_prompt=add_generation_prompt,
-            bos_token=bos_token,
-            eos_token=eos_token,
-            tools=tools or None,
-        )
+        parts, size = [], 0
+        for part in compiled.generate(messages=data, add_generation_prompt=add_generation_prompt,
+                                      bos_token=bos_token, eos_token=eos_token, tools=tools or None):
+            size += len(part)
+            if size > MAX_PROMPT:
+                raise TemplateError(f"the chat template made a prompt of more than {MAX_PROMPT >> 20} M "
+                                    "characters and was stopped; it is broken — set a TEMPLATE in a Modelfile")
+            parts.append(part)
+        return "".join(parts)
     except jinja2.exceptions.SecurityError as exc:
         raise TemplateError(f"the chat template tried an unsafe operation and was stopped: {exc}")
     except TemplateError:

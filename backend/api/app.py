@@ -62,6 +62,15 @@ def validation_message(exc: RequestValidationError) -> str:
     return f"{'.'.join(loc)}: {message}{shown}"
 
 
+def unreadable_body(cause: BaseException) -> str:
+    if isinstance(cause, UnicodeDecodeError):
+        return (f"the request body is not valid UTF-8 (byte 0x{cause.object[cause.start]:02x} at offset "
+                f"{cause.start}): send JSON encoded as UTF-8")
+    if isinstance(cause, RecursionError):
+        return "the request body is nested too deeply to read: send JSON nested less than 500 levels"
+    return f"the request body could not be read as JSON ({type(cause).__name__}: {cause})"
+
+
 def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(EmberError)
     async def ember_error(request: Request, exc: EmberError) -> Response:
@@ -75,6 +84,8 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def http_error(request: Request, exc: HTTPException) -> Response:
         if exc.status_code == 404:
             return _error(request, 404, f"no such endpoint: {request.method} {request.url.path}")
+        if exc.status_code == 400 and exc.__cause__ is not None:  # the body could not be decoded
+            return _error(request, 400, unreadable_body(exc.__cause__))
         return _error(request, exc.status_code, str(exc.detail))
 
     @app.exception_handler(ClientGone)

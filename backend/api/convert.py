@@ -143,7 +143,7 @@ def modelfile_from_fields(body: schemas.CreateRequest) -> str:
     """The Modelfile text that Ollama's JSON form of /api/create describes."""
     if body.files or body.adapters:
         raise InvalidRequest('ember cannot take uploaded files yet; create from a model name ("from") or '
-                             "send a Modelfile whose FROM and ADAPTER name paths on the server")
+                             "run ember create on the machine that holds the files")
     if body.quantize:
         raise InvalidRequest("ember cannot quantize models yet; create from an already quantized GGUF")
     if not body.from_:

@@ -12,6 +12,7 @@ from backend.api import convert, schemas
 from backend.api.deps import backend_of
 from backend.api.streaming import first_and_rest, ndjson_response, until_disconnected
 from backend.errors import InvalidRequest
+from backend.pull.local import looks_like_path
 from backend.service import Backend
 from backend.types import PullProgress
 
@@ -82,6 +83,10 @@ async def _progress_response(request: Request, events, stream: bool) -> Response
 
 @router.post("/pull", response_model=schemas.ProgressResponse, responses=STREAMED)
 async def pull(body: schemas.PullRequest, request: Request, backend: Backend = Depends(backend_of)) -> Response:
+    if looks_like_path(body.model.strip()):
+        raise InvalidRequest(f'cannot pull "{body.model}": over the API, a pull names a model, hf.co/… or an '
+                             'https URL, never a file on the server — run "ember pull PATH" on the machine '
+                             "that holds the file")
     return await _progress_response(request, backend.pull(body.model), body.stream)
 
 
