@@ -19,7 +19,7 @@ async def ensure_model(backend: Backend, name: str) -> None:
     """Pull a missing model first, as `ollama run` does."""
     try:
         await backend.show(name)
-    except ModelNotFound:
+    except ModelNotFound as missing:
         try:
             await pull_with_progress(backend, name)
         except (Offline, DiskFull, CorruptBlob):
@@ -27,7 +27,7 @@ async def ensure_model(backend: Backend, name: str) -> None:
         except EmberError:
             if name.startswith(("hf.co/", "huggingface.co/", "https://", "/", "./", "~")):
                 raise
-            raise ModelNotFound(name) from None
+            raise missing from None  # its message says where it was looked for (this machine, or a server)
 
 
 async def pull_with_progress(backend: Backend, name: str) -> None:
@@ -104,7 +104,8 @@ async def cmd_run(backend: Backend, args: argparse.Namespace) -> int:
 
 
 async def cmd_list(backend: Backend, args: argparse.Namespace) -> int:
-    rows = [(m.name, m.digest.removeprefix("sha256:")[:12], human_size(m.size), human_age(m.modified_at))
+    rows = [(m.name, m.digest.removeprefix("sha256:")[:12], human_size(m.size) if m.size else "-",
+             human_age(m.modified_at) if m.modified_at else "-")  # a remote server may not say
             for m in await backend.list_models()]
     print(table(("NAME", "ID", "SIZE", "MODIFIED"), rows))
     return 0

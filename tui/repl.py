@@ -12,6 +12,7 @@ import signal
 import sys
 from collections.abc import Iterable
 
+from backend.errors import EmberError
 from backend.service import Backend
 from tui.chatcommands import SPECS, is_command
 from tui.chatsession import ChatSession, ChatState
@@ -135,6 +136,9 @@ class Repl:
         try:
             timings = await task
         except asyncio.CancelledError:
+            timings = None
+        except EmberError as exc:  # e.g. a server that stops mid-answer: the partial answer stays, the chat goes on
+            print(f"\nError: {exc}", file=sys.stderr)
             timings = None
         finally:
             try:

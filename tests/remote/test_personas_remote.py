@@ -1,0 +1,50 @@
+"""A persona (SYSTEM, MESSAGE turns, parameters) applies client-side to a remote model, on either protocol."""
+
+from __future__ import annotations
+
+import pytest
+
+from backend.personas import load_personas
+from backend.remote import RemoteBackend
+from backend.remote_openai import OpenAIBackend
+from tests.remote.conftest import MODEL
+from tui.chatsession import ChatSession, ChatState
+
+QUESTION = "What is a vector index?"
+
+
+def _architect():  # type: ignore[no-untyped-def]
+    return next(p for p in load_personas() if p.slug == "architect")
+
+
+async def _answer(backend, persona) -> str:  # type: ignore[no-untyped-def]
+    session = ChatSession(backend, ChatState(model=MODEL, persona=persona,
+                                             options={"temperature": 0, "num_predict": 12, "seed": 1}))
+    return "".join([c.text async for c in session.send(QUESTION)])
+
+
+@pytest.mark.timeout(120)
+async def test_a_persona_on_an_openai_server_answers_as_it_does_here(openai_server: str, backend) -> None:
+    persona = _architect()
+    notes: list[str] = []
+    remote = OpenAIBackend(openai_server, notify=notes.append)
+    try:
+        with_persona = await _answer(remote, persona)
+        without = await _answer(remote, None)
+    finally:
+        await remote.close()
+    here = await _answer(backend, persona)  # the same persona, client-side, on this machine's engine
+    assert with_persona != without  # the system prompt and the example turns reached the server
+    assert with_persona == here  # greedy decoding of the same prompt on the same weights
+    assert notes == []  # temperature and repeat_penalty both have fields on llama-cpp-python's server
+
+
+@pytest.mark.timeout(120)
+async def test_a_persona_on_an_ollama_compatible_server(ember_server: str, backend) -> None:
+    persona = _architect()
+    remote = RemoteBackend(ember_server)
+    try:
+        there = await _answer(remote, persona)
+    finally:
+        await remote.close()
+    assert there == await _answer(backend, persona)
