@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from backend import __version__
 from backend.api import routes_models, routes_ollama, routes_openai
-from backend.api.security import Guard, error_body, origin_regex
+from backend.api.security import MAX_BODY, BodyTooLarge, Guard, error_body, origin_regex
 from backend.api.streaming import ClientGone
 from backend.config import Config
 from backend.errors import EmberError
@@ -84,6 +84,8 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def http_error(request: Request, exc: HTTPException) -> Response:
         if exc.status_code == 404:
             return _error(request, 404, f"no such endpoint: {request.method} {request.url.path}")
+        if isinstance(exc.__cause__, BodyTooLarge):  # a chunked body that outgrew the limit
+            return _error(request, 413, f"the request body is larger than {MAX_BODY >> 20} MiB")
         if exc.status_code == 400 and exc.__cause__ is not None:  # the body could not be decoded
             return _error(request, 400, unreadable_body(exc.__cause__))
         return _error(request, exc.status_code, str(exc.detail))
