@@ -6,13 +6,9 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from backend.errors import EmberError, RemoteError, Unauthorized
-
 if TYPE_CHECKING:  # asyncio and the backends load only when a remote command runs
-    from backend.remotes import Remote, Target
+    from backend.remotes import Remote
     from backend.service import Backend
-
-PROBE_TIMEOUT = 2.0
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -68,35 +64,6 @@ def cmd_remote(args: argparse.Namespace) -> int:
     return 0
 
 
-async def probe(where: Target, timeout: float = PROBE_TIMEOUT) -> tuple[str, str]:
-    """(api, status line) of one endpoint, within `timeout`; never raises for a server's failure."""
-    import asyncio
-
-    from backend.remote_detect import detect_async
-    from backend.remotes import open_endpoint
-
-    try:
-        endpoint = await asyncio.wait_for(detect_async(where.address, where.api, where.api_key, timeout), timeout)
-        backend = open_endpoint(endpoint, where, lambda _: None)
-        try:
-            models = await asyncio.wait_for(backend.list_models(), timeout)
-        finally:
-            await backend.close()
-    except TimeoutError:
-        return where.api or "", "no answer"
-    except Unauthorized:
-        return where.api or "", "refused the key" if where.api_key else "needs a key"
-    except RemoteError as exc:
-        text = str(exc)
-        status = "no answer" if "no answer" in text else "unreachable" if "cannot reach" in text else \
-            "not an Ollama/OpenAI API"
-        return where.api or "", status
-    except EmberError as exc:
-        return where.api or "", f"error: {str(exc)[:60]}"
-    count = len(models)
-    return endpoint.api, f"answers, {count} model{'s' if count != 1 else ''}"
-
-
 def _key_column(remote: Remote) -> str:
     if not remote.key_env:
         return "-"
@@ -104,9 +71,8 @@ def _key_column(remote: Remote) -> str:
 
 
 async def _list() -> int:
-    import asyncio
-
-    from backend.remotes import load_remotes, target
+    from backend.remote_probe import probe_all
+    from backend.remotes import load_remotes
     from tui.format import table
 
     remotes = load_remotes()
@@ -114,22 +80,23 @@ async def _list() -> int:
         print('No remotes yet — add one with "ember remote add NAME URL", e.g. '
               '"ember remote add gpu http://gpu-box:8000/v1 --key-env GPU_API_KEY"')
         return 0
-    results = await asyncio.gather(*(probe(target(name, None, "", remotes)) for name in remotes))
-    rows = [(r.name, r.url, api or r.api or "auto", _key_column(r), status)
-            for r, (api, status) in zip(remotes.values(), results)]
+    results = await probe_all(remotes)
+    rows = [(r.name, r.url, found.api or r.api or "auto", _key_column(r), found.status)
+            for r, found in zip(remotes.values(), results)]
     print(table(("NAME", "URL", "API", "KEY", "STATUS"), rows))
     return 0
 
 
 async def _add(args: argparse.Namespace) -> int:
+    from backend.remote_probe import probe
     from backend.remotes import Remote, add_remote, check_remote, target
 
     remote = check_remote(Remote(args.name, args.url, args.remote_api or "", args.key_env, args.timeout))
-    api, status = await probe(target(remote.name, None, "", {remote.name: remote}))
-    if not remote.api and api:
-        remote = Remote(remote.name, remote.url, api, remote.key_env, remote.timeout)
+    found = await probe(target(remote.name, None, "", {remote.name: remote}))
+    if not remote.api and found.answers:
+        remote = Remote(remote.name, remote.url, found.api, remote.key_env, remote.timeout)
     add_remote(remote)
-    print(f"added remote '{remote.name}': {remote.url} ({remote.api or 'API detected when used'}; {status})")
+    print(f"added remote '{remote.name}': {remote.url} ({remote.api or 'API detected when used'}; {found.status})")
     if remote.key_env and not remote.api_key():
         print(f"Note: ${remote.key_env} is not set in this shell; export it before using this remote", file=sys.stderr)
     print(f'Use it with "ember --host {remote.name} list" or "ember --host {remote.name} run MODEL"')

@@ -110,3 +110,18 @@ def test_ember_serve_as_an_ollama_compatible_remote(ember_server: str, tmp_path:
     assert forced.returncode == 0 and MODEL in forced.stdout
     wrong = ember(["--api", "openai", "list"], env)
     assert wrong.returncode == 1 and "give --host URL too" in wrong.stderr
+
+
+@pytest.mark.timeout(60)
+async def test_every_remote_is_probed_at_once_and_a_silent_one_costs_one_timeout(
+        openai_server: str, ember_server: str, silent_endpoint: str) -> None:
+    from backend.remote_probe import probe_all
+    from backend.remotes import Remote, check_remote
+
+    remotes = {r.name: check_remote(r) for r in (Remote("llama", openai_server), Remote("ember", ember_server),
+                                                   Remote("quiet", silent_endpoint), Remote("gone", "127.0.0.1:9"))}
+    found = await probe_all(remotes, timeout=1.0)
+    assert [(f.name, f.api, f.answers) for f in found] == [
+        ("llama", "openai", True), ("ember", "ollama", True), ("quiet", "", False), ("gone", "", False)]
+    assert [m.name for m in found[0].models] == [MODEL] and MODEL in [m.name for m in found[1].models]
+    assert (found[2].status, found[3].status) == ("no answer", "unreachable")
