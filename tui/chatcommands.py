@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import os
 import shlex
 from dataclasses import dataclass
 
@@ -83,6 +84,57 @@ def syntax_hint(line: str) -> str:
     exact = [s for s in SPECS if text == s.name or text.startswith(s.name + " ")]
     chosen = exact or matches
     return "   ".join(s.syntax for s in chosen[:4])
+
+
+def needs_arguments(spec: CommandSpec) -> bool:
+    """Whether the command cannot run without something typed after it (NAME, TEXT, FILE.md …)."""
+    extra = spec.syntax[len(spec.name):].split()
+    return any(not word.startswith("[") and word.upper() == word for word in extra)
+
+
+def completions(text: str, models: list[str], personas: list[str]) -> list[str]:
+    """Whole-line completions of `text`: a command, a parameter name, a model or a persona."""
+    from backend.parameters import PARAMETERS
+
+    if not text.startswith("/"):
+        return []
+    if text.startswith("/set parameter "):
+        choices = [f"/set parameter {p}" for p in PARAMETERS]
+    elif text.startswith("/load "):
+        choices = [f"/load {m}" for m in models]
+    elif text.startswith("/persona "):
+        choices = [f"/persona {p}" for p in personas]
+    else:
+        choices = sorted({s.name for s in SPECS})
+    return [choice for choice in choices if choice.startswith(text) and choice != text]
+
+
+def complete(text: str, models: list[str], personas: list[str]) -> tuple[str, list[str]]:
+    """What Tab makes of `text`: the line completed as far as it is unambiguous (with a space after a
+    command or parameter that needs more), and the choices left when there are several."""
+    choices = completions(text, models, personas)
+    if len(choices) == 1:
+        completed = choices[0]
+        spec = next((s for s in SPECS if s.name == completed), None)
+        if (spec is not None and needs_arguments(spec)) or completed.startswith("/set parameter "):
+            completed += " "
+        return completed, []
+    prefix = os.path.commonprefix(choices) if choices else text
+    return max(prefix, text, key=len), choices
+
+
+def multiline_open(text: str) -> bool:
+    '''A message begun with """ and not yet closed: Enter adds a line instead of sending.'''
+    body = text.lstrip()
+    return body.startswith('"""') and '"""' not in body[3:]
+
+
+def multiline_body(text: str) -> str:
+    '''The message inside """ … """ (the text itself when it is not quoted that way).'''
+    body = text.strip()
+    if not body.startswith('"""'):
+        return text
+    return body[3:].split('"""', 1)[0].strip("\n")
 
 
 def parse_command(line: str) -> Command:

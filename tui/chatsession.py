@@ -1,58 +1,142 @@
 """One conversation and its settings, shared by the plain REPL and the app: turns and slash commands.
 
 It speaks only to the Backend interface, so a remote server gets the same commands; a persona's
-system prompt, MESSAGE turns and parameters are applied here, client-side.
+system prompt, MESSAGE turns and parameters are applied here, client-side, so switching persona
+keeps the conversation. Each message is committed to the history as it is said.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import aclosing
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from backend.errors import EmberError, ModelNotFound
-from backend.parameters import PARAMETERS, coerce, suggest
+from backend.errors import EmberError
 from backend.service import Backend
 from backend.types import ChatRequest, Chunk, Message, Timings
-from tui.chatcommands import SHORTCUTS, Command, CommandError, help_text, parse_command
-from tui.codeblocks import code_blocks
+from tui.chatcommands import CommandError
+from tui.chatrun import Outcome, run_command
+from tui.chatsettings import Setting, parse_value, settings
 
 
 @dataclass
 class ChatState:
     model: str
     system: str | None = None  # /set system; None = the persona's or the model's own
-    options: dict[str, Any] = field(default_factory=dict)  # /set parameter
+    options: dict[str, Any] = field(default_factory=dict)  # /set parameter, the parameters panel
     format: str | None = None
     keep_history: bool = True
     verbose: bool = False
     persona: Any = None  # backend.personas.Persona
     messages: list[Message] = field(default_factory=list)
-
-
-@dataclass
-class Outcome:
-    text: str = ""
-    quit: bool = False
-    answer: AsyncIterator[Chunk] | None = None  # /retry streams a new answer
-    copy: str = ""  # text the front end should put on the clipboard
+    keep_alive: str | float | None = None
+    model_parameters: dict[str, Any] = field(default_factory=dict)  # the model's own PARAMETERs, for display
 
 
 class ChatSession:
-    def __init__(self, backend: Backend, state: ChatState, history: Any = None) -> None:
+    def __init__(self, backend: Backend, state: ChatState, history: Any = None,
+                 personas: list[Any] | None = None) -> None:
         self.backend = backend
         self.state = state
         self.history = history  # backend.history.History or None
         self.conversation_id: int | None = None
         self.last_timings: Timings | None = None
+        self._personas = personas
+        self._stored: dict[int, int] = {}  # id() of a message in state.messages -> its history row
+        self._epoch = 0  # counts new conversations: an answer cut short by one is not added to the next
+        # Where a failed history write is reported; without it the error is raised.
+        self.on_save_error: Callable[[EmberError], None] | None = None
 
-    # turns ------------------------------------------------------------------------------------
+    # what the front ends read and set ----------------------------------------------------------
+
+    @property
+    def model(self) -> str:
+        return self.state.model
+
+    @model.setter
+    def model(self, name: str) -> None:
+        if name != self.state.model:
+            self.state.model = name
+            self.state.model_parameters = {}
+
+    @property
+    def persona(self) -> Any:
+        return self.state.persona
+
+    @property
+    def persona_title(self) -> str:
+        return self.state.persona.title if self.state.persona is not None else ""
+
+    @property
+    def persona_slug(self) -> str:
+        return self.state.persona.slug if self.state.persona is not None else ""
+
+    @property
+    def overrides(self) -> dict[str, Any]:
+        """The parameters set in this chat, over the persona's and the model's."""
+        return self.state.options
+
+    @overrides.setter
+    def overrides(self, options: dict[str, Any]) -> None:
+        self.state.options = options
+
+    @property
+    def keep_alive(self) -> str | float | None:
+        return self.state.keep_alive
+
+    @keep_alive.setter
+    def keep_alive(self, value: str | float | None) -> None:
+        self.state.keep_alive = value
+
+    @property
+    def turns(self) -> list[Message]:
+        return self.state.messages
+
+    @property
+    def personas(self) -> list[Any]:
+        if self._personas is None:
+            from backend.personas import load_personas
+
+            self._personas = load_personas()
+        return self._personas
+
+    @personas.setter
+    def personas(self, personas: list[Any]) -> None:
+        self._personas = list(personas)
+
+    # parameters --------------------------------------------------------------------------------
 
     def effective_options(self) -> dict[str, Any]:
         persona = self.state.persona
         return {**(dict(persona.parameters) if persona else {}), **self.state.options}
+
+    def settings(self) -> list[Setting]:
+        persona = dict(self.state.persona.parameters) if self.state.persona is not None else {}
+        return settings(self.state.options, persona, self.state.model_parameters)
+
+    def value(self, name: str) -> object:
+        return next(s.value for s in self.settings() if s.name == name)
+
+    def set_override(self, name: str, text: str) -> object:
+        """Validate `text` for parameter `name` and use it from the next turn; raises InvalidRequest."""
+        value = parse_value(name, text)
+        self.state.options[name] = value
+        return value
+
+    def drop_override(self, name: str) -> None:
+        self.state.options.pop(name, None)
+
+    def set_persona(self, persona: Any) -> None:
+        """Switch persona (None: none), keeping the conversation. Its system prompt, example turns and
+        parameters apply from the next answer: the chat's own system prompt and overrides are dropped."""
+        self.state.persona = persona
+        self.state.system = None
+        self.state.options.clear()
+        if self.history is not None and self.conversation_id is not None:
+            self._saving(lambda: self.history.touch(self.conversation_id, persona=self.persona_slug))
+
+    # turns ------------------------------------------------------------------------------------
 
     def effective_system(self) -> str | None:
         if self.state.system is not None:
@@ -65,224 +149,114 @@ class ChatSession:
         if system:
             messages.append(Message("system", system))
         if self.state.persona:
-            messages.extend(self.state.persona.messages)
+            messages.extend(Message(m.role, m.content) for m in self.state.persona.messages)
         messages.extend(self.state.messages)
         return ChatRequest(model=self.state.model, messages=messages, options=self.effective_options(),
-                           format=self.state.format)
+                           format=self.state.format, keep_alive=self.state.keep_alive)
 
-    def _persist(self, role: str, content: str) -> None:
+    def _saving(self, write: Callable[[], Any]) -> Any:
+        try:
+            return write()
+        except EmberError as exc:
+            if self.on_save_error is None:
+                raise
+            self.on_save_error(exc)
+            return None
+
+    def _persist(self, message: Message) -> None:
         if self.history is None or not self.state.keep_history:
             return
-        persona = self.state.persona.slug if self.state.persona else ""
-        if self.conversation_id is None:
-            self.conversation_id = self.history.new_conversation(model=self.state.model, persona=persona).id
-        self.history.add_message(self.conversation_id, role, content, model=self.state.model, persona=persona)
+        persona = self.persona_slug
+
+        def write() -> int:
+            if self.conversation_id is None:
+                self.conversation_id = self.history.new_conversation(model=self.state.model, persona=persona).id
+            return self.history.add_message(self.conversation_id, message.role, message.content,
+                                            model=self.state.model, persona=persona).id
+
+        stored = self._saving(write)
+        if stored:
+            self._stored[id(message)] = stored
+
+    def add_user(self, text: str) -> None:
+        """Add a user message (saved at once); `answer()` then answers it."""
+        message = Message("user", text)
+        self.state.messages.append(message)
+        self._persist(message)
 
     async def send(self, text: str) -> AsyncIterator[Chunk]:
-        """Add a user message (saved at once) and stream the answer; the answer is kept even if cut short."""
-        self.state.messages.append(Message("user", text))
-        self._persist("user", text)
-        async for chunk in self._answer():
+        """Add a user message and stream the answer; the answer is kept even if cut short."""
+        self.add_user(text)
+        async for chunk in self.answer():
             yield chunk
 
-    async def _answer(self) -> AsyncIterator[Chunk]:
+    async def answer(self) -> AsyncIterator[Chunk]:
+        """Stream the answer to the conversation so far; what was said is kept even if cut short."""
         parts: list[str] = []
+        epoch = self._epoch
         try:
-            async for chunk in self.backend.chat(self.request()):
-                parts.append(chunk.text)
-                if chunk.done:
-                    self.last_timings = chunk.timings
-                yield chunk
+            async with aclosing(self.backend.chat(self.request())) as chunks:
+                async for chunk in chunks:
+                    parts.append(chunk.text)
+                    if chunk.done:
+                        self.last_timings = chunk.timings
+                    yield chunk
         finally:
-            answer = "".join(parts)
-            if answer:
-                self.state.messages.append(Message("assistant", answer))
-                self._persist("assistant", answer)
+            text = "".join(parts)
+            if text and epoch == self._epoch:
+                message = Message("assistant", text)
+                self.state.messages.append(message)
+                self._persist(message)
+
+    def drop_last(self) -> Message | None:
+        """Take the last message out of the conversation and out of the history."""
+        if not self.state.messages:
+            return None
+        message = self.state.messages.pop()
+        stored = self._stored.pop(id(message), 0)
+        if stored and self.history is not None:
+            self._saving(lambda: self.history.delete_message(stored))
+        return message
+
+    def prepare_retry(self) -> None:
+        """Drop the answer(s) after the last user message, so `answer()` answers it again."""
+        if not any(m.role == "user" for m in self.state.messages):
+            raise CommandError("nothing to retry yet")
+        while self.state.messages and self.state.messages[-1].role != "user":
+            self.drop_last()
+
+    def take_back_last(self) -> str:
+        """Drop the last user message and what followed it, and return its text to edit and send again."""
+        if not any(m.role == "user" for m in self.state.messages):
+            raise CommandError("no message to edit yet")
+        while self.state.messages and self.state.messages[-1].role != "user":
+            self.drop_last()
+        message = self.drop_last()
+        return message.content if message else ""
+
+    def clear(self) -> None:
+        """Start a new conversation (the stored one stays in the history)."""
+        self.state.messages.clear()
+        self._stored.clear()
+        self.conversation_id = None
+        self._epoch += 1
+
+    def open_conversation(self, conversation_id: int) -> None:
+        """Continue a stored conversation: its messages, and its persona when there still is one."""
+        if self.history is None:
+            raise EmberError("history is off in this session")
+        conversation = self.history.conversation(conversation_id)
+        self.clear()
+        for stored in self.history.messages(conversation.id):
+            message = Message(stored.role, stored.content)
+            self.state.messages.append(message)
+            self._stored[id(message)] = stored.id
+        self.conversation_id = conversation.id
+        if conversation.persona:
+            self.state.persona = next((p for p in self.personas if p.slug == conversation.persona), None)
 
     # commands ---------------------------------------------------------------------------------
 
     async def command(self, line: str) -> Outcome:
-        try:
-            command = parse_command(line)
-            return await self._run(command)
-        except CommandError as exc:
-            return Outcome(str(exc))
-        except ModelNotFound as exc:
-            return Outcome(f"Error: {exc}")
-        except EmberError as exc:
-            return Outcome(f"Error: {exc}")
-
-    async def _run(self, c: Command) -> Outcome:
-        s = self.state
-        match c.name:
-            case "/?":
-                return Outcome(SHORTCUTS if c.args[:1] == ("shortcuts",) else help_text())
-            case "/bye":
-                return Outcome(quit=True)
-            case "/clear":
-                s.messages.clear()
-                self.conversation_id = None
-                return Outcome("Cleared session context")
-            case "/set parameter":
-                return Outcome(self._set_parameter(c.args))
-            case "/set system":
-                s.system = c.rest.strip().strip('"')
-                return Outcome("Set system message.")
-            case "/set format":
-                if c.rest.strip() != "json":
-                    raise CommandError('only "/set format json" is supported')
-                s.format = "json"
-                return Outcome("Set format to 'json' mode.")
-            case "/set noformat":
-                s.format = None
-                return Outcome("Disabled format.")
-            case "/set history" | "/set nohistory":
-                s.keep_history = c.name == "/set history"
-                return Outcome("Set history." if s.keep_history else "Set 'nohistory' mode.")
-            case "/set verbose" | "/set quiet":
-                s.verbose = c.name == "/set verbose"
-                return Outcome("Set 'verbose' mode." if s.verbose else "Set 'quiet' mode.")
-            case "/set wordwrap" | "/set nowordwrap":
-                return Outcome("Set 'wordwrap' mode." if c.name == "/set wordwrap" else "Set 'nowordwrap' mode.")
-            case "/load":
-                return Outcome(await self._load(c.args))
-            case "/save":
-                return Outcome(await self._save(c.args))
-            case "/persona":
-                return Outcome(self._persona(c.rest.strip()))
-            case "/retry":
-                return self._retry()
-            case "/copy":
-                return self._copy(c.args)
-            case "/export":
-                return Outcome(self._export(c.rest.strip()))
-            case "/search":
-                return Outcome(self._search(c.rest.strip()))
-        return await self._show(c.name.split()[1])
-
-    def _set_parameter(self, args: tuple[str, ...]) -> str:
-        if len(args) < 2:
-            raise CommandError("Usage: /set parameter NAME VALUE — e.g. /set parameter temperature 0.2")
-        name, values = args[0], args[1:]
-        if name not in PARAMETERS:
-            raise CommandError(f'Unknown parameter "{name}"{suggest(name)}')
-        try:
-            value = coerce(name, list(values) if PARAMETERS[name].repeatable else values[0])
-        except EmberError as exc:
-            raise CommandError(f"Couldn't set parameter: {exc}") from None
-        self.state.options[name] = list(value) if isinstance(value, tuple) else value
-        return f"Set parameter '{name}' to '{', '.join(values)}'"
-
-    async def _load(self, args: tuple[str, ...]) -> str:
-        if len(args) != 1:
-            raise CommandError("Usage: /load MODEL")
-        try:
-            await self.backend.show(args[0])
-        except ModelNotFound:
-            raise CommandError(f'model "{args[0]}" not found — run "ember pull {args[0]}" first') from None
-        self.state.model = args[0]
-        return f"Loading model '{args[0]}'"
-
-    def session_modelfile(self) -> str:
-        """The Modelfile of this chat: model, system prompt, parameters and the turns so far."""
-        lines = [f"FROM {self.state.model}"]
-        system = self.effective_system()
-        if system:
-            lines.append(f'SYSTEM """{system}"""')
-        for name, value in self.effective_options().items():
-            for item in value if isinstance(value, list) else [value]:
-                lines.append(f"PARAMETER {name} {json.dumps(item) if isinstance(item, str) else item}")
-        persona_turns = list(self.state.persona.messages) if self.state.persona else []
-        for message in persona_turns + self.state.messages:
-            if message.role in ("user", "assistant", "system"):
-                lines.append(f'MESSAGE {message.role} """{message.content}"""')
-        return "\n".join(lines) + "\n"
-
-    async def _save(self, args: tuple[str, ...]) -> str:
-        if len(args) != 1:
-            raise CommandError("Usage: /save NAME")
-        async for _ in self.backend.create(args[0], self.session_modelfile()):
-            pass
-        return f"Created new model '{args[0]}'"
-
-    def _persona(self, name: str) -> str:
-        from backend.personas import load_personas
-
-        personas = load_personas()
-        if not name:
-            return "Personas: " + ", ".join(p.slug for p in personas)
-        match = next((p for p in personas if name.lower() in (p.slug.lower(), p.title.lower())), None)
-        if match is None:
-            raise CommandError(f'no persona "{name}" — choose one of: {", ".join(p.slug for p in personas)}')
-        self.state.persona = match
-        self.state.system = None
-        return f"Persona '{match.title}' — its system prompt and parameters apply from the next answer."
-
-    def _retry(self) -> Outcome:
-        messages = self.state.messages
-        if not any(m.role == "user" for m in messages):
-            raise CommandError("nothing to retry yet")
-        while messages and messages[-1].role != "user":
-            messages.pop()
-        return Outcome(answer=self._answer())
-
-    def _copy(self, args: tuple[str, ...]) -> Outcome:
-        last = next((m.content for m in reversed(self.state.messages) if m.role == "assistant"), "")
-        blocks = code_blocks(last)
-        if not blocks:
-            raise CommandError("the last answer has no code block to copy")
-        try:
-            index = int(args[0]) if args else len(blocks)
-        except ValueError:
-            raise CommandError("Usage: /copy [N] — N is the number of the code block") from None
-        if not 1 <= index <= len(blocks):
-            raise CommandError(f"the last answer has {len(blocks)} code block(s); choose 1 to {len(blocks)}")
-        block = blocks[index - 1]
-        lines = block.code.count("\n") + (0 if block.code.endswith("\n") else 1)
-        return Outcome(f"Copied code block {index} ({block.language or 'text'}, {lines} lines)", copy=block.code)
-
-    def _export(self, target: str) -> str:
-        if not target:
-            raise CommandError("Usage: /export FILE.md")
-        path = Path(target).expanduser()
-        lines = [f"# Conversation with {self.state.model}", ""]
-        for message in self.state.messages:
-            lines += [f"## {message.role.capitalize()}", "", message.content.rstrip(), ""]
-        try:
-            path.write_text("\n".join(lines), encoding="utf-8")
-        except OSError as exc:
-            raise CommandError(f"could not write {path}: {exc.strerror}") from None
-        return f"Wrote {len(self.state.messages)} messages to {path}"
-
-    def _search(self, text: str) -> str:
-        if not text:
-            raise CommandError("Usage: /search TEXT")
-        if self.history is None:
-            raise CommandError("history is off in this session")
-        hits = self.history.search(text)
-        if not hits:
-            return f'Nothing in your history matches "{text}"'
-        return "\n".join(f"#{h.conversation.id}  {h.conversation.title[:40]:<40}  {h.snippet}" for h in hits[:20])
-
-    async def _show(self, what: str) -> Outcome:
-        info = await self.backend.show(self.state.model)
-        if what == "modelfile":
-            return Outcome(self.session_modelfile())
-        if what == "parameters":
-            options = {**info.parameters, **self.effective_options()}
-            if not options:
-                return Outcome("No parameters were specified for this model.")
-            return Outcome("\n".join(f"{k:<20}{v}" for k, v in options.items()))
-        if what == "system":
-            return Outcome(self.effective_system() or info.system or "No system message was specified for this model.")
-        if what == "template":
-            return Outcome(info.template or "No prompt template was specified for this model.")
-        if what == "license":
-            return Outcome(info.license or "No license was specified for this model.")
-        d = info.details
-        return Outcome("\n".join([
-            "  Model",
-            f"    architecture      {d.family}",
-            f"    parameters        {d.parameter_size}",
-            f"    quantization      {d.quantization_level}",
-        ]))
+        """Run one slash command; a mistake comes back as an Outcome with error=True, never raised."""
+        return await run_command(self, line)

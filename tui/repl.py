@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 from backend.errors import EmberError
 from backend.service import Backend
-from tui.chatcommands import SPECS, is_command
+from tui.chatcommands import completions, is_command
 from tui.chatsession import ChatSession, ChatState
 from tui.format import timing_block
 from tui.streaming import stream_answer
@@ -23,25 +23,11 @@ from tui.streaming import stream_answer
 def _completer(models: list[str], personas: list[str]):  # type: ignore[no-untyped-def]
     from prompt_toolkit.completion import Completer, Completion
 
-    from backend.parameters import PARAMETERS
-
     class ChatCompleter(Completer):
         def get_completions(self, document, complete_event) -> Iterable[Completion]:  # type: ignore[no-untyped-def]
             text = document.text_before_cursor
-            if not text.startswith("/"):
-                return
-            choices: list[str] = []
-            if text.startswith("/set parameter "):
-                choices = [f"/set parameter {p}" for p in PARAMETERS]
-            elif text.startswith("/load "):
-                choices = [f"/load {m}" for m in models]
-            elif text.startswith("/persona "):
-                choices = [f"/persona {p}" for p in personas]
-            else:
-                choices = sorted({s.name for s in SPECS})
-            for choice in choices:
-                if choice.startswith(text) and choice != text:
-                    yield Completion(choice, start_position=-len(text))
+            for choice in completions(text, models, personas):
+                yield Completion(choice, start_position=-len(text))
 
     return ChatCompleter()
 
@@ -49,6 +35,7 @@ def _completer(models: list[str], personas: list[str]):  # type: ignore[no-untyp
 class Repl:
     def __init__(self, backend: Backend, model: str, *, verbose: bool = False, history: object = None) -> None:
         self.session = ChatSession(backend, ChatState(model=model, verbose=verbose), history)
+        self.session.on_save_error = lambda exc: print(f"Not saved: {exc}", file=sys.stderr)
         self.backend = backend
         self._prompt = None
 
@@ -62,10 +49,8 @@ class Repl:
 
         models = [m.name for m in await self.backend.list_models()]
         try:
-            from backend.personas import load_personas
-
-            personas = [p.slug for p in load_personas()]
-        except (ImportError, OSError):
+            personas = [p.slug for p in self.session.personas]
+        except (EmberError, OSError):
             personas = []
         path = data_dir() / "repl_history"
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -102,8 +102,11 @@ async def test_parameters_show_sources_validate_live_and_apply_next_turn(make_ap
         assert "top_k" not in app.session.request().options
 
 
-async def test_parameters_save_to_the_persona_through_create(make_app, backend):
-    app = make_app()
+async def test_parameters_save_to_the_users_modelfile_and_the_persona_model(make_app, backend, tmp_path):
+    from backend.personas import ensure_personas, load_personas
+
+    user_dir = tmp_path / "user-personas"
+    app = make_app(persona_dir=user_dir)
     app.session.overrides.clear()
     persona = app.personas[0]
     async with app.run_test(size=(80, 24)) as pilot:
@@ -113,12 +116,21 @@ async def test_parameters_save_to_the_persona_through_create(make_app, backend):
         await pilot.press("enter")
         panel.query_one("Input").value = "11"
         await pilot.press("enter", "ctrl+s")
-        await wait_for(pilot, lambda: any(f"Saved to {persona.model}" in n.message for n in app._notifications)
+        await wait_for(pilot, lambda: any(f"the model {persona.model}" in n.message for n in app._notifications)
                        or any("Could not save" in (n.title or "") for n in app._notifications))
+        saved = (user_dir / f"{persona.slug}.Modelfile").read_text()
+        assert saved.startswith(f"# title: {persona.title}\n# order: {persona.order}\n")
+        assert "PARAMETER top_k 11" in saved and f"FROM {persona.base}" in saved
         info = await backend.show(persona.model)
         assert info.parameters["top_k"] == 11
         assert info.system == persona.system
         assert app.session.persona.parameters["top_k"] == 11 and not app.session.overrides
+        assert app.session.persona.source == user_dir / f"{persona.slug}.Modelfile"
+    # the user's Modelfile now overrides the shipped one, so the next start keeps the saved parameters
+    mine = next(p for p in load_personas(user_dir) if p.slug == persona.slug)
+    assert mine.parameters["top_k"] == 11 and mine.title == persona.title and mine.order == persona.order
+    await ensure_personas(backend, [mine])
+    assert (await backend.show(persona.model)).parameters["top_k"] == 11
     await backend.delete(persona.model)
 
 

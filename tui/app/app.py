@@ -1,9 +1,11 @@
-"""EmberApp: the Textual application. It holds the backend, the chat session and the history, and
-switches personas; the screens do the rest."""
+"""EmberApp: the Textual application. It holds the backend, the chat session (tui.chatsession, the
+same conversation model as the plain REPL) and the history, and switches personas; the screens do
+the rest."""
 
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 from textual import work
 from textual.app import App
@@ -12,27 +14,26 @@ from textual.binding import Binding, BindingsMap
 from backend.config import Config, save_settings
 from backend.errors import EmberError, ModelNotFound
 from backend.history import History
-from backend.parameters import validate
 from backend.service import Backend
-from tui.app.commands import BindingsProvider
+from tui.app.commands import BindingsProvider, ChatCommandsProvider
 from tui.app.keys import APP_KEYS, PERSONA_SLOTS, alt_digits_as_keys, bindings, load_keymap
-from tui.app.personas import available_personas
+from tui.app.personas import available_personas, user_persona_dir
 from tui.app.screens.chat import ChatScreen
 from tui.app.screens.pick import PickScreen
-from tui.app.session import ChatSession
 from tui.app.themes import load_themes
+from tui.chatsession import ChatSession, ChatState
 
 
 class EmberApp(App):
     TITLE = "ember"
     BINDINGS = bindings(APP_KEYS)
-    COMMANDS = App.COMMANDS | {BindingsProvider}
+    COMMANDS = App.COMMANDS | {BindingsProvider, ChatCommandsProvider}
     CLOSE_TIMEOUT = 0.5
 
     def __init__(self, backend: Backend, model: str, *, config: Config | None = None,
                  history: History | None = None, personas: list | None = None,
                  theme_dirs: tuple = (), keymap: dict[str, str] | None = None,
-                 load_model: bool = True) -> None:
+                 load_model: bool = True, persona_dir: Path | None = None) -> None:
         alt_digits_as_keys()
         super().__init__()
         from backend.config import load_config
@@ -40,12 +41,14 @@ class EmberApp(App):
         self.config = config or load_config()
         self.backend = backend
         self.history = history or History()
-        self.session = ChatSession(model=model, keep_alive=None)
         self.problems: list[str] = []
         if personas is None:
             personas, problems = available_personas()
             self.problems += problems
-        self.personas = list(personas)
+        self.session = ChatSession(backend, ChatState(model=model), self.history, personas=list(personas))
+        self.session.on_save_error = lambda exc: self.notify(str(exc), title="Not saved", severity="error",
+                                                             timeout=10)
+        self.persona_dir = persona_dir or user_persona_dir()  # where a persona's saved parameters go
         self.theme_dirs = theme_dirs
         self.load_model = load_model
         self._theme_chosen = False  # the choice persists only once the user makes one
@@ -54,6 +57,14 @@ class EmberApp(App):
         self.problems += problems
         if user_keys:
             self.set_keymap(user_keys)
+
+    @property
+    def personas(self) -> list:
+        return self.session.personas
+
+    @personas.setter
+    def personas(self, personas: list) -> None:
+        self.session.personas = personas
 
     def _with_persona_titles(self) -> BindingsMap:
         """Persona hotkeys show the persona's title in the footer, and only where a persona exists."""
@@ -108,7 +119,7 @@ class EmberApp(App):
         model = self.session.model
         try:
             info = await self.backend.show(model)
-            self.session.model_parameters = dict(info.parameters)
+            self.session.state.model_parameters = dict(info.parameters)
             if chat:
                 chat.refresh_status()
             if self.load_model:
@@ -125,7 +136,11 @@ class EmberApp(App):
 
     def use_model(self, name: str) -> None:
         self.session.model = name
-        self.session.model_parameters = {}
+        self.model_changed()
+
+    def model_changed(self) -> None:
+        """The session's model changed (the library, /load): the status line follows, and it loads."""
+        name = self.session.model
         chat = self.chat_screen()
         if chat:
             chat.refresh_status(state="", tokens_per_second=0.0)
@@ -149,39 +164,21 @@ class EmberApp(App):
         """Slot 1..9: that persona; 0: none. The conversation stays; the persona's system prompt,
         example turns and parameters apply from the next answer."""
         if slot == 0:
-            self.session.persona = None
-            title = "no persona"
+            self.switch_persona(None)
         elif 1 <= slot <= len(self.personas):
-            self.session.persona = self.personas[slot - 1]
-            title = self.session.persona.title
+            self.switch_persona(self.personas[slot - 1])
         else:
             self.notify(f"No persona on Alt+{slot} — Alt+P lists them", severity="warning")
-            return
-        self.session.overrides.clear()
+
+    def switch_persona(self, persona) -> None:  # type: ignore[no-untyped-def]
+        self.session.set_persona(persona)
+        self.persona_changed()
+
+    def persona_changed(self) -> None:
         chat = self.chat_screen()
         if chat:
             chat.refresh_status()
-        if self.session.conversation_id:
-            self.history.touch(self.session.conversation_id, persona=self.session.persona_slug)
-        self.notify(f"Persona: {title}")
-        if self.session.persona is not None:
-            self.refresh_persona(self.session.persona)
-
-    @work(group="persona", exit_on_error=False)
-    async def refresh_persona(self, persona) -> None:  # type: ignore[no-untyped-def]
-        """Parameters saved from the panel live in the persona's model: prefer them when it exists."""
-        try:
-            info = await self.backend.show(persona.model)
-        except EmberError:
-            return
-        try:
-            stored = validate(dict(info.parameters))
-        except EmberError:
-            return
-        updated = dataclasses.replace(persona, parameters=stored)
-        self.personas = [updated if p.slug == persona.slug else p for p in self.personas]
-        if self.session.persona is not None and self.session.persona.slug == persona.slug:
-            self.session.persona = updated
+        self.notify(f"Persona: {self.session.persona_title or 'no persona'}")
 
     def action_pick_persona(self) -> None:
         items = ["(no persona)"] + [f"Alt+{i}  {p.title}" if i <= PERSONA_SLOTS else f"      {p.title}"
@@ -190,16 +187,9 @@ class EmberApp(App):
         if self.session.persona is not None:
             current = next((i for i, p in enumerate(self.personas, 1) if p.slug == self.session.persona.slug), 0)
 
-        async def chosen(index: int | None) -> None:
+        def chosen(index: int | None) -> None:
             if index is not None:
-                if index > PERSONA_SLOTS:
-                    self.session.persona = self.personas[index - 1]
-                    self.notify(f"Persona: {self.session.persona.title}")
-                    chat = self.chat_screen()
-                    if chat:
-                        chat.refresh_status()
-                else:
-                    await self.action_persona(index)
+                self.switch_persona(self.personas[index - 1] if index else None)
 
         self.push_screen(PickScreen("Persona (the conversation stays)", items, selected=current), chosen)
 
@@ -230,17 +220,10 @@ class EmberApp(App):
             self.action_show_help_panel()
 
     async def open_conversation(self, conversation_id: int) -> None:
-        conversation = self.history.conversation(conversation_id)
-        from tui.app.session import Turn
-
         chat = self.chat_screen()
         if chat and chat.answering:
             chat.workers.cancel_group(chat, "answer")
-        self.session.conversation_id = conversation.id
-        self.session.turns = [Turn(m.role, m.content, m.id) for m in self.history.messages(conversation.id)]
-        if conversation.persona:
-            match = next((p for p in self.personas if p.slug == conversation.persona), None)
-            self.session.persona = match
+        self.session.open_conversation(conversation_id)
         if chat:
             await chat.show_turns()
 

@@ -1,5 +1,5 @@
 """The command palette lists exactly the bindings of the screen it was opened from, with their keys,
-so the palette and the footer never disagree."""
+so the palette and the footer never disagree; and, in the chat, every slash command."""
 
 from __future__ import annotations
 
@@ -33,3 +33,26 @@ class BindingsProvider(Provider):
             score = matcher.match(label)
             if score > 0:
                 yield Hit(score, matcher.highlight(label), run, text=label, help=f"key: {key}")  # type: ignore[arg-type]
+
+
+class ChatCommandsProvider(Provider):
+    """Each slash command: one that needs nothing more runs at once, another starts in the prompt."""
+
+    def _commands(self) -> list[tuple[str, str, object]]:
+        from tui.app.screens.chat import ChatScreen
+        from tui.chatcommands import SPECS
+
+        if not isinstance(self.screen, ChatScreen):
+            return []
+        return [(spec.syntax, spec.help, partial(self.screen.palette_command, spec)) for spec in SPECS]
+
+    async def discover(self) -> Hits:
+        for label, help_text, run in self._commands():
+            yield DiscoveryHit(label, run, help=help_text)  # type: ignore[arg-type]
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for label, help_text, run in self._commands():
+            score = max(matcher.match(label), matcher.match(help_text) * 0.5)
+            if score > 0:
+                yield Hit(score, matcher.highlight(label), run, text=label, help=help_text)  # type: ignore[arg-type]

@@ -1,26 +1,42 @@
-"""The chat: the conversation as Markdown, streamed as it is generated; the prompt; the status line."""
+"""The chat: the conversation as Markdown, streamed as it is generated; the prompt, where slash commands
+run (with Tab completion and a hint line of their syntax); the status line.
+
+The conversation itself lives in the app's ChatSession (tui.chatsession), shared with the plain REPL:
+this screen shows it and drives it."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
 from contextlib import aclosing
 
 from textual import on, work
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Markdown
+from textual.widgets import Footer, Markdown, Static
 
 from backend.errors import EmberError
 from backend.types import Chunk
 from tui.app.clipboard import copy_locally
 from tui.app.keys import CHAT_KEYS, bindings
 from tui.app.screens.pick import PickScreen
-from tui.app.session import Turn
+from tui.app.widgets.command_note import CommandNote
 from tui.app.widgets.message_view import MessageView
 from tui.app.widgets.prompt_input import PromptInput
 from tui.app.widgets.status_line import StatusLine
+from tui.chatcommands import (
+    CommandError,
+    CommandSpec,
+    complete,
+    is_command,
+    multiline_body,
+    needs_arguments,
+    parse_command,
+    syntax_hint,
+)
 from tui.codeblocks import CodeBlock, code_blocks
 
 FRAME = 1 / 30  # how often streamed text reaches the screen: tokens are coalesced in between
@@ -28,12 +44,14 @@ DRAFT_SAVE_DELAY = 0.4
 
 
 class ChatScreen(Screen):
-    BINDINGS = bindings(CHAT_KEYS)
+    BINDINGS = [*bindings(CHAT_KEYS), Binding("tab", "complete", show=False)]
 
     DEFAULT_CSS = """
     ChatScreen { layout: vertical; }
     ChatScreen #conversation { height: 1fr; padding: 0 1; }
     ChatScreen #conversation > .empty { color: $text-muted; padding: 1 2; }
+    ChatScreen #hint { height: auto; max-height: 3; padding: 0 1; color: $text-muted; display: none; }
+    ChatScreen #hint.-shown { display: block; }
     """
 
     def __init__(self) -> None:
@@ -41,10 +59,13 @@ class ChatScreen(Screen):
         self.answering = False
         self.last_rate = 0.0
         self._draft_timer = None
+        self.model_names: list[str] = []  # for Tab after /load, fetched in a worker
+        self._completed = ("", "")  # the prompt text a Tab produced, and the choices it left
 
     def compose(self) -> ComposeResult:
         yield VerticalScroll(id="conversation")
         yield PromptInput(id="prompt")
+        yield Static("", id="hint", markup=False)
         yield StatusLine(id="status")
         yield Footer(compact=True, show_command_palette=False)
 
@@ -71,6 +92,17 @@ class ChatScreen(Screen):
             self.prompt.move_cursor(self.prompt.document.end)
         self.prompt.focus()
         self.refresh_status()
+        self.fetch_model_names()
+
+    def on_screen_resume(self) -> None:
+        self.fetch_model_names()  # the library may have pulled, copied or deleted some
+
+    @work(exclusive=True, group="model-names", exit_on_error=False)
+    async def fetch_model_names(self) -> None:
+        try:
+            self.model_names = sorted(m.name for m in await self.ember.backend.list_models())
+        except EmberError:
+            pass  # completion just offers no model names
 
     # conversation --------------------------------------------------------------------------
 
@@ -104,31 +136,25 @@ class ChatScreen(Screen):
         if self.answering:
             self.notify("Still answering — Esc stops it first", severity="warning")
             return
-        text = event.text.strip()
+        text = multiline_body(event.text).strip()
         self.prompt.clear()
         self.save_draft_now("")
-        self.record_turn(Turn("user", text))
+        if not text:
+            return
+        if is_command(text):
+            self.run_command(text)  # never sent to the model
+            return
+        self.ember.session.add_user(text)
         await self.add_view("user", text)
         self.answer()
 
-    def record_turn(self, turn: Turn) -> None:
-        """Keep a turn in the session and commit it to history at once (a failed save is shown, and the
-        chat goes on)."""
-        session, history = self.ember.session, self.ember.history
-        session.turns.append(turn)
-        try:
-            if not session.conversation_id:
-                session.conversation_id = history.new_conversation(model=session.model,
-                                                                   persona=session.persona_slug).id
-            stored = history.add_message(session.conversation_id, turn.role, turn.content,
-                                         model=session.model, persona=session.persona_slug)
-        except EmberError as exc:
-            self.notify(str(exc), title="Not saved", severity="error", timeout=10)
-            return
-        turn.stored_id = stored.id
-
     @on(PromptInput.Changed)
     def draft_changed(self, event: PromptInput.Changed) -> None:
+        text = event.text_area.text
+        if text == self._completed[0] and self._completed[1]:
+            self.show_hint(self._completed[1])
+        else:
+            self.show_hint(command_hint(text))
         if self._draft_timer is not None:
             self._draft_timer.stop()
         self._draft_timer = self.set_timer(DRAFT_SAVE_DELAY, lambda: self.save_draft_now(self.prompt.text))
@@ -136,12 +162,75 @@ class ChatScreen(Screen):
     def save_draft_now(self, text: str) -> None:
         self.ember.history.save_draft(text)
 
+    # slash commands ------------------------------------------------------------------------
+
+    @work(group="command", exit_on_error=False)
+    async def run_command(self, line: str) -> None:
+        """Run a slash command through the session: its output is a note in the chat, and the status
+        line, the views and the clipboard follow what it changed."""
+        app, session = self.ember, self.ember.session
+        model, persona = session.model, session.persona_slug
+        outcome = await session.command(line)
+        if outcome.quit:
+            await app.action_quit()
+            return
+        text = outcome.text
+        if outcome.copy:
+            text = f"{text} to the {self.copy_text(outcome.copy)}"
+        if not outcome.error and parse_command(line).name == "/clear":
+            await self.conversation.remove_children()
+        await self.sync_views()
+        await self.conversation.mount(CommandNote(line, text, error=outcome.error))
+        self.conversation.scroll_end(animate=False)
+        if session.model != model:
+            app.model_changed()
+        if session.persona_slug != persona:
+            app.persona_changed()
+        self.refresh_status()
+        if outcome.answer is not None:
+            self.answer(outcome.answer)
+
+    def palette_command(self, spec: CommandSpec) -> None:
+        """A command chosen in the palette: run it, or start it in the prompt when it needs more."""
+        if needs_arguments(spec):
+            self.prompt.text = spec.name + " "
+            self.prompt.move_cursor(self.prompt.document.end)
+            self.prompt.focus()
+        elif self.answering:
+            self.notify("Still answering — Esc stops it first", severity="warning")
+        else:
+            self.run_command(spec.name if "[" in spec.syntax else spec.syntax)
+
+    def show_hint(self, text: str) -> None:
+        hint = self.query_one("#hint", Static)
+        hint.update(text)
+        hint.set_class(bool(text), "-shown")
+
+    def action_complete(self) -> None:
+        """Tab: complete a command, parameter, model or persona; elsewhere, move the focus on."""
+        text = self.prompt.text
+        if self.focused is not self.prompt or not is_command(text) or "\n" in text:
+            self.app.action_focus_next()
+            return
+        completed, choices = complete(text.lstrip(), self.model_names, [p.slug for p in self.ember.personas])
+        hint = command_hint(completed)
+        if choices:
+            names = "  ".join(c[len(completed):].strip() or c for c in choices[:12])
+            hint = f"{hint}   ·   {names}{' …' if len(choices) > 12 else ''}"
+        elif completed == text.lstrip():
+            hint = f"{hint} · nothing to complete"
+        self._completed = (completed, hint)
+        if completed != text:
+            self.prompt.text = completed
+        self.prompt.move_cursor(self.prompt.document.end)
+        self.show_hint(hint)
+
     # the answer ----------------------------------------------------------------------------
 
     @work(exclusive=True, group="answer", exit_on_error=False)
-    async def answer(self) -> None:
-        session = self.ember.session
-        request = session.request()
+    async def answer(self, source: AsyncIterator[Chunk] | None = None) -> None:
+        """Stream an answer into a new view: the session's answer to the conversation, or `source`
+        (what /retry returns). The session keeps what was said, even when it is stopped."""
         view = await self.add_view("assistant", "")
         self.answering = True
         self.refresh_status(state="thinking", tokens_per_second=0.0)
@@ -163,7 +252,7 @@ class ChatScreen(Screen):
 
         timer = self.set_interval(FRAME, flush)
         try:
-            async with aclosing(self.ember.backend.chat(request)) as chunks:
+            async with aclosing(source or self.ember.session.answer()) as chunks:
                 async for chunk in chunks:
                     if chunk.text:
                         if not started:
@@ -193,11 +282,9 @@ class ChatScreen(Screen):
                 await view.set_text(text)  # one full parse: the stream may have left the tail unrendered
             else:
                 await view.remove()
-        except Exception:  # the app is closing: the history matters more than the widgets
+        except Exception:  # the app is closing: the session has already kept the answer
             pass
         finally:
-            if text:
-                self.record_turn(Turn("assistant", text))
             self.answering = False
         changes: dict[str, object] = {"state": outcome}
         if final is not None and final.timings is not None:
@@ -218,37 +305,33 @@ class ChatScreen(Screen):
     async def action_regenerate(self) -> None:
         if self.answering:
             return
-        session = self.ember.session
-        if not session.turns:
+        try:
+            self.ember.session.prepare_retry()
+        except CommandError:
             self.notify("Nothing to regenerate yet", severity="warning")
             return
-        if session.turns[-1].role == "assistant":
-            await self.drop_last_turn()
+        await self.sync_views()
         self.answer()
 
     async def action_edit_last(self) -> None:
         """Take the last message back into the prompt (and drop its answer) to edit and resend it."""
         if self.answering:
             return
-        session = self.ember.session
-        if not any(t.role == "user" for t in session.turns):
+        try:
+            text = self.ember.session.take_back_last()
+        except CommandError:
             self.notify("No message to edit yet", severity="warning")
             return
-        while session.turns and session.turns[-1].role != "user":
-            await self.drop_last_turn()
-        turn = await self.drop_last_turn()
-        self.prompt.text = turn.content
+        await self.sync_views()
+        self.prompt.text = text
         self.prompt.move_cursor(self.prompt.document.end)
         self.prompt.focus()
 
-    async def drop_last_turn(self) -> Turn:
-        turn = self.ember.session.turns.pop()
-        if turn.stored_id:
-            self.ember.history.delete_message(turn.stored_id)
+    async def sync_views(self) -> None:
+        """Remove the views of messages the session has dropped (they are always the last ones)."""
         views = self.views()
-        if views:
-            await views[-1].remove()
-        return turn
+        for view in views[len(self.ember.session.turns):]:
+            await view.remove()
 
     def all_code_blocks(self) -> list[CodeBlock]:
         return [block for turn in self.ember.session.turns if turn.role == "assistant"
@@ -275,21 +358,30 @@ class ChatScreen(Screen):
         self.app.push_screen(PickScreen("Copy which code block?", items, selected=len(items) - 1), chosen)
 
     def copy_block(self, block: CodeBlock) -> None:
-        self.app.copy_to_clipboard(block.code)
-        local = copy_locally(block.code)
-        where = "clipboard" if local else "terminal clipboard (OSC 52)"
+        where = self.copy_text(block.code)
         lines = block.code.rstrip("\n").count("\n") + 1
         self.notify(f"Copied {block.language or 'text'} block ({lines} line{'s' if lines > 1 else ''}) "
                     f"to the {where}: {first_line(block)[:40]}")
 
+    def copy_text(self, text: str) -> str:
+        """Copy through the terminal (OSC 52) and to the local clipboard; says where it went."""
+        self.app.copy_to_clipboard(text)
+        return "clipboard" if copy_locally(text) else "terminal clipboard (OSC 52)"
+
     async def action_new_chat(self) -> None:
         if self.answering:
             self.workers.cancel_group(self, "answer")
-        self.ember.session.turns.clear()
-        self.ember.session.conversation_id = 0
+        self.ember.session.clear()
         await self.conversation.remove_children()
         self.refresh_status(state="", tokens_per_second=0.0, context_used=0)
         self.prompt.focus()
+
+
+def command_hint(text: str) -> str:
+    """The hint line for what is in the prompt: the syntax of the command being typed."""
+    if not is_command(text) or "\n" in text.strip():
+        return ""
+    return syntax_hint(text) or "Unknown command — /? lists them"
 
 
 def first_line(block: CodeBlock) -> str:

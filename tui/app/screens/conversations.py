@@ -121,7 +121,7 @@ class ConversationsScreen(Screen):
             if yes:
                 self.app.history.delete(conversation.id)
                 if self.app.session.conversation_id == conversation.id:
-                    self.app.session.conversation_id = 0
+                    self.app.session.conversation_id = None
                 self.fill(self.query_one(Input).value)
                 self.notify("Deleted")
 

@@ -1,4 +1,5 @@
-"""Every generation parameter with its value and where it comes from; edit, reset, save to the persona."""
+"""Every generation parameter with its value and where it comes from; edit, reset, and save to the
+persona (its Modelfile in the user's config directory, then its model)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Label
 
 from backend.errors import EmberError
-from tui.app.session import parse_value, persona_modelfile, show_value
+from tui.app.personas import save_persona
+from tui.chatsettings import parse_value, show_value
 
 
 class ParametersScreen(Screen):
@@ -137,25 +139,19 @@ class ParametersScreen(Screen):
             self.notify("Choose a persona first (Alt+1…9 or Alt+P): parameters are saved to a persona",
                         severity="warning")
             return
-        self.save(persona, self.session.options())
+        self.save(persona, self.session.effective_options())
 
     @work(exclusive=True, group="save", exit_on_error=False)
     async def save(self, persona, parameters: dict[str, object]) -> None:  # type: ignore[no-untyped-def]
-        import dataclasses
-
-        text = persona_modelfile(persona, parameters)
         try:
-            async for _ in self.app.backend.create(persona.model, text, base_dir=str(persona.source.parent)):
-                pass
+            updated = await save_persona(self.app.backend, persona, parameters, self.app.persona_dir)
         except EmberError as exc:
             self.notify(str(exc), title=f"Could not save {persona.title}", severity="error", timeout=10)
             return
-        updated = dataclasses.replace(persona, parameters=dict(parameters))
         self.app.personas = [updated if p.slug == persona.slug else p for p in self.app.personas]
-        self.session.persona = updated
-        self.session.overrides.clear()
+        self.session.set_persona(updated)
         self.fill()
-        self.notify(f"Saved to {persona.model}")
+        self.notify(f"Saved {persona.title} to {updated.source} and the model {persona.model}")
 
 
 def _number(value: float) -> str:

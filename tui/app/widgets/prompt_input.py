@@ -1,10 +1,13 @@
-"""Where the user types: Enter sends, Ctrl+J starts a new line (both survive tmux and SSH)."""
+"""Where the user types: Enter sends, Ctrl+J starts a new line (both survive tmux and SSH), and so
+does Enter inside a message begun with three double quotes, until they are typed again."""
 
 from __future__ import annotations
 
 from textual import events
 from textual.message import Message
 from textual.widgets import TextArea
+
+from tui.chatcommands import multiline_open
 
 
 class PromptInput(TextArea):
@@ -29,15 +32,16 @@ class PromptInput(TextArea):
         self.placeholder = "Message (Enter sends, Ctrl+J new line, Ctrl+P commands)"
 
     async def _on_key(self, event: events.Key) -> None:
+        newline = event.key in ("ctrl+j", "shift+enter") or (event.key == "enter" and multiline_open(self.text))
+        if newline:
+            event.stop()
+            event.prevent_default()
+            self.insert("\n")
+            return
         if event.key == "enter":
             event.stop()
             event.prevent_default()
             if self.text.strip():
                 self.post_message(self.Submitted(self.text))
-            return
-        if event.key in ("ctrl+j", "shift+enter"):
-            event.stop()
-            event.prevent_default()
-            self.insert("\n")
             return
         await super()._on_key(event)
