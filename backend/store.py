@@ -96,6 +96,19 @@ class StoreCheck:
     damaged: dict[str, str] = field(default_factory=dict)  # model name -> what is wrong
 
 
+def _write_file(tmp: Path, data: bytes) -> None:
+    """Write and fsync `tmp`; on a full disk (or any write error) remove it and say so in one line."""
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise EmberError(f"could not write to the model store ({tmp.parent}): {exc.strerror or exc} — "
+                         "free some disk space and try again; nothing was changed") from None
+
+
 def _fsync_dir(path: Path) -> None:
     try:
         fd = os.open(path, os.O_RDONLY)
@@ -137,10 +150,7 @@ class ModelStore:
         final = self.blob_path(digest)
         if not final.exists():
             tmp = self.blobs / f"{TEMP_PREFIX}{os.getpid()}-{time.monotonic_ns()}"
-            with open(tmp, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
+            _write_file(tmp, data)
             os.replace(tmp, final)
             _fsync_dir(self.blobs)
         return Layer(media_type, digest, len(data))
@@ -242,10 +252,7 @@ class ModelStore:
             path = existing
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.parent / f"{TEMP_PREFIX}{os.getpid()}-{path.name}"
-        with open(tmp, "wb") as fh:
-            fh.write(manifest.to_bytes())
-            fh.flush()
-            os.fsync(fh.fileno())
+        _write_file(tmp, manifest.to_bytes())
         os.replace(tmp, path)
         _fsync_dir(path.parent)
 
