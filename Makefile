@@ -20,7 +20,7 @@ lint: install
 	$(VENV)/bin/ruff check backend tui tests bench
 
 bench: install
-	$(VENV)/bin/python bench/decode.py
+	$(VENV)/bin/python bench/run_all.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache
