@@ -13,7 +13,7 @@ from backend.errors import EmberError, RemoteError, Unauthorized
 from backend.remotes import Remote, Target, open_endpoint, target
 from backend.types import ModelSummary
 
-PROBE_TIMEOUT = 2.0
+PROBE_TIMEOUT = 3.0
 
 
 @dataclass

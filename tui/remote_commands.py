@@ -92,7 +92,7 @@ async def _add(args: argparse.Namespace) -> int:
     from backend.remotes import Remote, add_remote, check_remote, target
 
     remote = check_remote(Remote(args.name, args.url, args.remote_api or "", args.key_env, args.timeout))
-    found = await probe(target(remote.name, None, "", {remote.name: remote}))
+    found = await probe(target(remote.name, None, "", {remote.name: remote}), timeout=5.0)  # worth a wait, once
     if not remote.api and found.answers:
         remote = Remote(remote.name, remote.url, found.api, remote.key_env, remote.timeout)
     add_remote(remote)

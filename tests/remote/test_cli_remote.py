@@ -120,7 +120,7 @@ async def test_every_remote_is_probed_at_once_and_a_silent_one_costs_one_timeout
 
     remotes = {r.name: check_remote(r) for r in (Remote("llama", openai_server), Remote("ember", ember_server),
                                                    Remote("quiet", silent_endpoint), Remote("gone", "127.0.0.1:9"))}
-    found = await probe_all(remotes, timeout=1.0)
+    found = await probe_all(remotes, timeout=5.0)  # generous: the machine running the tests may be busy
     assert [(f.name, f.api, f.answers) for f in found] == [
         ("llama", "openai", True), ("ember", "ollama", True), ("quiet", "", False), ("gone", "", False)]
     assert [m.name for m in found[0].models] == [MODEL] and MODEL in [m.name for m in found[1].models]
