@@ -14,7 +14,7 @@ import httpx
 
 from backend.errors import EmberError, RemoteError
 from backend.remote import server_url
-from backend.remote_http import bearer
+from backend.remote_http import bearer, reason
 
 APIS = ("ollama", "openai")
 PROBE_TIMEOUT = 3.0
@@ -149,10 +149,5 @@ def _probe_forced(address: str, api: str | None, api_key: str, timeout: float) -
 
 
 def _unreachable(url: str, exc: httpx.HTTPError) -> RemoteError:
-    if isinstance(exc, httpx.TimeoutException):
-        why = "no answer in time"
-    elif "refused" in str(exc).lower() or "Errno 111" in str(exc):
-        why = "connection refused"
-    else:
-        why = str(exc).splitlines()[0][:120] if str(exc) else exc.__class__.__name__
+    why = "no answer in time" if isinstance(exc, httpx.TimeoutException) else reason(exc)
     return RemoteError(f"cannot reach the server at {url} ({why}) — is it running, and is the address right?")

@@ -78,8 +78,8 @@ class Transport:
         return f"ember --host {self.label} list"
 
     def unreachable(self, exc: httpx.HTTPError) -> RemoteError:
-        reason = "no answer to the connection" if isinstance(exc, httpx.TimeoutException) else _reason(exc)
-        return RemoteError(f"cannot reach {self.where} ({reason}) — is it running, and is the address right? "
+        why = "no answer to the connection" if isinstance(exc, httpx.TimeoutException) else reason(exc)
+        return RemoteError(f"cannot reach {self.where} ({why}) — is it running, and is the address right? "
                            "Without --host (and EMBER_HOST), ember uses this machine")
 
     def timed_out(self, started: bool) -> RemoteError:
@@ -91,9 +91,9 @@ class Transport:
 
     def broken(self, exc: Exception, started: bool) -> RemoteError:
         if started:
-            return RemoteError(f"{self.where} closed the connection in the middle of the answer ({_reason(exc)}) "
+            return RemoteError(f"{self.where} closed the connection in the middle of the answer ({reason(exc)}) "
                                "— it may have crashed or restarted; check its log, then try again")
-        return RemoteError(f"{self.where} closed the connection before answering ({_reason(exc)}) "
+        return RemoteError(f"{self.where} closed the connection before answering ({reason(exc)}) "
                            "— check its log, then try again")
 
     def refused(self, status: int, message: str) -> Unauthorized:
@@ -182,8 +182,12 @@ def _one_line(text: str, limit: int = 240) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _reason(exc: Exception) -> str:
+def reason(exc: BaseException) -> str:
+    """Why a request failed, in a few words."""
+    cause: BaseException | None = exc
+    while cause is not None:  # the async client says "All connection attempts failed"; its cause says why
+        if isinstance(cause, ConnectionRefusedError) or "Connection refused" in str(cause):
+            return "connection refused"
+        cause = cause.__cause__ or cause.__context__
     text = str(exc).strip()
-    if "Connection refused" in text or "Errno 111" in text:
-        return "connection refused"
     return text.splitlines()[0][:160] if text else exc.__class__.__name__
