@@ -118,9 +118,19 @@ class BatchLoop:
                             self._finish(slot, "cancel")
                     return
                 with self._busy:
-                    self._admit()
+                    self._guarded(self._admit)
             with self._busy:
-                self._step()
+                self._guarded(self._step)
+
+    def _guarded(self, work) -> None:  # noqa: ANN001
+        """Run one phase; if it breaks, every request it touched gets the error instead of a hang."""
+        try:
+            work()
+        except Exception as exc:  # a bug must not leave clients waiting forever
+            error = exc if isinstance(exc, EmberError) else EmberError(f"generation failed: {exc}")
+            for slot in self.slots:
+                forget(self.memory, slot)
+                self._fail(slot, error)
 
     def _admit(self) -> None:
         while self._waiting:
@@ -149,12 +159,12 @@ class BatchLoop:
                 lc.llama_set_n_threads(self.ctx, threads, threads)
             self._waiting.popleft()
             slot = pick_slot(free, request.prompt)
+            slot.request, slot.pending, slot.logits_at = request, -1, -1
             prompt = fit(request.prompt, request.options, self.num_ctx)
             request.todo = reuse_prefix(self.memory, slot, prompt)
             request.prompt_count = len(request.todo)
             if request.options.num_predict == -2:
                 request.limit = self.num_ctx
-            slot.request, slot.pending, slot.logits_at = request, -1, -1
 
     # one step -------------------------------------------------------------------------------
 
