@@ -215,7 +215,8 @@ class ChatScreen(Screen):
         completed, choices = complete(text.lstrip(), self.model_names, [p.slug for p in self.ember.personas])
         hint = command_hint(completed)
         if choices:
-            names = "  ".join(c[len(completed):].strip() or c for c in choices[:12])
+            shown = completed[: completed.rfind(" ") + 1]
+            names = "  ".join(c[len(shown):] for c in choices[:12])
             hint = f"{hint}   ·   {names}{' …' if len(choices) > 12 else ''}"
         elif completed == text.lstrip():
             hint = f"{hint} · nothing to complete"
