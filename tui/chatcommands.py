@@ -89,7 +89,7 @@ def syntax_hint(line: str) -> str:
 def needs_arguments(spec: CommandSpec) -> bool:
     """Whether the command cannot run without something typed after it (NAME, TEXT, FILE.md …)."""
     extra = spec.syntax[len(spec.name):].split()
-    return any(not word.startswith("[") and word.upper() == word for word in extra)
+    return any(word[:1].isupper() for word in extra)
 
 
 def completions(text: str, models: list[str], personas: list[str]) -> list[str]:

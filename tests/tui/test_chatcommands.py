@@ -1,6 +1,17 @@
 import pytest
 
-from tui.chatcommands import CommandError, help_text, is_command, parse_command, syntax_hint
+from tui.chatcommands import (
+    SPECS,
+    CommandError,
+    complete,
+    help_text,
+    is_command,
+    multiline_body,
+    multiline_open,
+    needs_arguments,
+    parse_command,
+    syntax_hint,
+)
 from tui.codeblocks import code_blocks
 
 
@@ -76,3 +87,52 @@ def test_code_blocks_are_found_with_their_language():
     answer = "Try:\n\n```python\nprint('hi')\n```\n\nor\n\n```\nls -la\n```\n"
     blocks = code_blocks(answer)
     assert [(b.language, b.code) for b in blocks] == [("python", "print('hi')\n"), ("", "ls -la\n")]
+
+
+MODELS = ["smollm2:135m", "smollm2:360m", "mine/terse"]
+PERSONAS = ["architect", "reviewer"]
+
+
+@pytest.mark.parametrize(
+    "text, completed, choices",
+    [
+        ("/lo", "/load ", []),  # needs a model name: a space follows
+        ("/cl", "/clear", []),
+        ("/se", "/se", ["/search", "/set format", "/set history", "/set noformat", "/set nohistory",
+                        "/set nowordwrap", "/set parameter", "/set quiet", "/set system", "/set verbose",
+                        "/set wordwrap"]),
+        ("/set p", "/set parameter ", []),
+        ("/set parameter tem", "/set parameter temperature ", []),
+        ("/set parameter top_", "/set parameter top_", ["/set parameter top_k", "/set parameter top_p"]),
+        ("/load smo", "/load smollm2:", ["/load smollm2:135m", "/load smollm2:360m"]),
+        ("/load mi", "/load mine/terse", []),
+        ("/persona r", "/persona reviewer", []),
+        ("/nothing", "/nothing", []),
+        ("hello", "hello", []),
+    ],
+)
+def test_tab_completion(text, completed, choices):
+    assert complete(text, MODELS, PERSONAS) == (completed, choices)
+
+
+@pytest.mark.parametrize("name, needs", [("/load", True), ("/set system", True), ("/export", True),
+                                         ("/set format", False), ("/copy", False), ("/?", False),
+                                         ("/bye", False), ("/show info", False)])
+def test_which_commands_need_more_typed(name, needs):
+    assert needs_arguments(next(s for s in SPECS if s.name == name)) is needs
+
+
+@pytest.mark.parametrize(
+    "text, still_open, body",
+    [
+        ('"""', True, ""),
+        ('"""\nfirst', True, "first"),
+        ('"""\nfirst\nsecond"""', False, "first\nsecond"),
+        ('"""one line"""', False, "one line"),
+        ("plain\ntext", False, "plain\ntext"),
+    ],
+)
+def test_triple_quoted_multi_line_messages(text, still_open, body):
+    assert multiline_open(text) is still_open
+    if not still_open:
+        assert multiline_body(text) == body

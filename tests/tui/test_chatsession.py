@@ -88,3 +88,48 @@ async def test_clear_and_bye(session):
     assert (await session.command("/clear")).text == "Cleared session context"
     assert session.state.messages == []
     assert (await session.command("/bye")).quit
+
+
+async def test_retry_and_edit_take_dropped_messages_out_of_the_history(session):
+    await answer(session.send("Name a colour."))
+    await answer((await session.command("/retry")).answer)
+    stored = session.history.messages(session.conversation_id)
+    assert [(m.role, m.content) for m in stored] == [(m.role, m.content) for m in session.state.messages]
+    assert session.take_back_last() == "Name a colour."
+    assert session.state.messages == [] and session.history.messages(session.conversation_id) == []
+
+
+async def test_a_stored_conversation_continues_where_it_was(session, tmp_path):
+    await answer(session.send("Say hi"))
+    conversation_id = session.conversation_id
+    again = ChatSession(session.backend, ChatState(model=MODEL, options={"num_predict": 4}), session.history)
+    again.open_conversation(conversation_id)
+    assert [m.content for m in again.state.messages] == [m.content for m in session.state.messages]
+    await answer(again.send("And again"))
+    assert len(session.history.messages(conversation_id)) == 4
+    again.drop_last()
+    assert len(session.history.messages(conversation_id)) == 3
+
+
+async def test_a_persona_switch_keeps_the_conversation_and_its_parameters_take_over(session, tmp_path):
+    from backend.personas import load_personas
+
+    session.personas = load_personas(tmp_path / "none")
+    await session.command('/set system "Be brief."')
+    outcome = await session.command("/persona reviewer")
+    reviewer = session.persona
+    assert reviewer.slug == "reviewer" and "Code reviewer" in outcome.text
+    request = session.request()
+    assert request.messages[0].content == reviewer.system  # the chat's own system prompt gives way
+    assert request.options == reviewer.parameters
+    assert "no persona" in (await session.command("/persona nobody")).text
+    assert (await session.command("/persona nobody")).error
+
+
+async def test_a_failed_history_write_is_reported_and_the_chat_goes_on(session):
+    problems = []
+    session.on_save_error = problems.append
+    session.history.db.execute("PRAGMA query_only=ON")  # a database that refuses writes, as a read-only file does
+    reply = await answer(session.send("Say hi"))
+    assert reply and [m.role for m in session.state.messages] == ["user", "assistant"]
+    assert problems and "could not save to the conversation history" in str(problems[0])
