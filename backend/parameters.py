@@ -90,10 +90,14 @@ def coerce(name: str, value: object) -> object:
     except (TypeError, ValueError):
         raise InvalidRequest(f'{name} expects {kind_name}, got "{value}"') from None
     if param.minimum is not None and result < param.minimum:  # type: ignore[operator]
-        raise InvalidRequest(f"{name} must be at least {param.minimum:g}, got {result}")
+        raise InvalidRequest(f"{name} must be at least {_bound(param.minimum)}, got {result}")
     if param.maximum is not None and result > param.maximum:  # type: ignore[operator]
-        raise InvalidRequest(f"{name} must be at most {param.maximum:g}, got {result}")
+        raise InvalidRequest(f"{name} must be at most {_bound(param.maximum)}, got {result}")
     return result
+
+
+def _bound(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"  # 1048576, not 1.04858e+06
 
 
 def validate(options: dict[str, object] | None) -> dict[str, object]:
