@@ -183,6 +183,9 @@ async def test_the_hint_line_shows_the_syntax_of_the_command_being_typed(make_ap
         await type_text(pilot, "/set par")
         await pilot.pause()
         assert hint.display and "/set parameter NAME VALUE" in str(hint.render())
+        chat.prompt.text = "/set parameter top_k 5"
+        await pilot.pause()
+        assert "top_k: " in str(hint.render())  # and what the parameter does
         chat.prompt.text = "/load"
         await pilot.pause()
         assert str(hint.render()) == "/load MODEL"

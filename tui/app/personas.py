@@ -46,7 +46,7 @@ def _anchored(value: str, folder: Path) -> str:
     path = Path(value).expanduser()
     if path.is_absolute() or not (folder / path).exists():
         return value
-    return str((folder / path).resolve())
+    return os.path.abspath(folder / path)
 
 
 def persona_modelfile(persona: Any, parameters: dict[str, object]) -> str:

@@ -19,6 +19,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Markdown, Static
 
 from backend.errors import EmberError
+from backend.parameters import PARAMETERS
 from backend.types import Chunk
 from tui.app.clipboard import copy_locally
 from tui.app.keys import CHAT_KEYS, bindings
@@ -382,7 +383,11 @@ def command_hint(text: str) -> str:
     """The hint line for what is in the prompt: the syntax of the command being typed."""
     if not is_command(text) or "\n" in text.strip():
         return ""
-    return syntax_hint(text) or "Unknown command — /? lists them"
+    hint = syntax_hint(text) or "Unknown command — /? lists them"
+    words = text.split()
+    if words[:2] == ["/set", "parameter"] and len(words) >= 3 and words[2] in PARAMETERS:
+        hint += f"   ·   {words[2]}: {PARAMETERS[words[2]].help}"
+    return hint
 
 
 def first_line(block: CodeBlock) -> str:
