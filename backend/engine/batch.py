@@ -48,19 +48,29 @@ class BatchLoop:
     # context --------------------------------------------------------------------------------
 
     def _make_context(self, num_ctx: int) -> None:
+        previous = self.num_ctx if self.ctx is not None else 0
         if self.ctx is not None:
             lc.llama_free(self.ctx)
             self.ctx = None
+        ctx = self._new_context(num_ctx)
+        if not ctx:
+            # Never leave the loop without a context: go back to the size that worked.
+            if previous and (restored := self._new_context(previous)):
+                self._use_context(restored)
+            raise EmberError(f"could not create a context of {num_ctx} tokens × {self.parallel} sequences: "
+                             "lower num_ctx or EMBER_NUM_PARALLEL")
+        self._use_context(ctx)
+
+    def _new_context(self, num_ctx: int) -> object:
         params = lc.llama_context_default_params()
         params.n_ctx = num_ctx * self.parallel  # each sequence gets num_ctx cells of its own
         params.n_batch = params.n_ubatch = self.num_batch
         params.n_threads = params.n_threads_batch = self.threads
         params.n_seq_max = self.parallel
         params.kv_unified = False
-        ctx = lc.llama_init_from_model(self.model, params)
-        if not ctx:
-            raise EmberError(f"could not create a context of {num_ctx} tokens × {self.parallel} sequences: "
-                             "lower num_ctx or EMBER_NUM_PARALLEL")
+        return lc.llama_init_from_model(self.model, params)
+
+    def _use_context(self, ctx: object) -> None:
         for adapter in self._adapters:
             lc.llama_set_adapter_lora(ctx, adapter, 1.0)
         self.ctx = ctx

@@ -123,3 +123,14 @@ def test_context_shift_lets_generation_run_past_num_ctx(smollm2_gguf):
         assert chunks[-1].timings.eval_count == 120
     finally:
         small.close()
+
+
+def test_a_context_too_large_for_memory_is_an_error_and_the_model_keeps_working(runner):
+    import pytest
+
+    from backend.errors import EmberError
+
+    with pytest.raises(EmberError, match="could not create a context"):
+        answer(runner, "Hi", num_ctx=1 << 20, num_predict=2)
+    text, final = answer(runner, "Hi", num_predict=3)
+    assert final.timings.eval_count == 3 and runner.num_ctx == 2048
