@@ -106,6 +106,7 @@ class Scheduler:
         with self._guard:
             resident = self._residents.get(key)
             if resident is not None:
+                resident.name = name  # runners are shared by models with the same weights
                 self._claim(resident)
                 return resident, 0
             loading = self._loading.setdefault(key, threading.Lock())
@@ -113,6 +114,7 @@ class Scheduler:
             with self._guard:
                 resident = self._residents.get(key)
                 if resident is not None:
+                    resident.name = name  # runners are shared by models with the same weights
                     self._claim(resident)
                     return resident, 0
             self._make_room(key)
