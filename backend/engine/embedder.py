@@ -14,6 +14,7 @@ from pathlib import Path
 import llama_cpp as lc
 
 from backend.engine.runner import default_threads  # also sets up llama.cpp's backend and logging
+from backend.engine.tokens import tokenize
 from backend.errors import EmberError, InvalidModelFile, InvalidRequest
 
 EMBED_CTX = 2048
@@ -51,15 +52,7 @@ class Embedder:
         self.load_duration = time.perf_counter_ns() - start
 
     def tokenize(self, text: str) -> list[int]:
-        data = text.encode("utf-8")
-        size = len(data) + 8
-        buf = (lc.llama_token * size)()
-        count = lc.llama_tokenize(self.vocab, data, len(data), buf, size, True, False)
-        if count < 0:
-            size = -count
-            buf = (lc.llama_token * size)()
-            count = lc.llama_tokenize(self.vocab, data, len(data), buf, size, True, False)
-        return list(buf[:count])
+        return tokenize(self.vocab, text, add_special=True, parse_special=False)
 
     def embed(self, texts: list[str], *, truncate: bool = True) -> tuple[list[list[float]], int]:
         """One unit-length vector per text, and how many tokens were read."""

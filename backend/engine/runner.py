@@ -22,6 +22,7 @@ from backend.engine.batch import PIECE_BYTES, BatchLoop
 from backend.engine.sampler import SamplerChain
 from backend.engine.slots import Request
 from backend.engine.textstream import TextStream
+from backend.engine.tokens import tokenize
 from backend.errors import EmberError, InvalidModelFile
 from backend.parameters import Options
 from backend.types import Chunk
@@ -118,15 +119,7 @@ class Runner:
         return self.token_text(token) if token >= 0 else ""
 
     def tokenize(self, text: str, *, add_special: bool = True, parse_special: bool = True) -> list[int]:
-        data = text.encode("utf-8")
-        size = len(data) + 8
-        buf = (lc.llama_token * size)()
-        count = lc.llama_tokenize(self.vocab, data, len(data), buf, size, add_special, parse_special)
-        if count < 0:
-            size = -count
-            buf = (lc.llama_token * size)()
-            count = lc.llama_tokenize(self.vocab, data, len(data), buf, size, add_special, parse_special)
-        return list(buf[:count])
+        return tokenize(self.vocab, text, add_special=add_special, parse_special=parse_special)
 
     def detokenize(self, tokens: list[int]) -> str:
         stream = TextStream()
