@@ -33,6 +33,7 @@ async def interactive(backend: Backend, args: argparse.Namespace) -> int:
         await app.run_async()
     finally:
         app.history.close()
+        await app.endpoints.close()
         # Quitting should feel instant: the app's many objects need no final garbage collection
         # (the process is ending), which otherwise adds a few hundred milliseconds to the exit.
         gc.freeze()

@@ -16,6 +16,7 @@ from backend.errors import EmberError, ModelNotFound
 from backend.history import History
 from backend.service import Backend
 from tui.app.commands import BindingsProvider, ChatCommandsProvider
+from tui.app.endpoints import HOME, Endpoints
 from tui.app.keys import APP_KEYS, PERSONA_SLOTS, alt_digits_as_keys, bindings, load_keymap
 from tui.app.personas import available_personas, user_persona_dir
 from tui.app.screens.chat import ChatScreen
@@ -33,7 +34,8 @@ class EmberApp(App):
     def __init__(self, backend: Backend, model: str, *, config: Config | None = None,
                  history: History | None = None, personas: list | None = None,
                  theme_dirs: tuple = (), keymap: dict[str, str] | None = None,
-                 load_model: bool = True, persona_dir: Path | None = None) -> None:
+                 load_model: bool = True, persona_dir: Path | None = None,
+                 remotes: dict | None = None) -> None:
         alt_digits_as_keys()
         super().__init__()
         from backend.config import load_config
@@ -49,6 +51,11 @@ class EmberApp(App):
         self.session.on_save_error = lambda exc: self.notify(str(exc), title="Not saved", severity="error",
                                                              timeout=10)
         self.persona_dir = persona_dir or user_persona_dir()  # where a persona's saved parameters go
+        self.endpoints = Endpoints.from_config(backend, self.remote_note, remotes)  # None: config.toml's
+        self.endpoint = HOME  # which of them the chat runs on
+        self.problems += self.endpoints.problems
+        if hasattr(backend, "notify"):  # a remote (--host) reports what its server ignores here, not on stderr
+            backend.notify = self.remote_note
         self.theme_dirs = theme_dirs
         self.load_model = load_model
         self._theme_chosen = False  # the choice persists only once the user makes one
@@ -134,9 +141,33 @@ class EmberApp(App):
         except EmberError as exc:
             self.notify(str(exc), title=f"Could not load {model}", severity="error", timeout=10)
 
-    def use_model(self, name: str) -> None:
+    def use_model(self, name: str, endpoint: str | None = None) -> None:
+        """Chat with `name`; on another endpoint (HOME or a remote's name) the conversation moves there."""
+        if endpoint is None or endpoint == self.endpoint:
+            self.session.model = name
+            self.model_changed()
+        else:
+            self.switch_endpoint(endpoint, name)
+
+    @work(exclusive=True, group="endpoint", exit_on_error=False)
+    async def switch_endpoint(self, endpoint: str, name: str) -> None:
+        """Move the chat (its turns, persona and settings) to another endpoint's backend."""
+        try:
+            backend = await self.endpoints.backend(endpoint)
+        except EmberError as exc:
+            self.notify(str(exc), title=f"Could not open {endpoint or 'this machine'}", severity="error", timeout=10)
+            return
+        chat = self.chat_screen()
+        if chat and chat.answering:
+            chat.workers.cancel_group(chat, "answer")
+        self.backend = self.session.backend = backend
+        self.endpoint = endpoint
         self.session.model = name
         self.model_changed()
+
+    def remote_note(self, message: str) -> None:
+        """A remote's one-time note (a parameter its server ignores)."""
+        self.notify(message, title="Note", timeout=8)
 
     def model_changed(self) -> None:
         """The session's model changed (the library, /load): the status line follows, and it loads."""
@@ -144,7 +175,7 @@ class EmberApp(App):
         chat = self.chat_screen()
         if chat:
             chat.refresh_status(state="", tokens_per_second=0.0)
-        self.notify(f"Chatting with {name}")
+        self.notify(f"Chatting with {name}" + (f" on {self.endpoint}" if self.endpoint else ""))
         self.prepare_model()
 
     # themes --------------------------------------------------------------------------------

@@ -111,7 +111,8 @@ class ChatScreen(Screen):
         session = self.ember.session
         if role == "user":
             return "You"
-        return f"{session.model} · {session.persona_title}" if session.persona is not None else session.model
+        model = f"{session.model} @ {self.ember.endpoint}" if self.ember.endpoint else session.model
+        return f"{model} · {session.persona_title}" if session.persona is not None else model
 
     async def add_view(self, role: str, text: str) -> MessageView:
         view = MessageView(role, self.who(role), text)
@@ -129,8 +130,8 @@ class ChatScreen(Screen):
     def refresh_status(self, **changes: object) -> None:
         session = self.ember.session
         num_ctx = session.value("num_ctx")
-        self.query_one(StatusLine).show(model=session.model, persona=session.persona_title,
-                                        num_ctx=num_ctx, **changes)
+        self.query_one(StatusLine).show(model=session.model, endpoint=self.ember.endpoint,
+                                        persona=session.persona_title, num_ctx=num_ctx, **changes)
 
     @on(PromptInput.Submitted)
     async def send(self, event: PromptInput.Submitted) -> None:
@@ -147,7 +148,7 @@ class ChatScreen(Screen):
             return
         self.ember.session.add_user(text)
         await self.add_view("user", text)
-        self.answer()
+        self.start_answer()
 
     @on(PromptInput.Changed)
     def draft_changed(self, event: PromptInput.Changed) -> None:
@@ -189,7 +190,7 @@ class ChatScreen(Screen):
             app.persona_changed()
         self.refresh_status()
         if outcome.answer is not None:
-            self.answer(outcome.answer)
+            self.start_answer(outcome.answer)
 
     def palette_command(self, spec: CommandSpec) -> None:
         """A command chosen in the palette: run it, or start it in the prompt when it needs more."""
@@ -229,13 +230,24 @@ class ChatScreen(Screen):
 
     # the answer ----------------------------------------------------------------------------
 
+    def start_answer(self, source: AsyncIterator[Chunk] | None = None) -> None:
+        self.answering = True  # at once: a second Enter before the worker starts must wait too
+        self.answer(source)
+
+    def on_worker_state_changed(self, event) -> None:  # type: ignore[no-untyped-def]
+        """An answer cancelled before it began never reaches its own `finally`."""
+        worker = event.worker
+        if worker.group == "answer" and worker.is_finished and not any(
+                w is not worker and w.group == "answer" and not w.is_finished for w in self.workers):
+            self.answering = False
+
     @work(exclusive=True, group="answer", exit_on_error=False)
     async def answer(self, source: AsyncIterator[Chunk] | None = None) -> None:
         """Stream an answer into a new view: the session's answer to the conversation, or `source`
         (what /retry returns). The session keeps what was said, even when it is stopped."""
         view = await self.add_view("assistant", "")
         self.answering = True
-        self.refresh_status(state="thinking", tokens_per_second=0.0)
+        self.refresh_status(state="thinking", tokens_per_second=0.0, first_token_ms=0.0)
         stream = Markdown.get_stream(view.markdown)
         parts: list[str] = []
         pending: list[str] = []
@@ -292,6 +304,7 @@ class ChatScreen(Screen):
         if final is not None and final.timings is not None:
             self.last_rate = final.timings.eval_rate
             changes["tokens_per_second"] = final.timings.eval_rate
+            changes["first_token_ms"] = getattr(final.timings, "time_to_first_token", 0) / 1e6  # RemoteTimings
             changes["context_used"] = (len(final.context) if final.context
                                        else final.timings.prompt_eval_count + final.timings.eval_count)
         if self.is_attached:
@@ -313,7 +326,7 @@ class ChatScreen(Screen):
             self.notify("Nothing to regenerate yet", severity="warning")
             return
         await self.sync_views()
-        self.answer()
+        self.start_answer()
 
     async def action_edit_last(self) -> None:
         """Take the last message back into the prompt (and drop its answer) to edit and resend it."""

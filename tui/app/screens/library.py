@@ -1,4 +1,6 @@
-"""The model library: the local models, their details and Modelfile; use, copy, delete, create, pull."""
+"""The model library: the local models, then each named remote's models, in groups with whether each
+remote answers (probed in the background, so a silent one delays nothing); their details and Modelfile;
+use (on whichever endpoint), copy, delete, create, pull (on this machine)."""
 
 from __future__ import annotations
 
@@ -13,12 +15,30 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Label, ProgressBar, Static
 
 from backend.errors import EmberError
+from backend.remote_probe import RemoteStatus
 from backend.types import ModelInfo, ModelSummary
+from tui.app.endpoints import HOME, LIBRARY_PROBE_TIMEOUT
 from tui.app.screens.ask import AskScreen
 from tui.app.screens.confirm import ConfirmScreen
 from tui.format import human_size
 
 COLUMNS = ("NAME", "SIZE", "QUANT", "FAMILY", "PARAMS", "CTX", "MODIFIED")
+Row = tuple[str, str]  # (endpoint, model name); an empty name is the group's heading
+
+
+def row_key(row: Row) -> str:
+    return row[1] if row[0] == HOME and row[1] else f"{row[0]}\t{row[1]}"  # this machine's: the bare name
+
+
+def remote_state(status: RemoteStatus | None) -> str:
+    """What a remote's heading says about it."""
+    if status is None:
+        return "checking…"
+    if status.answers:
+        return status.status
+    if status.status == "no answer":
+        return f"unreachable (no answer in {LIBRARY_PROBE_TIMEOUT:g} s)"
+    return status.status
 
 
 def context_length(info: ModelInfo) -> str:
@@ -69,12 +89,15 @@ class LibraryScreen(Screen):
 
     def __init__(self) -> None:
         super().__init__(id="library")
-        self.models: list[ModelSummary] = []
+        self.models: list[ModelSummary] = []  # this machine's (the backend the app started on)
         self.infos: dict[str, ModelInfo] = {}
+        self.rows: list[Row] = []
         self.show_modelfile = False
+        self.probing: set[str] = set()  # remotes whose answer is awaited
+        self.wanted: Row | None = None
 
     def compose(self) -> ComposeResult:
-        yield Label("Models on this backend", classes="title")
+        yield Label("Models — this machine, then each remote (r re-checks them)", classes="title")
         yield DataTable(cursor_type="row", zebra_stripes=True)
         with Vertical(id="pull"):
             yield Label("", id="pull-status")
@@ -91,39 +114,89 @@ class LibraryScreen(Screen):
         for column in COLUMNS:
             self.table.add_column(column, key=column)
         self.table.focus()
+        self.wanted = (self.app.endpoint, self.app.session.model)  # the cursor starts on it once it is listed
+        self.show_rows()
         self.reload()
+        self.probe_remotes()
+
+    @property
+    def endpoints(self):  # type: ignore[no-untyped-def]
+        return self.app.endpoints
+
+    def selected_row(self) -> Row | None:
+        if not self.rows or self.table.cursor_row < 0:
+            return None
+        return self.rows[min(self.table.cursor_row, len(self.rows) - 1)]
 
     def selected(self) -> str | None:
-        if not self.models or self.table.cursor_row < 0:
-            return None
-        return self.models[min(self.table.cursor_row, len(self.models) - 1)].name
+        """The selected model of this machine (what copy, delete and the details work on)."""
+        row = self.selected_row()
+        return row[1] if row and row[0] == HOME and row[1] else None
+
+    def show_rows(self, select: Row | None = None) -> None:
+        """Fill the table: this machine's group, then each remote's heading and models."""
+        table = self.table
+        select = select or self.wanted or self.selected_row()
+        rows: list[Row] = []
+        table.clear()
+
+        def heading(endpoint: str, text: str) -> None:
+            rows.append((endpoint, ""))
+            table.add_row(f"── {text}", key=row_key((endpoint, "")))
+
+        def model(endpoint: str, summary: ModelSummary, ctx: str) -> None:
+            rows.append((endpoint, summary.name))
+            modified = time.strftime("%Y-%m-%d", time.localtime(summary.modified_at)) if summary.modified_at else ""
+            table.add_row(f"  {summary.name}" if grouped else summary.name, human_size(summary.size) if summary.size else "",
+                          summary.details.quantization_level, summary.details.family,
+                          summary.details.parameter_size, ctx, modified, key=row_key((endpoint, summary.name)))
+
+        grouped = bool(self.endpoints.remotes)  # without remotes the library is one plain list
+        if grouped:
+            heading(HOME, self.endpoints.home_label)
+        for summary in self.models:
+            info = self.infos.get(summary.name)
+            model(HOME, summary, context_length(info) if info else "…")
+        for name, remote in self.endpoints.remotes.items():
+            status = self.endpoints.statuses.get(name) if name not in self.probing else None
+            heading(name, f"{name} · {remote.url} · {remote_state(status)}")
+            for summary in sorted(status.models if status else [], key=lambda m: m.name):
+                model(name, summary, "")
+        self.rows = rows
+        if select in rows:
+            table.move_cursor(row=rows.index(select))
+            if select == self.wanted:
+                self.wanted = None
+        self.show_details()
+
+    @work(exclusive=True, group="probe", exit_on_error=False)
+    async def probe_remotes(self) -> None:
+        """Ask every remote at once what it serves; each heading says whether it answered."""
+        if not self.endpoints.remotes:
+            return
+        self.probing = set(self.endpoints.remotes)
+        self.show_rows()
+        try:
+            await self.endpoints.probe()
+        finally:
+            self.probing = set()
+            self.show_rows()
 
     @work(exclusive=True, group="list", exit_on_error=False)
     async def reload(self, select: str | None = None) -> None:
         try:
-            self.models = sorted(await self.app.backend.list_models(), key=lambda m: m.name)
+            self.models = sorted(await self.endpoints.home.list_models(), key=lambda m: m.name)
         except EmberError as exc:
             self.notify(str(exc), severity="error")
             return
-        table = self.table
-        table.clear()
-        for model in self.models:
-            table.add_row(model.name, human_size(model.size), model.details.quantization_level,
-                          model.details.family, model.details.parameter_size, "…",
-                          time.strftime("%Y-%m-%d", time.localtime(model.modified_at)), key=model.name)
-        current = select or self.app.session.model
-        names = [m.name for m in self.models]
-        if current in names:
-            table.move_cursor(row=names.index(current))
-        if not self.models:
-            self.query_one("#details", Static).update("No models yet — p pulls one, n creates one from a Modelfile.")
+        self.show_rows(select=(HOME, select) if select else None)
         for model in self.models:
             try:
-                info = await self.app.backend.show(model.name)
+                info = await self.endpoints.home.show(model.name)
             except EmberError:
                 continue
             self.infos[model.name] = info
-            table.update_cell(model.name, "CTX", context_length(info))
+            self.table.update_cell(row_key((HOME, model.name)), "CTX", context_length(info))
         self.show_details()
 
     @on(DataTable.RowHighlighted)
@@ -131,6 +204,12 @@ class LibraryScreen(Screen):
         self.show_details()
 
     def show_details(self) -> None:
+        row = self.selected_row()
+        if row is not None and row[0] != HOME:
+            self.query_one("#details", Static).update(self.describe_remote(*row))
+            return
+        if not self.models:
+            self.query_one("#details", Static).update("No models yet — p pulls one, n creates one from a Modelfile.")
         name = self.selected()
         info = self.infos.get(name or "")
         if info is None:
@@ -142,13 +221,26 @@ class LibraryScreen(Screen):
         self.show_modelfile = not self.show_modelfile
         self.show_details()
 
+    def describe_remote(self, endpoint: str, name: str) -> str:
+        remote = self.endpoints.remotes[endpoint]
+        status = self.endpoints.statuses.get(endpoint)
+        lines = [f"{'remote':<18}{endpoint}", f"{'url':<18}{status.url if status else remote.url}",
+                 f"{'api':<18}{(status.api if status else '') or remote.api or 'detected when used'}",
+                 f"{'status':<18}{remote_state(status if endpoint not in self.probing else None)}"]
+        if remote.key_env:
+            lines.append(f"{'key':<18}${remote.key_env} ({'set' if remote.api_key() else 'not set'})")
+        if name:
+            lines = [f"{'model':<18}{name}", *lines, "", "Enter moves this chat to it; the conversation stays."]
+        return "\n".join(lines)
+
     def action_refresh(self) -> None:
         self.reload()
+        self.probe_remotes()
 
     def action_use(self) -> None:
-        name = self.selected()
-        if name:
-            self.app.use_model(name)
+        row = self.selected_row()
+        if row and row[1]:
+            self.app.use_model(row[1], row[0])
             self.app.pop_screen()
 
     def action_delete(self) -> None:
@@ -160,7 +252,7 @@ class LibraryScreen(Screen):
             if not yes:
                 return
             try:
-                await self.app.backend.delete(name)
+                await self.endpoints.home.delete(name)
             except EmberError as exc:
                 self.notify(str(exc), severity="error")
                 return
@@ -179,7 +271,7 @@ class LibraryScreen(Screen):
             if not target:
                 return
             try:
-                await self.app.backend.copy(name, target)
+                await self.endpoints.home.copy(name, target)
             except EmberError as exc:
                 self.notify(str(exc), severity="error")
                 return
@@ -200,7 +292,7 @@ class LibraryScreen(Screen):
             async def got_name(name: str | None) -> None:
                 if name:
                     self.run_progress(f"Creating {name}",
-                                      lambda: self.app.backend.create(name, path.read_text(encoding="utf-8"),
+                                      lambda: self.endpoints.home.create(name, path.read_text(encoding="utf-8"),
                                                                       base_dir=str(path.resolve().parent)),
                                       name)
 
@@ -211,7 +303,7 @@ class LibraryScreen(Screen):
     def action_pull(self) -> None:
         async def answered(name: str | None) -> None:
             if name:
-                self.run_progress(f"Pulling {name}", lambda: self.app.backend.pull(name), name)
+                self.run_progress(f"Pulling {name}", lambda: self.endpoints.home.pull(name), name)
 
         self.app.push_screen(AskScreen("Pull which model?", "", hint="e.g. smollm2:135m · Enter: pull · Esc: cancel"),
                              answered)

@@ -10,18 +10,23 @@ from textual.widgets import Static
 @dataclass
 class Status:
     model: str = ""
+    endpoint: str = ""  # the remote the chat runs on; empty on the backend the app started with
     persona: str = ""
     state: str = ""  # loading, thinking, answering, stopped, or an error
     tokens_per_second: float = 0.0
     context_used: int = 0
     num_ctx: int = 0
+    first_token_ms: float = 0.0  # time to first token, when the answer's timings carry it (remotes)
 
     def render(self) -> str:
-        parts = [self.model or "no model", self.persona or "no persona"]
+        model = self.model or "no model"
+        parts = [f"{model} @ {self.endpoint}" if self.endpoint else model, self.persona or "no persona"]
         if self.state:
             parts.append(self.state)
         if self.tokens_per_second:
             parts.append(f"{self.tokens_per_second:.1f} tok/s")
+        if self.first_token_ms:
+            parts.append(f"first token {self.first_token_ms:.0f} ms")
         if self.num_ctx:
             parts.append(f"ctx {self.context_used}/{self.num_ctx}")
         return " · ".join(parts)
