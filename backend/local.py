@@ -273,6 +273,10 @@ class LocalBackend(Backend):
             generator = any(resident is r for r in self.scheduler.residents())  # not an embedder
             plan = self.offload.get(resident.key) if generator else None
             size, size_vram = (plan.total_bytes, plan.size_vram) if plan else (size, 0)
+            listed = next((m for m in result if m.name == resident.name), None)
+            if listed is not None:  # its embedding context: one model, one row, as Ollama shows it
+                listed.size += size
+                continue
             result.append(RunningModel(resident.name, digest, size, size_vram, resident.expires_at,
                                        getattr(runner, "num_ctx", 0), details))  # type: ignore[arg-type]
         return result

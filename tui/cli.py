@@ -113,6 +113,10 @@ def main(argv: list[str] | None = None) -> int:
         from tui.commands import serve
 
         return _guard(lambda: serve(args))
+    if args.command == "doctor" and args.host:
+        print("Error: ember doctor describes this machine; run it on the machine that serves the models",
+              file=sys.stderr)
+        return 1
     if args.command == "remote":
         from tui.remote_commands import cmd_remote
 

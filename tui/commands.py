@@ -27,7 +27,9 @@ async def ensure_model(backend: Backend, name: str) -> None:
         except EmberError:
             if name.startswith(("hf.co/", "huggingface.co/", "https://", "/", "./", "~")):
                 raise
-            raise missing from None  # its message says where it was looked for (this machine, or a server)
+            if type(missing) is ModelNotFound:  # this machine's store: name the model as it was typed
+                raise ModelNotFound(name) from None
+            raise missing from None  # a server's: its message says where it was looked for
 
 
 async def pull_with_progress(backend: Backend, name: str) -> None:

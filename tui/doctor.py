@@ -7,15 +7,12 @@ from __future__ import annotations
 
 import argparse
 
-from backend.errors import EmberError
 from backend.parameters import PARAMETERS
 from backend.service import Backend
 from tui.format import human_size, table
 
 
 async def cmd_doctor(backend: Backend, args: argparse.Namespace) -> int:
-    if getattr(args, "host", None):
-        raise EmberError("ember doctor describes this machine; run it on the machine that serves the models")
     from backend.config import load_config
     from backend.engine.geometry import geometry_from_info
     from backend.engine.hardware import estimate_offload, machine_report

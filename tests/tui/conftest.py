@@ -33,7 +33,7 @@ def make_app(backend, config, history, tmp_path):
                        load_model=False)
         options.update(kwargs)
         app = EmberApp(backend, MODEL, **options)
-        app.session.overrides.update({"num_predict": 16, "temperature": 0.0, "seed": 1})
+        app.session.overrides.update({"num_predict": 8, "temperature": 0.0, "seed": 1})
         return app
 
     return make
