@@ -29,6 +29,8 @@ def test_chat_screen(snap_compare, make_app, stored_chat):
 
     async def open_it(pilot):  # type: ignore[no-untyped-def]
         await app.open_conversation(stored_chat)
+        await app.workers.wait_for_complete()  # e.g. the model names fetched for Tab completion
+        await pilot.wait_for_scheduled_animations()
         await pilot.pause(0.3)
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=open_it)
