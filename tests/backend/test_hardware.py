@@ -258,7 +258,9 @@ async def test_the_cpu_path_loads_and_reports_the_split_for_real(backend, smollm
                                                     options={"num_predict": 1, "temperature": 0})):
         pass
     [running] = [m for m in await backend.running() if m.name == "smollm2:135m"]
-    [offload] = [p for k, p in backend.offload.items() if k.model.stat().st_ino == smollm2_gguf.stat().st_ino]
+    key = next(r.key for r in backend.scheduler.residents() if r.name == "smollm2:135m")
+    assert key.model.stat().st_ino == smollm2_gguf.stat().st_ino
+    offload = backend.offload[key]
     assert running.size == offload.total_bytes > smollm2_gguf.stat().st_size  # weights + KV + buffers
     assert running.size_vram == offload.size_vram
     if installed_flavour() == "cpu":

@@ -46,7 +46,7 @@ async def test_library_lists_details_copies_and_deletes_with_confirmation(make_a
         await pilot.press("d", "y")
         await wait_for(pilot, lambda: "mine/smol:copy" not in [m.name for m in library.models])
         assert "mine/smol:copy" not in [m.name for m in await app.backend.list_models()]
-
+        library.table.move_cursor(row=[m.name for m in library.models].index("smollm2:135m"))
         await pilot.press("enter")
         assert app.screen.id == "chat" and app.session.model == "smollm2:135m"
 
