@@ -261,7 +261,8 @@ async def test_the_cpu_path_loads_and_reports_the_split_for_real(backend, smollm
     key = next(r.key for r in backend.scheduler.residents() if r.name == "smollm2:135m")
     assert key.model.stat().st_ino == smollm2_gguf.stat().st_ino
     offload = backend.offload[key]
-    assert running.size == offload.total_bytes > smollm2_gguf.stat().st_size  # weights + KV + buffers
+    # weights + KV + buffers, and an embedding context of the same model when one is loaded too
+    assert running.size >= offload.total_bytes > smollm2_gguf.stat().st_size
     assert running.size_vram == offload.size_vram
     if installed_flavour() == "cpu":
         assert offload.layers == 0 and running.size_vram == 0
