@@ -40,7 +40,7 @@ from tui.chatcommands import (
 )
 from tui.codeblocks import CodeBlock, code_blocks
 
-FRAME = 1 / 30  # how often streamed text reaches the screen: tokens are coalesced in between
+FRAME = 1 / 10  # how often streamed text reaches the screen; more often costs the model decode speed on small machines
 DRAFT_SAVE_DELAY = 0.4
 
 
