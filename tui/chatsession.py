@@ -16,7 +16,6 @@ from backend.errors import EmberError
 from backend.service import Backend
 from backend.types import ChatRequest, Chunk, Message, Timings
 from tui.chatcommands import CommandError
-from tui.chatrun import Outcome, run_command
 from tui.chatsettings import Setting, parse_value, settings
 
 
@@ -255,8 +254,3 @@ class ChatSession:
         if conversation.persona:
             self.state.persona = next((p for p in self.personas if p.slug == conversation.persona), None)
 
-    # commands ---------------------------------------------------------------------------------
-
-    async def command(self, line: str) -> Outcome:
-        """Run one slash command; a mistake comes back as an Outcome with error=True, never raised."""
-        return await run_command(self, line)

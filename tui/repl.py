@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from backend.errors import EmberError
 from backend.service import Backend
 from tui.chatcommands import completions, is_command
+from tui.chatrun import run_command
 from tui.chatsession import ChatSession, ChatState
 from tui.format import timing_block
 from tui.streaming import stream_answer
@@ -99,7 +100,7 @@ class Repl:
             if not text:
                 continue
             if is_command(text):
-                outcome = await self.session.command(text)
+                outcome = await run_command(self.session, text)
                 if outcome.copy:
                     _osc52(outcome.copy)
                 if outcome.text:

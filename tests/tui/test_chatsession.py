@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from backend.history import History
+from tui.chatrun import run_command
 from tui.chatsession import ChatSession, ChatState
 
 MODEL = "smollm2:135m"
@@ -22,21 +23,21 @@ async def answer(chunks) -> str:
 
 
 async def test_set_parameter_and_system_shape_the_next_request(session):
-    assert "Set parameter 'top_k' to '5'" == (await session.command("/set parameter top_k 5")).text
-    await session.command('/set system "Answer in French."')
+    assert "Set parameter 'top_k' to '5'" == (await run_command(session, "/set parameter top_k 5")).text
+    await run_command(session, '/set system "Answer in French."')
     request = session.request()
     assert request.options["top_k"] == 5
     assert request.messages[0].role == "system" and request.messages[0].content == "Answer in French."
 
 
 async def test_bad_parameters_name_the_expected_type_and_suggest(session):
-    assert "expects a number" in (await session.command("/set parameter temperature hot")).text
-    assert 'did you mean "temperature"' in (await session.command("/set parameter temprature 1")).text
+    assert "expects a number" in (await run_command(session, "/set parameter temperature hot")).text
+    assert 'did you mean "temperature"' in (await run_command(session, "/set parameter temprature 1")).text
     assert "temperature" not in session.state.options or session.state.options["temperature"] == 0
 
 
 async def test_load_of_a_missing_model_suggests_pull(session):
-    text = (await session.command("/load nosuch")).text
+    text = (await run_command(session, "/load nosuch")).text
     assert 'ember pull nosuch' in text
     assert session.state.model == MODEL
 
@@ -46,18 +47,18 @@ async def test_a_turn_is_saved_to_history_as_it_happens(session):
     assert reply
     stored = session.history.messages(session.conversation_id)
     assert [(m.role, m.content) for m in stored] == [("user", "Say hi"), ("assistant", reply)]
-    assert "Say" in (await session.command("/search hi")).text
+    assert "Say" in (await run_command(session, "/search hi")).text
 
 
 async def test_nohistory_keeps_the_conversation_out_of_the_database(session):
-    await session.command("/set nohistory")
+    await run_command(session, "/set nohistory")
     await answer(session.send("Say hi"))
     assert session.conversation_id is None and session.history.conversations() == []
 
 
 async def test_retry_replaces_the_last_answer(session):
     await answer(session.send("Name a colour."))
-    outcome = await session.command("/retry")
+    outcome = await run_command(session, "/retry")
     again = await answer(outcome.answer)
     roles = [m.role for m in session.state.messages]
     assert roles == ["user", "assistant"] and session.state.messages[-1].content == again
@@ -68,31 +69,31 @@ async def test_copy_takes_a_code_block_of_the_last_answer(session):
 
     session.state.messages += [Message("user", "code?"),
                                Message("assistant", "```sh\nls\n```\nand\n```python\nprint(1)\n```")]
-    last = await session.command("/copy")
-    first = await session.command("/copy 1")
+    last = await run_command(session, "/copy")
+    first = await run_command(session, "/copy 1")
     assert last.copy == "print(1)\n" and "python" in last.text
     assert first.copy == "ls\n"
-    assert "choose 1 to 2" in (await session.command("/copy 3")).text
+    assert "choose 1 to 2" in (await run_command(session, "/copy 3")).text
 
 
 async def test_export_writes_markdown(session, tmp_path):
     await answer(session.send("Hello"))
     target = tmp_path / "chat.md"
-    assert "Wrote 2 messages" in (await session.command(f"/export {target}")).text
+    assert "Wrote 2 messages" in (await run_command(session, f"/export {target}")).text
     text = target.read_text()
     assert "## User\n\nHello" in text and "## Assistant" in text
 
 
 async def test_clear_and_bye(session):
     await answer(session.send("Hello"))
-    assert (await session.command("/clear")).text == "Cleared session context"
+    assert (await run_command(session, "/clear")).text == "Cleared session context"
     assert session.state.messages == []
-    assert (await session.command("/bye")).quit
+    assert (await run_command(session, "/bye")).quit
 
 
 async def test_retry_and_edit_take_dropped_messages_out_of_the_history(session):
     await answer(session.send("Name a colour."))
-    await answer((await session.command("/retry")).answer)
+    await answer((await run_command(session, "/retry")).answer)
     stored = session.history.messages(session.conversation_id)
     assert [(m.role, m.content) for m in stored] == [(m.role, m.content) for m in session.state.messages]
     assert session.take_back_last() == "Name a colour."
@@ -115,15 +116,15 @@ async def test_a_persona_switch_keeps_the_conversation_and_its_parameters_take_o
     from backend.personas import load_personas
 
     session.personas = load_personas(tmp_path / "none")
-    await session.command('/set system "Be brief."')
-    outcome = await session.command("/persona reviewer")
+    await run_command(session, '/set system "Be brief."')
+    outcome = await run_command(session, "/persona reviewer")
     reviewer = session.persona
     assert reviewer.slug == "reviewer" and "Code reviewer" in outcome.text
     request = session.request()
     assert request.messages[0].content == reviewer.system  # the chat's own system prompt gives way
     assert request.options == reviewer.parameters
-    assert "no persona" in (await session.command("/persona nobody")).text
-    assert (await session.command("/persona nobody")).error
+    assert "no persona" in (await run_command(session, "/persona nobody")).text
+    assert (await run_command(session, "/persona nobody")).error
 
 
 async def test_a_failed_history_write_is_reported_and_the_chat_goes_on(session):

@@ -38,6 +38,7 @@ from tui.chatcommands import (
     parse_command,
     syntax_hint,
 )
+from tui.chatrun import run_command
 from tui.codeblocks import CodeBlock, code_blocks
 
 FRAME = 1 / 10  # how often streamed text reaches the screen; more often costs the model decode speed on small machines
@@ -172,7 +173,7 @@ class ChatScreen(Screen):
         line, the views and the clipboard follow what it changed."""
         app, session = self.ember, self.ember.session
         model, persona = session.model, session.persona_slug
-        outcome = await session.command(line)
+        outcome = await run_command(session, line)
         if outcome.quit:
             await app.action_quit()
             return
