@@ -21,7 +21,9 @@ class Terminal:
     """A private tmux server (its own socket), so the clipboard setting and sessions stay ours."""
 
     def __init__(self, socket: str, env: dict[str, str]) -> None:
+        self.base = socket
         self.socket = socket
+        self.starts = 0
         self.env = env
 
     def tmux(self, *args: str, check: bool = True) -> str:
@@ -30,6 +32,9 @@ class Terminal:
         return done.stdout
 
     def start(self, command: str) -> None:
+        # a server still shutting down after kill() refuses new clients: each start gets its own socket
+        self.starts += 1
+        self.socket = f"{self.base}-{self.starts}"
         self.tmux("-f", "/dev/null", "new-session", "-d", "-s", "app", "-x", "80", "-y", "24", command)
         self.tmux("set-option", "-s", "set-clipboard", "on")
         self.tmux("set-option", "-s", "escape-time", "50")
