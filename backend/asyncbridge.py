@@ -18,33 +18,75 @@ _END = object()
 _EXECUTOR = ThreadPoolExecutor(max_workers=64, thread_name_prefix="ember-work")
 
 
-async def stream_from_thread(produce: Callable[[threading.Event], Iterator[T]]) -> AsyncIterator[T]:
-    """Iterate `produce(cancel)` in a worker thread, yielding its items here as they come."""
+class _Channel:
+    """Items from one thread to one asyncio consumer. The event loop is woken only when the consumer
+    is waiting, so a consumer that reads in bursts (a screen drawing a few times a second) costs a
+    wake-up per burst, not one per item."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._items: list[object] = []
+        self._lock = threading.Lock()
+        self._waiter: asyncio.Future[None] | None = None
+
+    def put(self, item: object) -> None:
+        with self._lock:
+            self._items.append(item)
+            waiter, self._waiter = self._waiter, None
+        if waiter is not None:
+            self._loop.call_soon_threadsafe(_wake, waiter)
+
+    async def take_all(self) -> list[object]:
+        while True:
+            with self._lock:
+                if self._items:
+                    items, self._items = self._items, []
+                    return items
+                waiter = self._waiter = self._loop.create_future()
+            await waiter
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
+async def stream_from_thread(produce: Callable[[threading.Event], Iterator[T]],
+                             merge: Callable[[list[T]], list[T]] | None = None) -> AsyncIterator[T]:
+    """Iterate `produce(cancel)` in a worker thread, yielding its items here as they come.
+
+    `merge` may combine the items that arrived together (while the consumer was busy) into fewer.
+    """
     loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[object] = asyncio.Queue()
+    channel = _Channel(loop)
     cancel = threading.Event()
-    put = queue.put_nowait
 
     def work() -> None:
         try:
             for item in produce(cancel):
-                loop.call_soon_threadsafe(put, item)
+                channel.put(item)
                 if cancel.is_set():
                     break
         except BaseException as exc:  # handed to the consumer, who re-raises it
-            loop.call_soon_threadsafe(put, exc)
+            channel.put(exc)
         finally:
-            loop.call_soon_threadsafe(put, _END)
+            channel.put(_END)
 
     future = loop.run_in_executor(_EXECUTOR, work)
     try:
         while True:
-            item = await queue.get()
-            if item is _END:
+            batch = await channel.take_all()
+            end = batch[-1] is _END
+            items = batch[:-1] if end else batch
+            failure = next((item for item in items if isinstance(item, BaseException)), None)
+            if failure is None and merge is not None and len(items) > 1:
+                items = merge(items)  # type: ignore[arg-type]
+            for item in items:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item  # type: ignore[misc]
+            if end:
                 break
-            if isinstance(item, BaseException):
-                raise item
-            yield item  # type: ignore[misc]
     finally:
         cancel.set()
         if not future.done():

@@ -30,6 +30,7 @@ from backend.types import (
     ModelSummary,
     PullProgress,
     RunningModel,
+    merge_text_chunks,
 )
 
 if TYPE_CHECKING:
@@ -184,7 +185,7 @@ class LocalBackend(Backend):
         return keep_alive_seconds(parse_keep_alive(value, self.scheduler.keep_alive))
 
     def chat(self, request: ChatRequest) -> AsyncIterator[Chunk]:
-        return stream_from_thread(lambda cancel: self._chat(request, cancel))
+        return stream_from_thread(lambda cancel: self._chat(request, cancel), merge_text_chunks)
 
     def _chat(self, request: ChatRequest, cancel: threading.Event) -> Iterator[Chunk]:
         from backend.prompt import render_prompt, with_persona  # Jinja: only when a model runs
@@ -209,7 +210,7 @@ class LocalBackend(Backend):
             yield from stream_tool_calls(chunks, request.tools) if request.tools else chunks
 
     def generate(self, request: GenerateRequest) -> AsyncIterator[Chunk]:
-        return stream_from_thread(lambda cancel: self._generate(request, cancel))
+        return stream_from_thread(lambda cancel: self._generate(request, cancel), merge_text_chunks)
 
     def _generate(self, request: GenerateRequest, cancel: threading.Event) -> Iterator[Chunk]:
         from backend.prompt import render_prompt, with_persona  # Jinja: only when a model runs

@@ -55,6 +55,19 @@ class Chunk:
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
 
 
+def merge_text_chunks(chunks: list[Chunk]) -> list[Chunk]:
+    """Runs of plain text pieces that arrived together become one piece; the rest stay as they are."""
+    merged: list[Chunk] = []
+    for chunk in chunks:
+        plain = not chunk.done and not chunk.tool_calls
+        last = merged[-1] if merged else None
+        if plain and last is not None and not last.done and not last.tool_calls:
+            merged[-1] = Chunk(last.text + chunk.text)
+        else:
+            merged.append(chunk)
+    return merged
+
+
 @dataclass
 class ChatRequest:
     model: str

@@ -22,6 +22,7 @@ from backend.errors import EmberError
 from backend.parameters import PARAMETERS
 from backend.types import Chunk
 from tui.app.clipboard import copy_locally
+from tui.app.framepacer import FramePacer
 from tui.app.keys import CHAT_KEYS, bindings
 from tui.app.screens.pick import PickScreen
 from tui.app.widgets.command_note import CommandNote
@@ -41,8 +42,8 @@ from tui.chatcommands import (
 from tui.chatrun import run_command
 from tui.codeblocks import CodeBlock, code_blocks
 
-FRAME = 1 / 10  # how often streamed text reaches the screen; more often costs the model decode speed on small machines
 DRAFT_SAVE_DELAY = 0.4
+GATHER_EARLY = 0.01  # read the gathered answer this long before the frame that draws it
 
 
 class ChatScreen(Screen):
@@ -257,15 +258,26 @@ class ChatScreen(Screen):
         final: Chunk | None = None
         outcome = ""
 
+        pacer = FramePacer()
+
         async def flush() -> None:
+            nonlocal timer, draw_at
+            if finished:
+                return
+            if started and count > 1:
+                self.refresh_status(state="answering", tokens_per_second=(count - 1) / (time.perf_counter() - started))
             if pending:
                 text = "".join(pending)
                 pending.clear()
                 await stream.write(text)
-            if started and count > 1:
-                self.refresh_status(state="answering", tokens_per_second=(count - 1) / (time.perf_counter() - started))
+            if not finished:
+                interval = pacer.next_interval()
+                draw_at = time.perf_counter() + interval
+                timer = self.set_timer(interval, flush)
 
-        timer = self.set_interval(FRAME, flush)
+        finished = False
+        draw_at = time.perf_counter() + pacer.interval
+        timer = self.set_timer(pacer.interval, flush)
         try:
             async with aclosing(source or self.ember.session.answer()) as chunks:
                 async for chunk in chunks:
@@ -277,6 +289,8 @@ class ChatScreen(Screen):
                         pending.append(chunk.text)
                     if chunk.done:
                         final = chunk
+                    elif (wait := draw_at - time.perf_counter() - GATHER_EARLY) > 0:
+                        await asyncio.sleep(wait)  # what comes meanwhile arrives as one piece, without a wake-up each
         except asyncio.CancelledError:
             outcome = "stopped"
             raise
@@ -287,6 +301,7 @@ class ChatScreen(Screen):
             outcome = "error"
             self.notify(f"{type(exc).__name__}: {exc}", title="Unexpected error", severity="error", timeout=8)
         finally:
+            finished = True
             timer.stop()
             await self.finish(view, stream, "".join(parts), final, outcome)
 

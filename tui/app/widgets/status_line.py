@@ -49,4 +49,4 @@ class StatusLine(Static):
     def show(self, **changes: object) -> None:
         for name, value in changes.items():
             setattr(self.status, name, value)
-        self.update(self.status.render())
+        self.update(self.status.render(), layout=False)  # one line high whatever it says
