@@ -10,6 +10,7 @@ $(STAMP): pyproject.toml scripts/install.sh
 	touch $(STAMP)
 
 run: install
+	@$(VENV)/bin/python -m compileall -q backend tui  # what changed since the install: a quicker start
 	$(VENV)/bin/ember run smollm2:135m
 
 test: install

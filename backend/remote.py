@@ -11,11 +11,11 @@ import re
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 
 from backend.errors import EmberError, RemoteError
+from backend.remote_address import server_url
 from backend.remote_clock import StreamClock
 from backend.remote_http import RETRIES, Transport, bearer, env_timeout
 from backend.service import Backend
@@ -32,26 +32,8 @@ from backend.types import (
     Timings,
 )
 
-DEFAULT_PORT = 11434
 _TIMING_FIELDS = ("total_duration", "load_duration", "prompt_eval_count", "prompt_eval_duration",
                   "eval_count", "eval_duration")
-
-
-def server_url(address: str) -> str:
-    """`host`, `host:port`, `:port` or a URL, as OLLAMA_HOST accepts them, as a base URL."""
-    text = address.strip().rstrip("/")
-    if "://" not in text:
-        text = "http://" + text
-    parts = urlsplit(text)
-    host = parts.hostname or "127.0.0.1"
-    if host == "0.0.0.0":
-        host = "127.0.0.1"
-    shown = f"[{host}]" if ":" in host else host
-    try:
-        port = parts.port or (443 if parts.scheme == "https" else DEFAULT_PORT)
-    except ValueError:
-        raise EmberError(f'"{address}" is not a server address; use host:port, e.g. 127.0.0.1:11434') from None
-    return f"{parts.scheme}://{shown}:{port}{parts.path}"
 
 
 def server_answers(address: str, api_key: str = "", timeout: float = 0.5) -> bool:

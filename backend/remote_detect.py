@@ -13,10 +13,9 @@ from typing import Any
 import httpx
 
 from backend.errors import EmberError, RemoteError
-from backend.remote import server_url
+from backend.remote_address import check_api, openai_base, server_url
 from backend.remote_http import bearer, reason
 
-APIS = ("ollama", "openai")
 PROBE_TIMEOUT = 3.0
 
 
@@ -25,18 +24,6 @@ class Endpoint:
     url: str  # the base the backend uses: http://host:port (Ollama) or http://host:port/v1 (OpenAI)
     api: str  # ollama | openai
     needs_key: bool = False  # it answered 401/403 to the probe
-
-
-def openai_base(url: str) -> str:
-    return url if url.rstrip("/").endswith("/v1") else url.rstrip("/") + "/v1"
-
-
-def check_api(api: str | None) -> str | None:
-    if api in (None, "", "auto"):
-        return None
-    if api not in APIS:
-        raise EmberError(f'unknown API "{api}" — use ollama or openai (or leave it out to detect it)')
-    return api
 
 
 def candidates(address: str, api: str | None = None) -> list[tuple[str, str, str]]:

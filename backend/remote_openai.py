@@ -19,9 +19,8 @@ import httpx
 
 from backend.errors import EmberError, NotSupported, RemoteError
 from backend.optionmap import map_options, why_ignored
-from backend.remote import server_url
+from backend.remote_address import openai_base, server_url
 from backend.remote_clock import StreamClock
-from backend.remote_detect import openai_base
 from backend.remote_http import RETRIES, RemoteModelNotFound, Transport, env_timeout
 from backend.service import Backend
 from backend.types import (

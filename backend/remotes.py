@@ -18,13 +18,15 @@ import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from backend.errors import EmberError
-from backend.remote import server_url
-from backend.remote_detect import Endpoint, check_api
+from backend.remote_address import check_api, server_url
 from backend.service import Backend
+
+if TYPE_CHECKING:
+    from backend.remote_detect import Endpoint
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

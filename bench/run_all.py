@@ -6,6 +6,7 @@ Usage: .venv/bin/python bench/run_all.py [--quick]   (make bench)
 from __future__ import annotations
 
 import argparse
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -18,6 +19,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer rounds: a rough table in about a minute")
     args = parser.parse_args()
     rounds = 3 if args.quick else 9
+    import app_start
     import bare
     import decode
     import parallel
@@ -41,6 +43,8 @@ def main() -> None:
     runner.close()
     with tempfile.TemporaryDirectory() as home:
         rows += startup.measure(Path(home) / "startup", runs=10)
+        if shutil.which("tmux"):
+            rows += app_start.measure(Path(home) / "app", runs=3 if args.quick else 5)
         rows += server.measure(Path(home) / "server", tokens=64, rounds=rounds)
     print_table(rows, f"{machine()}; SmolLM2-135M-Instruct Q4_1, {threads} threads; "
                       f"{time.monotonic() - started:.0f} s")

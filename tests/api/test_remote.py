@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from backend.errors import EmberError, InvalidRequest, ModelNotFound
-from backend.remote import RemoteBackend, server_answers, server_url
+from backend.remote import RemoteBackend, server_answers
+from backend.remote_address import server_url
 from backend.types import ChatRequest, GenerateRequest, Message
 from tests.api.conftest import MODEL, QUICK
 

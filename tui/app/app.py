@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual import work
 from textual.app import App
@@ -15,7 +16,6 @@ from backend.config import Config, save_settings
 from backend.errors import EmberError, ModelNotFound
 from backend.history import History
 from backend.service import Backend
-from tui.app.commands import BindingsProvider, ChatCommandsProvider
 from tui.app.endpoints import HOME, Endpoints
 from tui.app.keys import APP_KEYS, PERSONA_SLOTS, alt_digits_as_keys, bindings, load_keymap
 from tui.app.personas import available_personas, user_persona_dir
@@ -24,11 +24,26 @@ from tui.app.screens.pick import PickScreen
 from tui.app.themes import load_themes
 from tui.chatsession import ChatSession, ChatState
 
+if TYPE_CHECKING:
+    from textual.command import Provider
+
+
+def _bindings_provider() -> type[Provider]:
+    from tui.app.commands import BindingsProvider
+
+    return BindingsProvider
+
+
+def _chat_commands_provider() -> type[Provider]:
+    from tui.app.commands import ChatCommandsProvider
+
+    return ChatCommandsProvider
+
 
 class EmberApp(App):
     TITLE = "ember"
     BINDINGS = bindings(APP_KEYS)
-    COMMANDS = App.COMMANDS | {BindingsProvider, ChatCommandsProvider}
+    COMMANDS = App.COMMANDS | {_bindings_provider, _chat_commands_provider}  # imported when the palette opens
     CLOSE_TIMEOUT = 0.5
 
     def __init__(self, backend: Backend, model: str, *, config: Config | None = None,

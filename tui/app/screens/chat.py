@@ -16,7 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Markdown, Static
+from textual.widgets import Footer, Static
 
 from backend.errors import EmberError
 from backend.parameters import PARAMETERS
@@ -250,7 +250,7 @@ class ChatScreen(Screen):
         view = await self.add_view("assistant", "")
         self.answering = True
         self.refresh_status(state="thinking", tokens_per_second=0.0, first_token_ms=0.0)
-        stream = Markdown.get_stream(view.markdown)
+        stream = view.markdown.get_stream(view.markdown)
         parts: list[str] = []
         pending: list[str] = []
         started = 0.0

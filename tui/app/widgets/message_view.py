@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Label
 
-from tui.app.widgets.chat_markdown import ChatMarkdown
+if TYPE_CHECKING:
+    from tui.app.widgets.chat_markdown import ChatMarkdown
 
 
 class MessageView(Vertical):
@@ -32,11 +35,16 @@ class MessageView(Vertical):
         self.text = text
 
     def compose(self) -> ComposeResult:
+        # Markdown's parser loads with the first message, not before the first screen
+        from tui.app.widgets.chat_markdown import ChatMarkdown
+
         yield Label(self.who, classes="who")
         yield ChatMarkdown(self.text)
 
     @property
     def markdown(self) -> ChatMarkdown:
+        from tui.app.widgets.chat_markdown import ChatMarkdown
+
         return self.query_one(ChatMarkdown)
 
     def set_who(self, who: str) -> None:
