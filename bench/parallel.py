@@ -20,7 +20,9 @@ def prompts_for(runner, streams: int) -> list[list[int]]:
 
 
 def aggregate_rate(runner, streams: int, tokens: int) -> float:
-    """Decoded tokens per second over all streams together (prompt evaluation not counted)."""
+    """Decoded tokens per second over all streams together. Like the bare loop, which evaluates every
+    prompt before its clock starts, the prompts are evaluated first (a one-token answer each), so the
+    timed answers decode from cached prompts and no stream's prompt lands in another's decode time."""
     from backend.parameters import Options
 
     runner.forget()
@@ -28,21 +30,30 @@ def aggregate_rate(runner, streams: int, tokens: int) -> float:
                              "num_ctx": runner.num_ctx})
     prompts = prompts_for(runner, streams)
     counts, spans = [0] * streams, [0] * streams
-    barrier = threading.Barrier(streams + 1)
 
-    def consume(i: int) -> None:
+    def run_all(answer) -> None:  # type: ignore[no-untyped-def]
+        barrier = threading.Barrier(streams + 1)
+
+        def consume(i: int) -> None:
+            barrier.wait()
+            answer(i)
+
+        threads = [threading.Thread(target=consume, args=(i,)) for i in range(streams)]
+        for t in threads:
+            t.start()
         barrier.wait()
+        for t in threads:
+            t.join()
+
+    first = Options.merge(options.to_dict(), {"num_predict": 1})
+    run_all(lambda i: list(runner.generate(prompts[i], first)))
+
+    def timed(i: int) -> None:
         final = list(runner.generate(prompts[i], options))[-1]
         counts[i], spans[i] = final.timings.eval_count, final.timings.eval_duration
 
-    threads = [threading.Thread(target=consume, args=(i,)) for i in range(streams)]
-    for t in threads:
-        t.start()
-    barrier.wait()
-    for t in threads:
-        t.join()
+    run_all(timed)
     return sum(counts) / (max(spans) / 1e9)  # the streams decode at the same time
-
 
 def measure(runner, bare, *, streams: int = 4, tokens: int = 96, rounds: int = 3) -> list[Row]:
     aggregate_rate(runner, 1, 8)  # warm up
