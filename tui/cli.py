@@ -92,7 +92,16 @@ def open_backend(args: argparse.Namespace) -> Backend:
         raise EmberError("--api says which protocol the --host server speaks; give --host URL too")
     from backend.local import LocalBackend
 
+    if answers_once(args):  # one answer, then the process ends: one sequence is all it can use
+        from dataclasses import replace
+
+        config = replace(config, num_parallel=1)
     return LocalBackend(config)
+
+
+def answers_once(args: argparse.Namespace) -> bool:
+    """`ember run MODEL PROMPT` or piped input: a single answer, not a chat."""
+    return getattr(args, "command", None) == "run" and (bool(args.prompt) or not sys.stdin.isatty())
 
 
 def main(argv: list[str] | None = None) -> int:

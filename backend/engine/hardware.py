@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -208,6 +209,15 @@ def plan_for_file(path: Path, num_ctx: int, *, num_gpu: int = -1, parallel: int 
 def load_offloaded(path: Path, load: Callable[[int], T], *, num_ctx: int, num_gpu: int = -1,
                    parallel: int = 1, num_batch: int = 512) -> tuple[T, OffloadPlan]:
     """Plan the offload for `path`, call `load(n_gpu_layers)`, and fall back on fewer layers."""
+    if not gpu_offload_supported():  # nothing to place: the plan only describes it, so make it while loading
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ember-plan") as pool:
+            planned = pool.submit(plan_for_file, path, num_ctx, num_gpu=num_gpu, parallel=parallel,
+                                  num_batch=num_batch)
+            loaded = load(0)  # no GPU to offload to
+        try:
+            return loaded, planned.result()
+        except (OSError, EmberError) as exc:
+            return loaded, OffloadPlan(0, 0, 0, Path(path).stat().st_size, 0, 0, reason=f"no estimate: {exc}")
     try:
         plan = plan_for_file(path, num_ctx, num_gpu=num_gpu, parallel=parallel, num_batch=num_batch)
     except (OSError, EmberError) as exc:  # an unreadable file: the load itself says what is wrong

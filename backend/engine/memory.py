@@ -29,14 +29,14 @@ def kv_cache_bytes(meta_kv: dict[str, object], architecture: str, cells: int) ->
 
 def estimate_bytes(model: Path, adapters: tuple[Path, ...], num_ctx: int, parallel: int) -> int:
     """What loading `model` with `parallel` sequences of `num_ctx` tokens will need."""
-    from backend.ggufmeta import read_gguf_meta
+    from backend.ggufmeta import read_gguf_metadata
 
     weights = model.stat().st_size + sum(p.stat().st_size for p in adapters)
     try:
-        meta = read_gguf_meta(model)
+        kv = read_gguf_metadata(model)
     except Exception:  # an unreadable header fails properly at load time
         return weights
-    return weights + kv_cache_bytes(meta.kv, meta.architecture, num_ctx * parallel)
+    return weights + kv_cache_bytes(kv, str(kv.get("general.architecture", "")), num_ctx * parallel)
 
 
 def available_bytes() -> int:

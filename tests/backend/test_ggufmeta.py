@@ -29,3 +29,22 @@ def test_a_truncated_gguf_is_refused_clearly(tmp_path, smollm2_gguf, keep):
     cut.write_bytes(data[:keep] if keep > 0 else data[:keep])
     with pytest.raises(InvalidModelFile, match="truncated|not a readable"):
         read_gguf_meta(cut)
+
+
+def test_the_metadata_alone_agrees_with_the_whole_header(smollm2_gguf):
+    from backend.ggufmeta import read_gguf_metadata
+
+    kv = read_gguf_metadata(smollm2_gguf)
+    whole = read_gguf_meta(smollm2_gguf)
+    assert kv["general.architecture"] == whole.architecture == "llama"
+    assert kv["llama.context_length"] == whole.context_length
+    assert all(kv[key] == value for key, value in whole.kv.items())
+
+
+def test_the_metadata_of_a_file_that_is_not_gguf_is_refused_clearly(tmp_path):
+    from backend.ggufmeta import read_gguf_metadata
+
+    bogus = tmp_path / "notes.gguf"
+    bogus.write_bytes(b"not a model at all")
+    with pytest.raises(InvalidModelFile, match="not a readable GGUF"):
+        read_gguf_metadata(bogus)

@@ -126,3 +126,20 @@ def test_flags_may_come_before_the_prompt(store):
     out = ember("run", "smollm2:135m", "--verbose", "Say hi", "--keepalive", "0")
     assert out.returncode == 0, out.stderr
     assert "eval rate:" in out.stderr and out.stdout.strip()
+
+
+def test_a_single_answer_runs_on_one_sequence_and_a_chat_on_the_configured_number(store, monkeypatch):
+    import asyncio
+
+    from tui.cli import build_parser, open_backend
+
+    monkeypatch.setenv("EMBER_MODELS", str(store))
+    monkeypatch.delenv("EMBER_HOST", raising=False)
+    once = open_backend(build_parser().parse_args(["run", "smollm2:135m", "Hello"]))
+    listing = open_backend(build_parser().parse_args(["list"]))
+    try:
+        assert once.config.num_parallel == 1  # the process ends after this one answer
+        assert listing.config.num_parallel == 4
+    finally:
+        asyncio.run(once.close())
+        asyncio.run(listing.close())
