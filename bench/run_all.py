@@ -39,7 +39,7 @@ def main() -> None:
     together = bare.BareContext(runner.model, num_ctx=2048, threads=threads, sequences=runner.num_parallel)
     rows += parallel.measure(runner, together, streams=runner.num_parallel, tokens=64, rounds=max(3, rounds // 2))
     together.close()
-    rows += turns.measure(runner, rounds=max(1, rounds // 3))
+    rows += turns.measure(runner, rounds=3)  # the median of three: one conversation alone is noisy
     runner.close()
     with tempfile.TemporaryDirectory() as home:
         rows += startup.measure(Path(home) / "startup", runs=10)
