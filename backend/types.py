@@ -53,6 +53,7 @@ class Chunk:
     timings: Timings | None = None
     context: list[int] | None = None
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    pieces: int = 1  # streamed pieces (about one token each) this chunk's text joins
 
 
 def merge_text_chunks(chunks: list[Chunk]) -> list[Chunk]:
@@ -62,7 +63,7 @@ def merge_text_chunks(chunks: list[Chunk]) -> list[Chunk]:
         plain = not chunk.done and not chunk.tool_calls
         last = merged[-1] if merged else None
         if plain and last is not None and not last.done and not last.tool_calls:
-            merged[-1] = Chunk(last.text + chunk.text)
+            merged[-1] = Chunk(last.text + chunk.text, pieces=last.pieces + chunk.pieces)
         else:
             merged.append(chunk)
     return merged

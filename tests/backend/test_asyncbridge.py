@@ -39,6 +39,7 @@ async def test_a_busy_consumer_gets_what_piled_up_in_one_piece():
         await asyncio.sleep(0.03)  # a screen drawing now and then
     assert "".join(c.text for c in received) == "".join(f"{n} " for n in range(200))
     assert len(received) < 100
+    assert sum(c.pieces for c in received[:-1]) == 200  # each piece is still counted
     assert received[-1].done and not any(c.done for c in received[:-1])
 
 
@@ -78,3 +79,8 @@ async def test_leaving_early_cancels_the_work():
         async for _ in chunks:
             break
     assert stopped.wait(5)
+
+
+def test_a_merged_piece_says_how_many_pieces_it_joins():
+    merged = merge_text_chunks([Chunk("a"), Chunk("b"), Chunk("c"), Chunk("", done=True)])
+    assert merged[0].text == "abc" and merged[0].pieces == 3 and merged[1].pieces == 1

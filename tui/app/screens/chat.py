@@ -284,7 +284,7 @@ class ChatScreen(Screen):
                     if chunk.text:
                         if not started:
                             started = time.perf_counter()
-                        count += 1
+                        count += chunk.pieces
                         parts.append(chunk.text)
                         pending.append(chunk.text)
                     if chunk.done:
