@@ -16,7 +16,7 @@ from pathlib import Path
 
 from backend.errors import EmberError, InvalidName, ModelfileError
 from backend.ggufmeta import is_gguf, read_gguf_meta
-from backend.modelfile import Modelfile, parse_modelfile
+from backend.modelfile import Modelfile, names_a_file, parse_modelfile
 from backend.modelrecord import load_record
 from backend.names import ModelName, parse_name
 from backend.store import (
@@ -87,7 +87,7 @@ def create_model(store: ModelStore, name: ModelName, modelfile_text: str,
 
 def _resolve_base(store: ModelStore, modelfile: Modelfile, base_dir: Path | None) -> Iterator[PullProgress]:
     value, line = modelfile.base, modelfile.lines.get("FROM", 0)
-    looks_like_path = value.startswith((".", "/", "~", "\\")) or value.lower().endswith((".gguf", ".bin"))
+    looks_like_path = names_a_file(value)
     if base_dir is None:
         if looks_like_path:
             raise ModelfileError(f"FROM {value}: over the API, FROM names a model, never a file on the "

@@ -38,6 +38,11 @@ class Modelfile:
     lines: dict[str, int] = field(default_factory=dict, compare=False)  # instruction -> line, for errors
 
 
+def names_a_file(value: str) -> bool:
+    """Whether a FROM or ADAPTER value is a file path (`./x.gguf`, `/models/y`), not a model name."""
+    return value.startswith((".", "/", "~", "\\")) or value.lower().endswith((".gguf", ".bin"))
+
+
 def _join_surrogates(text: str) -> str:
     return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace") if any(
         "\ud800" <= c <= "\udfff" for c in text) else text

@@ -167,7 +167,7 @@ class RemoteBackend(Backend):
         )
 
     async def create(self, name: str, modelfile: str, *, base_dir: str | None = None) -> AsyncIterator[PullProgress]:
-        async for data in self._stream("/api/create", {"model": name, "modelfile": modelfile}, None):
+        async for data in self._stream("/api/create", create_body(name, modelfile), None):
             yield _progress(data)
 
     async def copy(self, source: str, destination: str) -> None:
@@ -231,3 +231,29 @@ class RemoteBackend(Backend):
 def _progress(data: dict[str, Any]) -> PullProgress:
     return PullProgress(str(data.get("status", "")), data.get("digest") or "", int(data.get("total") or 0),
                         int(data.get("completed") or 0))
+
+
+def create_body(name: str, modelfile: str) -> dict[str, Any]:
+    """/api/create's JSON for a Modelfile: the fields Ollama reads since 0.5.5 (`from`, `system`, …), and
+    the Modelfile itself for servers older than that. The server builds from its own models: a FROM or
+    ADAPTER that names a file on this machine cannot reach it."""
+    from backend.modelfile import names_a_file, parse_modelfile
+
+    parsed = parse_modelfile(modelfile)
+    if names_a_file(parsed.base) or parsed.adapters:
+        what = f"ADAPTER {parsed.adapters[0]}" if parsed.adapters else f"FROM {parsed.base}"
+        raise EmberError(f"{what} names a file on this machine, which the server cannot read: build FROM a "
+                         "model the server has (ember --host … list), or run ember create on the server")
+    body: dict[str, Any] = {"model": name, "modelfile": modelfile, "from": parsed.base}
+    if parsed.template is not None:
+        body["template"] = parsed.template
+    if parsed.system is not None:
+        body["system"] = parsed.system
+    if parsed.parameters:
+        body["parameters"] = {k: list(v) if isinstance(v, tuple) else v for k, v in parsed.parameters.items()}
+    if parsed.messages:
+        body["messages"] = [{"role": m.role, "content": m.content} for m in parsed.messages]
+    if parsed.license:
+        body["license"] = list(parsed.license)
+    return body
+

@@ -79,3 +79,32 @@ def test_the_cli_uses_ember_host_when_a_server_answers(server: str, tmp_path: Pa
     env["EMBER_HOST"] = "127.0.0.1:9"  # nothing answers there: the local store is used
     local = subprocess.run([sys.executable, "-m", "tui", "list"], env=env, capture_output=True, text=True, timeout=60)
     assert local.returncode == 0 and MODEL not in local.stdout
+
+
+async def test_create_through_the_remote_backend_sends_ollamas_fields(server: str) -> None:
+    from backend.remote import create_body
+
+    modelfile = f'FROM {MODEL}\nSYSTEM """You are terse."""\nPARAMETER temperature 0.2\nPARAMETER stop "<end>"\n'
+    body = create_body("terse:remote", modelfile)
+    # what Ollama reads since 0.5.5, and the Modelfile itself for older servers
+    assert body["from"] == MODEL and body["system"] == "You are terse." and body["modelfile"] == modelfile
+    assert body["parameters"] == {"temperature": 0.2, "stop": ["<end>"]}
+    remote = RemoteBackend(server)
+    try:
+        events = [e async for e in remote.create("terse:remote", modelfile)]
+        assert events[-1].status == "success"
+        made = await remote.show("terse:remote")
+        assert made.system == "You are terse." and made.parameters["temperature"] == 0.2
+        await remote.delete("terse:remote")
+        # the fields alone, as a server newer than 0.5.5 reads them, build the same model
+        import httpx
+
+        fields = {k: v for k, v in body.items() if k != "modelfile"} | {"stream": False}
+        assert httpx.post(f"{server}/api/create", json=fields, timeout=60).json()["status"] == "success"
+        again = await remote.show("terse:remote")
+        assert (again.system, again.parameters) == (made.system, made.parameters)
+        await remote.delete("terse:remote")
+        with pytest.raises(EmberError, match="names a file on this machine"):
+            [e async for e in remote.create("local:file", "FROM ./model.gguf\n")]
+    finally:
+        await remote.close()
