@@ -250,7 +250,7 @@ class ChatScreen(Screen):
         view = await self.add_view("assistant", "")
         self.answering = True
         self.refresh_status(state="thinking", tokens_per_second=0.0, first_token_ms=0.0)
-        stream = view.markdown.get_stream(view.markdown)
+        stream = view.markdown_stream()
         parts: list[str] = []
         pending: list[str] = []
         started = 0.0

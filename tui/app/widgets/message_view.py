@@ -9,6 +9,8 @@ from textual.containers import Vertical
 from textual.widgets import Label
 
 if TYPE_CHECKING:
+    from textual.widgets.markdown import MarkdownStream
+
     from tui.app.widgets.chat_markdown import ChatMarkdown
 
 
@@ -46,6 +48,10 @@ class MessageView(Vertical):
         from tui.app.widgets.chat_markdown import ChatMarkdown
 
         return self.query_one(ChatMarkdown)
+
+    def markdown_stream(self) -> MarkdownStream:
+        """Textual's Markdown stream into this message: appended text is parsed and drawn as it comes."""
+        return self.markdown.get_stream(self.markdown)
 
     def set_who(self, who: str) -> None:
         self.who = who
