@@ -87,6 +87,8 @@ def create_model(store: ModelStore, name: ModelName, modelfile_text: str,
 
 def _resolve_base(store: ModelStore, modelfile: Modelfile, base_dir: Path | None) -> Iterator[PullProgress]:
     value, line = modelfile.base, modelfile.lines.get("FROM", 0)
+    if value.startswith(("sha256:", "@sha256:")):  # a file uploaded to this store (Ollama's /api/blobs)
+        return (yield from _base_from_blob(store, value.removeprefix("@"), line))
     looks_like_path = names_a_file(value)
     if base_dir is None:
         if looks_like_path:
@@ -110,6 +112,17 @@ def _resolve_base(store: ModelStore, modelfile: Modelfile, base_dir: Path | None
     for layer in manifest.layers:
         yield PullProgress(f"using existing layer {layer.digest}", digest=layer.digest)
     return _Base(manifest.config, list(manifest.layers), dict(record.parameters))
+
+
+def _base_from_blob(store: ModelStore, value: str, line: int) -> Iterator[PullProgress]:
+    try:
+        present = store.has_blob(value)
+    except InvalidName as exc:
+        raise ModelfileError(f"FROM {value}: {exc}", line) from None
+    if not present:
+        raise ModelfileError(f"FROM {value}: no such file in the model store; upload it first "
+                             f"(POST /api/blobs/{value})", line)
+    return (yield from _base_from_file(store, _gguf_in(store.blob_path(value), value, line)))
 
 
 def _pull_packaged(store: ModelStore, name: ModelName, value: str, line: int) -> Iterator[PullProgress]:

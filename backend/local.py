@@ -164,6 +164,14 @@ class LocalBackend(Backend):
 
         return stream_from_thread(lambda cancel: pull(self.store, name, cancel))
 
+    async def has_blob(self, digest: str) -> bool:
+        return self.store.has_blob(digest)
+
+    async def add_blob(self, digest: str, data: AsyncIterator[bytes]) -> None:
+        from backend.uploads import receive_blob
+
+        await receive_blob(self.store, digest, data)
+
     def import_models(self, source: str, path: str | None = None) -> AsyncIterator[ImportResult]:
         from backend.pull.imports import import_models
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 
-from backend.errors import EmberError
+from backend.errors import EmberError, NotSupported
 from backend.types import (
     ChatRequest,
     Chunk,
@@ -47,6 +47,15 @@ class Backend(ABC):
     @abstractmethod
     def pull(self, name: str) -> AsyncIterator[PullProgress]:
         """Fetch `name`: hf.co/{user}/{repo}[:{quant}], an https URL or local path to a .gguf, a packaged model."""
+
+    async def has_blob(self, digest: str) -> bool:
+        """Whether the model store holds the blob `sha256:…` (what a client asks before uploading it)."""
+        raise NotSupported("this backend takes no file uploads")
+
+    async def add_blob(self, digest: str, data: AsyncIterator[bytes]) -> None:
+        """Store an uploaded file as the blob `digest`; refused unless its sha256 is that digest.
+        A Modelfile's `FROM sha256:…` then builds on it."""
+        raise NotSupported("this backend takes no file uploads")
 
     def import_models(self, source: str, path: str | None = None) -> AsyncIterator[ImportResult]:
         """Register the models of another store (`ollama`, `hf-cache`) without copying them."""

@@ -149,11 +149,16 @@ class ModelStore:
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
         final = self.blob_path(digest)
         if not final.exists():
-            tmp = self.blobs / f"{TEMP_PREFIX}{os.getpid()}-{time.monotonic_ns()}"
+            tmp = self.scratch_path()
             _write_file(tmp, data)
             os.replace(tmp, final)
             _fsync_dir(self.blobs)
         return Layer(media_type, digest, len(data))
+
+    def scratch_path(self) -> Path:
+        """A fresh file name beside the blobs, for what is written before its digest is known to match."""
+        self._ensure()
+        return self.blobs / f"{TEMP_PREFIX}{os.getpid()}-{time.monotonic_ns()}"
 
     def read_blob(self, digest: str) -> bytes:
         return self.blob_path(digest).read_bytes()
@@ -170,7 +175,7 @@ class ModelStore:
         final = self.blob_path(digest)
         if final.exists():
             return Layer(media_type, digest, size)
-        tmp = self.blobs / f"{TEMP_PREFIX}{os.getpid()}-{time.monotonic_ns()}"
+        tmp = self.scratch_path()
         linked = False
         if link:
             try:

@@ -9,7 +9,8 @@ from typing import Any
 
 from backend.api import schemas
 from backend.api.streaming import timestamp
-from backend.errors import InvalidRequest
+from backend.errors import InvalidName, InvalidRequest
+from backend.names import parse_digest
 from backend.types import (
     ChatRequest,
     Chunk,
@@ -139,16 +140,37 @@ def _quoted(text: str) -> str:
     return f'"""{text}"""'
 
 
+def _uploaded_model(files: dict[str, str] | None) -> str:
+    """The digest of the one GGUF that `files` names (uploaded first through /api/blobs)."""
+    if not files:
+        return ""
+    if len(files) != 1:
+        raise InvalidRequest(f'"files" names {len(files)} files; ember builds a model from one GGUF file')
+    (name, digest), = files.items()
+    if not name.lower().endswith(".gguf"):
+        raise InvalidRequest(f'"files" names {name}: ember builds models from GGUF files (.gguf)')
+    try:
+        return "sha256:" + parse_digest(digest)
+    except InvalidName as exc:
+        raise InvalidRequest(f'"files" names {name} as {digest!r}: {exc}') from None
+
+
 def modelfile_from_fields(body: schemas.CreateRequest) -> str:
     """The Modelfile text that Ollama's JSON form of /api/create describes."""
-    if body.files or body.adapters:
-        raise InvalidRequest('ember cannot take uploaded files yet; create from a model name ("from") or '
-                             "run ember create on the machine that holds the files")
+    if body.adapters:
+        raise InvalidRequest("ember cannot take uploaded adapters yet; run ember create with an ADAPTER line "
+                             "on the machine that holds the file")
     if body.quantize:
         raise InvalidRequest("ember cannot quantize models yet; create from an already quantized GGUF")
-    if not body.from_:
-        raise InvalidRequest('create needs "from" (the model to build on) or "modelfile"')
-    lines = [f"FROM {body.from_}"]
+    if body.from_ and body.files:
+        raise InvalidRequest('give "from" (a model to build on) or "files" (an uploaded GGUF), not both')
+    base = body.from_ or _uploaded_model(body.files)
+    if any(c in base for c in "\r\n"):
+        raise InvalidRequest('"from" is one model name, on one line')
+    if not base:
+        raise InvalidRequest('create needs "from" (the model to build on), "files" (an uploaded GGUF) or '
+                             '"modelfile"')
+    lines = [f"FROM {base}"]
     if body.template is not None:
         lines.append(f"TEMPLATE {_quoted(body.template)}")
     if body.system is not None:

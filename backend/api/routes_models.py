@@ -96,6 +96,18 @@ async def create(body: schemas.CreateRequest, request: Request, backend: Backend
     return await _progress_response(request, backend.create(body.model, text), body.stream)
 
 
+@router.head("/blobs/{digest}", responses={404: {"description": "the store has no such blob"}})
+async def blob_exists(digest: str, backend: Backend = Depends(backend_of)) -> Response:
+    return Response(status_code=200 if await backend.has_blob(digest) else 404)
+
+
+@router.post("/blobs/{digest}", status_code=201)
+async def upload_blob(digest: str, request: Request, backend: Backend = Depends(backend_of)) -> Response:
+    """A model file for /api/create's `files`; refused unless its sha256 is `digest`."""
+    await backend.add_blob(digest, request.stream())  # a client that leaves stops it; nothing is kept
+    return Response(status_code=201)
+
+
 @router.post("/push", response_model=schemas.ProgressResponse)
 async def push(body: schemas.PullRequest) -> Response:
     raise InvalidRequest(f"ember cannot push {body.model} to a registry: pushing is not supported; "

@@ -19,6 +19,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 MAX_BODY = 32 * 1024 * 1024
+UPLOADS = "/api/blobs/"  # model files: as large as the disk allows (the store refuses what does not fit)
 
 
 def split_host(host: str) -> str:
@@ -102,6 +103,9 @@ class Guard:
             await _refuse(send, path, 401, "this server needs an API key: send the header "
                                            '"Authorization: Bearer <EMBER_API_KEY>"',
                           [(b"www-authenticate", b"Bearer")])
+            return
+        if path.startswith(UPLOADS):
+            await self.app(scope, receive, send)
             return
         length = headers.get("content-length", "")
         if length.isdigit() and int(length) > self.max_body:
