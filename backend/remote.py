@@ -10,15 +10,18 @@ import json
 import re
 from collections.abc import AsyncIterator
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
 
+from backend.asyncbridge import run_blocking
 from backend.errors import EmberError, RemoteError
 from backend.remote_address import server_url
 from backend.remote_clock import StreamClock
 from backend.remote_http import RETRIES, Transport, bearer, env_timeout
 from backend.service import Backend
+from backend.store import hash_file
 from backend.types import (
     ChatRequest,
     Chunk,
@@ -167,8 +170,22 @@ class RemoteBackend(Backend):
         )
 
     async def create(self, name: str, modelfile: str, *, base_dir: str | None = None) -> AsyncIterator[PullProgress]:
-        async for data in self._stream("/api/create", create_body(name, modelfile), None):
+        upload = _file_to_upload(modelfile, base_dir)
+        uploaded = None
+        if upload is not None:  # a GGUF on this machine: the server gets it through /api/blobs first
+            yield PullProgress(f"hashing {upload.name}")
+            uploaded = "sha256:" + await run_blocking(hash_file, upload)
+            if not await self.has_blob(uploaded):
+                yield PullProgress(f"uploading {upload.name}", total=upload.stat().st_size)
+                await self.add_blob(uploaded, _read_chunks(upload))
+        async for data in self._stream("/api/create", create_body(name, modelfile, uploaded), None):
             yield _progress(data)
+
+    async def has_blob(self, digest: str) -> bool:
+        return await self.transport.exists(f"/api/blobs/{digest}")
+
+    async def add_blob(self, digest: str, data: AsyncIterator[bytes]) -> None:
+        await self.transport.upload(f"/api/blobs/{digest}", data)
 
     async def copy(self, source: str, destination: str) -> None:
         await self._call("POST", "/api/copy", {"source": source, "destination": destination}, model=source)
@@ -233,18 +250,26 @@ def _progress(data: dict[str, Any]) -> PullProgress:
                         int(data.get("completed") or 0))
 
 
-def create_body(name: str, modelfile: str) -> dict[str, Any]:
-    """/api/create's JSON for a Modelfile: the fields Ollama reads since 0.5.5 (`from`, `system`, …), and
-    the Modelfile itself for servers older than that. The server builds from its own models: a FROM or
-    ADAPTER that names a file on this machine cannot reach it."""
+def create_body(name: str, modelfile: str, uploaded: str | None = None) -> dict[str, Any]:
+    """/api/create's JSON for a Modelfile: the fields Ollama reads since 0.5.5 (`from` or `files`, `system`,
+    …), and the Modelfile itself for servers older than that. The server builds from its own models and
+    from what was uploaded to it (`uploaded`, the digest of the GGUF the FROM line names)."""
     from backend.modelfile import names_a_file, parse_modelfile
 
     parsed = parse_modelfile(modelfile)
-    if names_a_file(parsed.base) or parsed.adapters:
+    if (names_a_file(parsed.base) and uploaded is None) or parsed.adapters:
         what = f"ADAPTER {parsed.adapters[0]}" if parsed.adapters else f"FROM {parsed.base}"
         raise EmberError(f"{what} names a file on this machine, which the server cannot read: build FROM a "
                          "model the server has (ember --host … list), or run ember create on the server")
     body: dict[str, Any] = {"model": name, "modelfile": modelfile, "from": parsed.base}
+    if uploaded is not None:
+        del body["from"]
+        body["files"] = {Path(parsed.base).name: uploaded}
+        line = parsed.lines.get("FROM", 0)
+        lines = modelfile.splitlines()
+        if 0 < line <= len(lines):  # older servers read the upload as FROM @sha256:…
+            lines[line - 1] = f"FROM @{uploaded}"
+            body["modelfile"] = "\n".join(lines) + "\n"
     if parsed.template is not None:
         body["template"] = parsed.template
     if parsed.system is not None:
@@ -257,3 +282,22 @@ def create_body(name: str, modelfile: str) -> dict[str, Any]:
         body["license"] = list(parsed.license)
     return body
 
+
+def _file_to_upload(modelfile: str, base_dir: str | None) -> Path | None:
+    """The GGUF file a Modelfile's FROM names on this machine, if it names one."""
+    from backend.modelfile import names_a_file, parse_modelfile
+
+    parsed = parse_modelfile(modelfile)
+    if base_dir is None or not names_a_file(parsed.base):
+        return None
+    path = Path(parsed.base).expanduser()
+    path = path if path.is_absolute() else Path(base_dir) / path
+    if not path.is_file():
+        raise EmberError(f"FROM {parsed.base}: no such file (looked for {path})")
+    return path
+
+
+async def _read_chunks(path: Path, size: int = 1 << 20) -> AsyncIterator[bytes]:
+    with open(path, "rb") as fh:
+        while chunk := await run_blocking(fh.read, size):
+            yield chunk

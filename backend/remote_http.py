@@ -141,6 +141,18 @@ class Transport:
             raise self.failed(response.status_code, message_of(response), model)
         return response
 
+    async def exists(self, path: str) -> bool:
+        """Whether a HEAD request for `path` finds it (200)."""
+        response = await self._send(self.client.build_request("HEAD", path), stream=False)
+        return response.status_code == 200
+
+    async def upload(self, path: str, content: AsyncIterator[bytes]) -> None:
+        """POST a body of any size, for as long as it takes to send."""
+        request = self.client.build_request("POST", path, content=content, timeout=httpx.Timeout(None, connect=10))
+        response = await self._send(request, stream=False)
+        if response.status_code >= 400:
+            raise self.failed(response.status_code, message_of(response), None)
+
     @asynccontextmanager
     async def stream(self, path: str, body: dict[str, Any], model: str | None,
                      headers: dict[str, str] | None = None) -> AsyncIterator[httpx.Response]:

@@ -108,3 +108,28 @@ async def test_create_through_the_remote_backend_sends_ollamas_fields(server: st
             [e async for e in remote.create("local:file", "FROM ./model.gguf\n")]
     finally:
         await remote.close()
+
+
+async def test_create_through_the_remote_backend_uploads_a_local_gguf(server: str, smollm2_gguf: Path,
+                                                                      tmp_path: Path) -> None:
+    from backend.remote import create_body
+
+    (tmp_path / "mine.gguf").write_bytes(smollm2_gguf.read_bytes() + b"\0" * 128)  # a file the server lacks
+    modelfile = 'FROM ./mine.gguf\nSYSTEM """Uploaded."""\n'
+    body = create_body("mine:remote", modelfile, "sha256:" + "a" * 64)
+    assert body["files"] == {"mine.gguf": "sha256:" + "a" * 64} and "from" not in body
+    assert body["modelfile"].startswith("FROM @sha256:")  # what servers older than 0.5.5 read
+    remote = RemoteBackend(server)
+    try:
+        events = [e async for e in remote.create("mine:remote", modelfile, base_dir=str(tmp_path))]
+        assert any(e.status.startswith("uploading mine.gguf") for e in events)
+        assert events[-1].status == "success"
+        made = await remote.show("mine:remote")
+        assert made.system == "Uploaded." and made.details.family == "llama"
+        again = [e async for e in remote.create("mine:remote", modelfile, base_dir=str(tmp_path))]
+        assert not any(e.status.startswith("uploading") for e in again)  # the server has it already
+        await remote.delete("mine:remote")
+        with pytest.raises(EmberError, match="no such file"):
+            [e async for e in remote.create("x:remote", "FROM ./absent.gguf\n", base_dir=str(tmp_path))]
+    finally:
+        await remote.close()
