@@ -217,12 +217,11 @@ def load_offloaded(path: Path, load: Callable[[int], T], *, num_ctx: int, num_gp
         try:
             return loaded, planned.result()
         except (OSError, EmberError) as exc:
-            return loaded, OffloadPlan(0, 0, 0, Path(path).stat().st_size, 0, 0, reason=f"no estimate: {exc}")
+            return loaded, _no_estimate(path, exc)
     try:
         plan = plan_for_file(path, num_ctx, num_gpu=num_gpu, parallel=parallel, num_batch=num_batch)
     except (OSError, EmberError) as exc:  # an unreadable file: the load itself says what is wrong
-        return load(-1 if num_gpu < 0 else num_gpu), OffloadPlan(0, 0, 0, Path(path).stat().st_size, 0, 0,
-                                                                  reason=f"no estimate: {exc}")
+        return load(-1 if num_gpu < 0 else num_gpu), _no_estimate(path, exc)
     if plan.total_layers <= 1:  # no layer count in the metadata: let llama.cpp place everything
         return load(-1 if num_gpu < 0 else num_gpu), plan
 
@@ -230,6 +229,11 @@ def load_offloaded(path: Path, load: Callable[[int], T], *, num_ctx: int, num_gp
         return plan_for_file(path, num_ctx, num_gpu=layers, parallel=parallel, num_batch=num_batch)
 
     return load_with_fallback(load, plan, replan)
+
+
+def _no_estimate(path: Path, why: Exception) -> OffloadPlan:
+    """The plan of a model whose header could not be read: everything where llama.cpp puts it."""
+    return OffloadPlan(0, 0, 0, Path(path).stat().st_size, 0, 0, reason=f"no estimate: {why}")
 
 
 # detection ------------------------------------------------------------------------------------

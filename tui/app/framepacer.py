@@ -17,7 +17,11 @@ class FramePacer:
     fastest: float = 1 / 15  # seconds between frames at most this often
     slowest: float = 1.0  # and at least this often, however slow drawing is
     interval: float = 1 / 15
+    due: float = field(default_factory=time.perf_counter)  # when the next frame is drawn (perf_counter)
     _cpu: float = field(default_factory=time.thread_time)
+
+    def __post_init__(self) -> None:
+        self.due += self.interval
 
     def next_interval(self) -> float:
         """Call on the drawing thread after each frame: the delay until the next one.
@@ -29,4 +33,5 @@ class FramePacer:
         spent, self._cpu = cpu - self._cpu, cpu
         wanted = min(max(spent / self.budget, self.fastest), self.slowest)
         self.interval = (self.interval + wanted) / 2
+        self.due = time.perf_counter() + self.interval
         return self.interval

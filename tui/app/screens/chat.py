@@ -261,7 +261,7 @@ class ChatScreen(Screen):
         pacer = FramePacer()
 
         async def flush() -> None:
-            nonlocal timer, draw_at
+            nonlocal timer
             if finished:
                 return
             if started and count > 1:
@@ -271,12 +271,9 @@ class ChatScreen(Screen):
                 pending.clear()
                 await stream.write(text)
             if not finished:
-                interval = pacer.next_interval()
-                draw_at = time.perf_counter() + interval
-                timer = self.set_timer(interval, flush)
+                timer = self.set_timer(pacer.next_interval(), flush)
 
         finished = False
-        draw_at = time.perf_counter() + pacer.interval
         timer = self.set_timer(pacer.interval, flush)
         try:
             async with aclosing(source or self.ember.session.answer()) as chunks:
@@ -289,7 +286,7 @@ class ChatScreen(Screen):
                         pending.append(chunk.text)
                     if chunk.done:
                         final = chunk
-                    elif (wait := draw_at - time.perf_counter() - GATHER_EARLY) > 0:
+                    elif (wait := pacer.due - time.perf_counter() - GATHER_EARLY) > 0:
                         await asyncio.sleep(wait)  # what comes meanwhile arrives as one piece, without a wake-up each
         except asyncio.CancelledError:
             outcome = "stopped"
