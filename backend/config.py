@@ -12,8 +12,7 @@ from pathlib import Path
 
 import platformdirs
 import tomli_w
-
-from backend.errors import EmberError
+from ember.backend.errors import EmberError
 
 APP_NAME = "ember"
 DEFAULT_MODEL = "smollm2:135m"

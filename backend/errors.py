@@ -83,3 +83,9 @@ class NotSupported(EmberError):
     """An operation the server's API does not have (pull, create, delete, copy on an OpenAI-compatible server)."""
 
     status = 501
+
+
+class TemplateError(EmberError):
+    """A chat template that does not parse, refuses the conversation, or breaks a rendering limit."""
+
+    status = 400

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from backend.errors import EmberError
+from ember.backend.errors import EmberError
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2)
 
 
 def default_path() -> Path:
-    from backend.config import data_dir
+    from ember.backend.config import data_dir
 
     return data_dir() / "history.db"
 

@@ -9,7 +9,7 @@ import difflib
 import math
 from dataclasses import dataclass, fields
 
-from backend.errors import InvalidRequest
+from ember.backend.errors import InvalidRequest
 
 
 @dataclass(frozen=True)

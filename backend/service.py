@@ -9,8 +9,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 
-from backend.errors import EmberError, NotSupported
-from backend.types import (
+from ember.backend.errors import EmberError, NotSupported
+from ember.backend.types import (
     ChatRequest,
     Chunk,
     GenerateRequest,

@@ -23,7 +23,7 @@ MODEL = "smollm2:135m"
 
 
 async def headless(backend, options: dict[str, object]) -> float:  # type: ignore[no-untyped-def]
-    from backend.types import ChatRequest, Message
+    from ember.backend.types import ChatRequest, Message
 
     rate = 0.0
     async for chunk in backend.chat(ChatRequest(model=MODEL, messages=[Message("user", PROMPT)], options=options)):
@@ -49,14 +49,14 @@ async def through_app(app, pilot, options: dict[str, object]) -> float:  # type:
 async def run(tokens: int, rounds: int) -> None:
     home = Path(tempfile.mkdtemp(prefix="ember-bench-"))
     os.environ.update(EMBER_DATA=str(home / "data"), EMBER_CONFIG=str(home / "config"))
-    from backend.config import Config
-    from backend.history import History
-    from backend.local import LocalBackend
-    from backend.names import parse_name
-    from backend.pull.packages import PACKAGED_MODELS, find_packaged_gguf
-    from backend.pull.register import register_gguf
-    from backend.store import ModelStore
-    from tui.app.app import EmberApp
+    from ember.backend.config import Config
+    from ember.backend.history import History
+    from ember.backend.local.local_backend import LocalBackend
+    from ember.backend.pull.packages import PACKAGED_MODELS, find_packaged_gguf
+    from ember.backend.pull.register import register_gguf
+    from ember.backend.store.modelstore import ModelStore
+    from ember.backend.store.names import parse_name
+    from ember.tui.app.app import EmberApp
 
     register_gguf(ModelStore(home / "models"), parse_name(MODEL), find_packaged_gguf(PACKAGED_MODELS[MODEL]))
     backend = LocalBackend(Config(models=home / "models", keep_alive="-1"))

@@ -45,16 +45,16 @@ def paired_row(what: str, values: list[float], baselines: list[float], unit: str
 
 
 def model_path() -> Path:
-    from backend.pull.packages import PACKAGED_MODELS, find_packaged_gguf
+    from ember.backend.pull.packages import PACKAGED_MODELS, find_packaged_gguf
 
     return find_packaged_gguf(PACKAGED_MODELS[MODEL])
 
 
 def chat_tokens(runner, messages) -> list[int]:
     """The prompt ember would send for `messages` (role, text) pairs."""
-    from backend.ggufmeta import read_gguf_meta
-    from backend.templates import render_chat
-    from backend.types import Message
+    from ember.backend.prompt.jinja import render_chat
+    from ember.backend.store.ggufmeta import read_gguf_meta
+    from ember.backend.types import Message
 
     template = read_gguf_meta(runner.path).chat_template
     text = render_chat(template, [Message(role, content) for role, content in messages])

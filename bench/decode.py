@@ -13,7 +13,7 @@ from common import LONG_PROMPT, STORY, Row, chat_tokens, machine, model_path, pa
 
 
 def ember_decode(runner, prompt: list[int], n_tokens: int) -> float:
-    from backend.parameters import Options
+    from ember.backend.parameters import Options
 
     runner.forget()
     options = Options.merge({"temperature": 0, "num_predict": n_tokens, "repeat_penalty": 1.0,
@@ -40,7 +40,7 @@ def measure(runner, bare, *, tokens: int, rounds: int) -> list[Row]:
 
 
 def ember_prefill(runner, prompt: list[int]) -> float:
-    from backend.parameters import Options
+    from ember.backend.parameters import Options
 
     runner.forget()
     final = list(runner.generate(prompt, Options.merge({"temperature": 0, "num_predict": 1,
@@ -55,8 +55,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0)
     args = parser.parse_args()
     from bare import BareContext
-
-    from backend.engine.runner import Runner, default_threads
+    from ember.backend.engine.runner import Runner, default_threads
 
     threads = args.threads or default_threads()
     runner = Runner(model_path(), num_ctx=2048, num_thread=threads)

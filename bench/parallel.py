@@ -23,7 +23,7 @@ def aggregate_rate(runner, streams: int, tokens: int) -> float:
     """Decoded tokens per second over all streams together. Like the bare loop, which evaluates every
     prompt before its clock starts, the prompts are evaluated first (a one-token answer each), so the
     timed answers decode from cached prompts and no stream's prompt lands in another's decode time."""
-    from backend.parameters import Options
+    from ember.backend.parameters import Options
 
     runner.forget()
     options = Options.merge({"temperature": 0, "num_predict": tokens, "repeat_penalty": 1.0,
@@ -77,8 +77,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     from bare import BareContext
-
-    from backend.engine.runner import Runner, default_threads
+    from ember.backend.engine.runner import Runner, default_threads
 
     runner = Runner(model_path(), num_ctx=2048, num_parallel=args.streams)
     bare = BareContext(runner.model, num_ctx=2048, threads=default_threads(), sequences=args.streams)

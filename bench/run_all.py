@@ -26,8 +26,7 @@ def main() -> None:
     import server
     import startup
     import turns
-
-    from backend.engine.runner import Runner, default_threads
+    from ember.backend.engine.runner import Runner, default_threads
 
     threads = default_threads()
     started = time.monotonic()

@@ -90,17 +90,16 @@ class Server:
 
 def measure(home: Path, *, tokens: int = 64, rounds: int = 9) -> list[Row]:
     from bare import BareContext, load_model
-
-    from backend.engine.memory import kv_cache_bytes
-    from backend.engine.runner import default_threads
-    from backend.ggufmeta import read_gguf_meta
+    from ember.backend.engine.memory import kv_cache_bytes
+    from ember.backend.engine.runner import default_threads
+    from ember.backend.store.ggufmeta import read_gguf_meta
 
     path = model_path()
     server = Server(home)
     try:
         model = load_model(path)
         bare = BareContext(model, num_ctx=4096, threads=default_threads())
-        from backend.engine.runner import Runner
+        from ember.backend.engine.runner import Runner
 
         tokenizer = Runner(path, num_ctx=256, num_parallel=1)
         from common import chat_tokens

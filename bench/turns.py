@@ -15,7 +15,7 @@ from common import Row, chat_tokens, machine, model_path, print_table
 
 def first_token_seconds(runner, prompt: list[int], answer: int) -> tuple[float, str, int]:
     """(seconds to the first chunk of text, the answer, prompt tokens evaluated)."""
-    from backend.parameters import Options
+    from ember.backend.parameters import Options
 
     options = Options.merge({"temperature": 0, "num_predict": answer, "num_ctx": runner.num_ctx})
     start = time.perf_counter()
@@ -71,7 +71,7 @@ def main() -> None:
     parser.add_argument("--answer", type=int, default=48)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    from backend.engine.runner import Runner
+    from ember.backend.engine.runner import Runner
 
     runner = Runner(model_path(), num_ctx=4096)
     print_table(measure(runner, turns=args.turns, answer=args.answer, rounds=args.rounds), machine())

@@ -43,6 +43,8 @@ fi
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 PIP=("$VENV/bin/python" -m pip --disable-pip-version-check -q)
 "${PIP[@]}" install --upgrade pip wheel setuptools
+# ember itself first, without its dependencies: the build check below runs ember's own hardware module
+"${PIP[@]}" install --no-deps -e .
 
 cpu_flags() {
     local flags="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON"
@@ -59,7 +61,7 @@ llama_at_version() {
     "$VENV/bin/python" -c "import llama_cpp, sys; sys.exit(llama_cpp.__version__ != '$LLAMA_VERSION')" 2>/dev/null
 }
 installed_build() {  # cpu, cuda or metal: read from the ggml backends the installed llama.cpp has
-    llama_at_version && "$VENV/bin/python" -m backend.engine.hardware --installed-build 2>/dev/null
+    llama_at_version && "$VENV/bin/python" -m ember.backend.engine.hardware --installed-build 2>/dev/null
 }
 build_failed() {
     echo "building llama-cpp-python for $BUILD failed (CMAKE_ARGS=$CMAKE_ARGS); see \"GPU\" in README.md," \

@@ -6,12 +6,11 @@ import os
 from pathlib import Path
 
 import pytest
-
-from backend.config import Config
-from backend.names import parse_name
-from backend.pull.packages import PACKAGED_MODELS, find_packaged_gguf
-from backend.pull.register import register_gguf
-from backend.store import ModelStore
+from ember.backend.config import Config
+from ember.backend.pull.packages import PACKAGED_MODELS, find_packaged_gguf
+from ember.backend.pull.register import register_gguf
+from ember.backend.store.modelstore import ModelStore
+from ember.backend.store.names import parse_name
 
 DEFAULT_MODEL = "smollm2:135m"
 
@@ -49,14 +48,14 @@ def config(models_dir: Path) -> Config:
 @pytest.fixture(scope="session")
 def backend(config: Config):
     """The real in-process backend; the model loads once and stays for the session."""
-    from backend.local import LocalBackend
+    from ember.backend.local.local_backend import LocalBackend
 
     return LocalBackend(config)
 
 
 @pytest.fixture(scope="session")
 def runner(smollm2_gguf: Path):
-    from backend.engine.runner import Runner
+    from ember.backend.engine.runner import Runner
 
     loaded = Runner(smollm2_gguf, num_ctx=2048)
     yield loaded

@@ -7,7 +7,7 @@ import gc
 import os
 import sys
 
-from backend.service import Backend
+from ember.backend.service import Backend
 
 
 def wants_plain(args: argparse.Namespace, environ: dict[str, str] | None = None) -> bool:
@@ -22,10 +22,10 @@ def wants_plain(args: argparse.Namespace, environ: dict[str, str] | None = None)
 
 async def interactive(backend: Backend, args: argparse.Namespace) -> int:
     if wants_plain(args):
-        from tui.repl import Repl
+        from ember.tui.repl import Repl
 
         return await Repl(backend, args.model, verbose=args.verbose).run()
-    from tui.app.app import EmberApp
+    from ember.tui.app.app import EmberApp
 
     app = EmberApp(backend, args.model)
     app.session.keep_alive = getattr(args, "keepalive", None)

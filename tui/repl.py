@@ -12,13 +12,13 @@ import signal
 import sys
 from collections.abc import Iterable
 
-from backend.errors import EmberError
-from backend.service import Backend
-from tui.chatcommands import completions, is_command
-from tui.chatrun import run_command
-from tui.chatsession import ChatSession, ChatState
-from tui.format import timing_block
-from tui.streaming import stream_answer
+from ember.backend.errors import EmberError
+from ember.backend.service import Backend
+from ember.tui.chat.session import ChatSession, ChatState
+from ember.tui.chat.slash import completions, is_command
+from ember.tui.chat.slash_run import run_command
+from ember.tui.cli.format import timing_block
+from ember.tui.cli.streaming import stream_answer
 
 
 def _completer(models: list[str], personas: list[str]):  # type: ignore[no-untyped-def]
@@ -43,10 +43,9 @@ class Repl:
     async def _setup_editor(self) -> None:
         if not (sys.stdin.isatty() and sys.stdout.isatty()):
             return
+        from ember.backend.config import data_dir
         from prompt_toolkit import PromptSession
         from prompt_toolkit.history import FileHistory
-
-        from backend.config import data_dir
 
         models = [m.name for m in await self.backend.list_models()]
         try:
@@ -87,7 +86,7 @@ class Repl:
 
     async def run(self) -> int:
         if self.session.history is None:
-            from backend.history import History
+            from ember.backend.history import History
 
             self.session.history = History()
         await self._setup_editor()

@@ -7,20 +7,19 @@ only for a real fault; never an HTML page or a traceback.
 
 from __future__ import annotations
 
+from ember.backend import __version__
+from ember.backend.api import routes_models, routes_ollama, routes_openai
+from ember.backend.api.security import MAX_BODY, BodyTooLarge, Guard, error_body, origin_regex
+from ember.backend.api.streaming import ClientGone
+from ember.backend.config import Config
+from ember.backend.errors import EmberError
+from ember.backend.service import Backend
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
-
-from backend import __version__
-from backend.api import routes_models, routes_ollama, routes_openai
-from backend.api.security import MAX_BODY, BodyTooLarge, Guard, error_body, origin_regex
-from backend.api.streaming import ClientGone
-from backend.config import Config
-from backend.errors import EmberError
-from backend.service import Backend
 
 
 def create_app(backend: Backend, config: Config, *, extra_hosts: tuple[str, ...] = ()) -> FastAPI:

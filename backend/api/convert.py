@@ -7,11 +7,10 @@ from collections.abc import AsyncIterator
 from dataclasses import asdict
 from typing import Any
 
-from backend.api import schemas
-from backend.api.streaming import timestamp
-from backend.errors import InvalidName, InvalidRequest
-from backend.names import parse_digest
-from backend.types import (
+from ember.backend.api.streaming import timestamp
+from ember.backend.errors import InvalidName, InvalidRequest
+from ember.backend.store.names import parse_digest
+from ember.backend.types import (
     ChatRequest,
     Chunk,
     GenerateRequest,
@@ -22,9 +21,10 @@ from backend.types import (
     RunningModel,
     Timings,
 )
+from ember.backend.wire import ollama
 
 
-def chat_request(body: schemas.ChatRequest) -> ChatRequest:
+def chat_request(body: ollama.ChatRequest) -> ChatRequest:
     if body.think:
         raise InvalidRequest(f'"{body.model}" does not support thinking')
     return ChatRequest(
@@ -37,12 +37,12 @@ def chat_request(body: schemas.ChatRequest) -> ChatRequest:
     )
 
 
-def message(m: schemas.ChatMessage) -> Message:
+def message(m: ollama.ChatMessage) -> Message:
     calls = [{"function": c.function.model_dump(exclude_none=True)} for c in m.tool_calls or []]
     return Message(m.role, m.content, images=list(m.images or []), tool_calls=calls, tool_name=m.tool_name)
 
 
-def generate_request(body: schemas.GenerateRequest) -> GenerateRequest:
+def generate_request(body: ollama.GenerateRequest) -> GenerateRequest:
     if body.images:
         raise InvalidRequest(f"{body.model} cannot read images: ember runs text models only for now")
     if body.think:
@@ -155,7 +155,7 @@ def _uploaded_model(files: dict[str, str] | None) -> str:
         raise InvalidRequest(f'"files" names {name} as {digest!r}: {exc}') from None
 
 
-def modelfile_from_fields(body: schemas.CreateRequest) -> str:
+def modelfile_from_fields(body: ollama.CreateRequest) -> str:
     """The Modelfile text that Ollama's JSON form of /api/create describes."""
     if body.adapters:
         raise InvalidRequest("ember cannot take uploaded adapters yet; run ember create with an ADAPTER line "

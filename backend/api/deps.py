@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+from ember.backend.service import Backend
 from fastapi import Request
-
-from backend.service import Backend
 
 
 def backend_of(request: Request) -> Backend:

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
+from ember.backend import __version__
+from ember.backend.api import convert
+from ember.backend.api.deps import backend_of
+from ember.backend.api.streaming import first_and_rest, ndjson_response, until_disconnected
+from ember.backend.errors import InvalidRequest
+from ember.backend.pull.local import looks_like_path
+from ember.backend.service import Backend
+from ember.backend.types import PullProgress
+from ember.backend.wire import ollama
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
-
-from backend import __version__
-from backend.api import convert, schemas
-from backend.api.deps import backend_of
-from backend.api.streaming import first_and_rest, ndjson_response, until_disconnected
-from backend.errors import InvalidRequest
-from backend.pull.local import looks_like_path
-from backend.service import Backend
-from backend.types import PullProgress
 
 root = APIRouter(tags=["ollama"])
 router = APIRouter(prefix="/api", tags=["ollama"])
@@ -27,35 +27,35 @@ async def index() -> str:
     return "Ollama is running"
 
 
-@router.get("/version", response_model=schemas.VersionResponse)
+@router.get("/version", response_model=ollama.VersionResponse)
 @router.head("/version", include_in_schema=False)
 async def version() -> dict:
     return {"version": __version__}
 
 
-@router.get("/tags", response_model=schemas.TagsResponse)
+@router.get("/tags", response_model=ollama.TagsResponse)
 async def tags(backend: Backend = Depends(backend_of)) -> dict:
     return {"models": [convert.model_entry(m) for m in await backend.list_models()]}
 
 
-@router.get("/ps", response_model=schemas.PsResponse)
+@router.get("/ps", response_model=ollama.PsResponse)
 async def ps(backend: Backend = Depends(backend_of)) -> dict:
     return {"models": [convert.running_entry(m) for m in await backend.running()]}
 
 
-@router.post("/show", response_model=schemas.ShowResponse)
-async def show(body: schemas.ShowRequest, backend: Backend = Depends(backend_of)) -> dict:
+@router.post("/show", response_model=ollama.ShowResponse)
+async def show(body: ollama.ShowRequest, backend: Backend = Depends(backend_of)) -> dict:
     return convert.show_response(await backend.show(body.model), body.verbose)
 
 
 @router.post("/copy")
-async def copy(body: schemas.CopyRequest, backend: Backend = Depends(backend_of)) -> Response:
+async def copy(body: ollama.CopyRequest, backend: Backend = Depends(backend_of)) -> Response:
     await backend.copy(body.source, body.destination)
     return Response(status_code=200)
 
 
 @router.delete("/delete")
-async def delete(body: schemas.DeleteRequest, backend: Backend = Depends(backend_of)) -> Response:
+async def delete(body: ollama.DeleteRequest, backend: Backend = Depends(backend_of)) -> Response:
     await backend.delete(body.model)
     return Response(status_code=200)
 
@@ -81,8 +81,8 @@ async def _progress_response(request: Request, events, stream: bool) -> Response
     return JSONResponse(_progress(await until_disconnected(request, last_of())))
 
 
-@router.post("/pull", response_model=schemas.ProgressResponse, responses=STREAMED)
-async def pull(body: schemas.PullRequest, request: Request, backend: Backend = Depends(backend_of)) -> Response:
+@router.post("/pull", response_model=ollama.ProgressResponse, responses=STREAMED)
+async def pull(body: ollama.PullRequest, request: Request, backend: Backend = Depends(backend_of)) -> Response:
     if looks_like_path(body.model.strip()):
         raise InvalidRequest(f'cannot pull "{body.model}": over the API, a pull names a model, hf.co/… or an '
                              'https URL, never a file on the server — run "ember pull PATH" on the machine '
@@ -90,8 +90,8 @@ async def pull(body: schemas.PullRequest, request: Request, backend: Backend = D
     return await _progress_response(request, backend.pull(body.model), body.stream)
 
 
-@router.post("/create", response_model=schemas.ProgressResponse, responses=STREAMED)
-async def create(body: schemas.CreateRequest, request: Request, backend: Backend = Depends(backend_of)) -> Response:
+@router.post("/create", response_model=ollama.ProgressResponse, responses=STREAMED)
+async def create(body: ollama.CreateRequest, request: Request, backend: Backend = Depends(backend_of)) -> Response:
     text = body.modelfile or convert.modelfile_from_fields(body)
     return await _progress_response(request, backend.create(body.model, text), body.stream)
 
@@ -108,7 +108,7 @@ async def upload_blob(digest: str, request: Request, backend: Backend = Depends(
     return Response(status_code=201)
 
 
-@router.post("/push", response_model=schemas.ProgressResponse)
-async def push(body: schemas.PullRequest) -> Response:
+@router.post("/push", response_model=ollama.ProgressResponse)
+async def push(body: ollama.PullRequest) -> Response:
     raise InvalidRequest(f"ember cannot push {body.model} to a registry: pushing is not supported; "
                          "share the GGUF file or a Modelfile instead")

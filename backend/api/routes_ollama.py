@@ -5,22 +5,22 @@ from __future__ import annotations
 import math
 import time
 
+from ember.backend.api import convert
+from ember.backend.api.deps import backend_of
+from ember.backend.api.streaming import first_and_rest, ndjson_response, until_disconnected
+from ember.backend.errors import InvalidRequest
+from ember.backend.parameters import validate
+from ember.backend.service import Backend
+from ember.backend.wire import ollama
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
-
-from backend.api import convert, schemas
-from backend.api.deps import backend_of
-from backend.api.streaming import first_and_rest, ndjson_response, until_disconnected
-from backend.errors import InvalidRequest
-from backend.parameters import validate
-from backend.service import Backend
 
 router = APIRouter(prefix="/api", tags=["ollama"])
 STREAMED = {200: {"content": {"application/x-ndjson": {}}, "description": "NDJSON when stream is true"}}
 
 
-@router.post("/generate", response_model=schemas.GenerateResponse, responses=STREAMED)
-async def generate(body: schemas.GenerateRequest, request: Request,
+@router.post("/generate", response_model=ollama.GenerateResponse, responses=STREAMED)
+async def generate(body: ollama.GenerateRequest, request: Request,
                    backend: Backend = Depends(backend_of)) -> Response:
     first, rest = await first_and_rest(request, backend.generate(convert.generate_request(body)))
     if body.stream:
@@ -30,8 +30,8 @@ async def generate(body: schemas.GenerateRequest, request: Request,
     return JSONResponse(convert.generate_chunk(body.model, last))
 
 
-@router.post("/chat", response_model=schemas.ChatResponse, responses=STREAMED)
-async def chat(body: schemas.ChatRequest, request: Request, backend: Backend = Depends(backend_of)) -> Response:
+@router.post("/chat", response_model=ollama.ChatResponse, responses=STREAMED)
+async def chat(body: ollama.ChatRequest, request: Request, backend: Backend = Depends(backend_of)) -> Response:
     chat_request = convert.chat_request(body)
     if chat_request.tools and "tools" not in (await backend.show(body.model)).capabilities:
         raise InvalidRequest(f'"{body.model}" does not support tools: its template has no place for them')
@@ -64,8 +64,8 @@ def _unit(vector: list[float]) -> list[float]:
     return [v / norm for v in vector] if norm else vector
 
 
-@router.post("/embed", response_model=schemas.EmbedResponse)
-async def embed(body: schemas.EmbedRequest, request: Request, backend: Backend = Depends(backend_of)) -> dict:
+@router.post("/embed", response_model=ollama.EmbedResponse)
+async def embed(body: ollama.EmbedRequest, request: Request, backend: Backend = Depends(backend_of)) -> dict:
     start = time.perf_counter_ns()
     texts = [body.input] if isinstance(body.input, str) else body.input
     texts = [t for t in texts if t] if isinstance(body.input, str) else texts
@@ -75,8 +75,8 @@ async def embed(body: schemas.EmbedRequest, request: Request, backend: Backend =
             "load_duration": 0, "prompt_eval_count": 0}
 
 
-@router.post("/embeddings", response_model=schemas.EmbeddingsResponse)
-async def embeddings(body: schemas.EmbeddingsRequest, request: Request,
+@router.post("/embeddings", response_model=ollama.EmbeddingsResponse)
+async def embeddings(body: ollama.EmbeddingsRequest, request: Request,
                      backend: Backend = Depends(backend_of)) -> dict:
     texts = [body.prompt] if body.prompt else []
     vectors = await until_disconnected(request, embed_texts(backend, body.model, texts, True, body.options))

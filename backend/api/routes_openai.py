@@ -10,22 +10,22 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+from ember.backend.api import convert
+from ember.backend.api.deps import backend_of
+from ember.backend.api.routes_ollama import embed_texts
+from ember.backend.api.streaming import first_and_rest, sse_response, until_disconnected
+from ember.backend.errors import InvalidRequest
+from ember.backend.service import Backend
+from ember.backend.types import ChatRequest, Chunk, GenerateRequest, Message
+from ember.backend.wire import openai
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
-
-from backend.api import convert, schemas
-from backend.api.deps import backend_of
-from backend.api.routes_ollama import embed_texts
-from backend.api.streaming import first_and_rest, sse_response, until_disconnected
-from backend.errors import InvalidRequest
-from backend.service import Backend
-from backend.types import ChatRequest, Chunk, GenerateRequest, Message
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 STREAMED = {200: {"content": {"text/event-stream": {}}, "description": "server-sent events when stream is true"}}
 
 
-def _options(body: schemas.Sampling, max_tokens: int | None = None) -> dict[str, Any]:
+def _options(body: openai.Sampling, max_tokens: int | None = None) -> dict[str, Any]:
     stop = [body.stop] if isinstance(body.stop, str) else body.stop
     values = {"num_predict": max_tokens if max_tokens is not None else body.max_tokens,
               "temperature": body.temperature, "top_p": body.top_p, "seed": body.seed, "stop": stop,
@@ -33,7 +33,7 @@ def _options(body: schemas.Sampling, max_tokens: int | None = None) -> dict[str,
     return {k: v for k, v in values.items() if v is not None}
 
 
-def _text(content: str | list[schemas.ContentPart] | None) -> str:
+def _text(content: str | list[openai.ContentPart] | None) -> str:
     if content is None or isinstance(content, str):
         return content or ""
     if any(part.type != "text" for part in content):
@@ -41,7 +41,7 @@ def _text(content: str | list[schemas.ContentPart] | None) -> str:
     return "".join(part.text for part in content)
 
 
-def _message(m: schemas.OAIMessage) -> Message:
+def _message(m: openai.OAIMessage) -> Message:
     calls = []
     for call in m.tool_calls or []:
         try:
@@ -53,7 +53,7 @@ def _message(m: schemas.OAIMessage) -> Message:
     return Message(role, _text(m.content), tool_calls=calls, tool_name=m.name or "")
 
 
-def _format(body: schemas.OAIChatRequest) -> str | dict[str, Any] | None:
+def _format(body: openai.OAIChatRequest) -> str | dict[str, Any] | None:
     rf = body.response_format
     if rf is None or rf.type == "text":
         return None
@@ -85,7 +85,7 @@ def _envelope(kind: str, model: str, ident: str) -> dict[str, Any]:
 
 
 @router.post("/chat/completions", responses=STREAMED)
-async def chat_completions(body: schemas.OAIChatRequest, request: Request,
+async def chat_completions(body: openai.OAIChatRequest, request: Request,
                            backend: Backend = Depends(backend_of)) -> Response:
     tools = [t.model_dump() for t in body.tools] if body.tools and body.tool_choice != "none" else None
     chat = ChatRequest(model=body.model, messages=[_message(m) for m in body.messages],
@@ -135,7 +135,7 @@ async def _chat_events(model: str, ident: str, first: Chunk, rest: AsyncIterator
 
 
 @router.post("/completions", responses=STREAMED)
-async def completions(body: schemas.OAICompletionRequest, request: Request,
+async def completions(body: openai.OAICompletionRequest, request: Request,
                       backend: Backend = Depends(backend_of)) -> Response:
     prompts = [body.prompt] if isinstance(body.prompt, str) else body.prompt
     if len(prompts) != 1:
@@ -173,20 +173,20 @@ def _base64(vector: list[float]) -> str:
     return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
 
 
-@router.get("/models", response_model=schemas.OAIModelList)
+@router.get("/models", response_model=openai.OAIModelList)
 async def models(backend: Backend = Depends(backend_of)) -> dict:
     return {"object": "list", "data": [{"id": m.name, "object": "model", "created": int(m.modified_at),
                                         "owned_by": "library"} for m in await backend.list_models()]}
 
 
-@router.get("/models/{model:path}", response_model=schemas.OAIModel)
+@router.get("/models/{model:path}", response_model=openai.OAIModel)
 async def model(model: str, backend: Backend = Depends(backend_of)) -> dict:
     info = await backend.show(model)
     return {"id": info.name, "object": "model", "created": int(info.modified_at), "owned_by": "library"}
 
 
 @router.post("/embeddings")
-async def embeddings(body: schemas.OAIEmbeddingRequest, request: Request,
+async def embeddings(body: openai.OAIEmbeddingRequest, request: Request,
                      backend: Backend = Depends(backend_of)) -> dict:
     texts = [body.input] if isinstance(body.input, str) else body.input
     if not texts or any(not t for t in texts):

@@ -7,8 +7,8 @@ import socket
 import sys
 from urllib.parse import urlsplit
 
-from backend import __version__
-from backend.errors import EmberError
+from ember.backend import __version__
+from ember.backend.errors import EmberError
 
 DEFAULT_PORT = 11434
 
@@ -51,10 +51,9 @@ def bind(host: str, port: int) -> socket.socket:
 def serve_forever(listen: str | None) -> int:
     """Serve until interrupted; returns the process's exit status."""
     import uvicorn
-
-    from backend.api.app import create_app
-    from backend.config import load_config
-    from backend.local import LocalBackend
+    from ember.backend.api.app import create_app
+    from ember.backend.config import load_config
+    from ember.backend.local.local_backend import LocalBackend
 
     config = load_config()
     host, port = parse_listen(listen or config.host)

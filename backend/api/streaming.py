@@ -14,11 +14,10 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import anyio
+from ember.backend.errors import EmberError
 from fastapi import Request
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
-
-from backend.errors import EmberError
 
 T = TypeVar("T")
 NDJSON = "application/x-ndjson"

@@ -15,10 +15,9 @@ import time
 from collections import deque
 
 import llama_cpp as lc
-
-from backend.engine.slots import Request, Slot, fit, forget, pick_slot, reuse_prefix, shift
-from backend.errors import EmberError
-from backend.types import Chunk, Timings
+from ember.backend.engine.slots import Request, Slot, fit, forget, pick_slot, reuse_prefix, shift
+from ember.backend.errors import EmberError
+from ember.backend.types import Chunk, Timings
 
 PIECE_BYTES = 256
 

@@ -12,10 +12,9 @@ import time
 from pathlib import Path
 
 import llama_cpp as lc
-
-from backend.engine.runner import default_threads  # also sets up llama.cpp's backend and logging
-from backend.engine.tokens import tokenize
-from backend.errors import EmberError, InvalidModelFile, InvalidRequest
+from ember.backend.engine.runner import default_threads  # also sets up llama.cpp's backend and logging
+from ember.backend.engine.tokens import tokenize
+from ember.backend.errors import EmberError, InvalidModelFile, InvalidRequest
 
 EMBED_CTX = 2048
 

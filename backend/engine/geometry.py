@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from backend.ggufmeta import TensorSize, read_tensor_sizes
+from ember.backend.store.ggufmeta import TensorSize, read_tensor_sizes
 
 KV_CELL_BYTES = 2  # llama.cpp's default cache type, f16, for keys and values alike
 _INPUT_TENSORS = ("token_embd", "token_types", "position_embd")  # stay in host memory

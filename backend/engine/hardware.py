@@ -17,8 +17,8 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-from backend.engine.geometry import ModelGeometry, geometry_from_gguf
-from backend.errors import EmberError
+from ember.backend.engine.geometry import ModelGeometry, geometry_from_gguf
+from ember.backend.errors import EmberError
 
 log = logging.getLogger("ember.hardware")
 
@@ -276,7 +276,7 @@ _log_callback: Any = None
 def _quiet(lc: Any) -> None:
     """Keep llama.cpp's device probing off the terminal unless EMBER_DEBUG_LLAMA is set."""
     global _log_callback
-    if _log_callback is not None or "backend.engine.runner" in sys.modules:
+    if _log_callback is not None or "ember.backend.engine.runner" in sys.modules:
         return
 
     @lc.llama_log_callback
@@ -401,12 +401,12 @@ def machine_report() -> MachineReport:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m backend.engine.hardware --installed-build`: the installer's check of the build."""
+    """`python -m ember.backend.engine.hardware --installed-build`: the installer's check of the build."""
     args = sys.argv[1:] if argv is None else argv
     if args == ["--installed-build"]:
         print(installed_flavour())
         return 0
-    print("usage: python -m backend.engine.hardware --installed-build", file=sys.stderr)
+    print("usage: python -m ember.backend.engine.hardware --installed-build", file=sys.stderr)
     return 2
 
 

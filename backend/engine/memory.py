@@ -29,7 +29,7 @@ def kv_cache_bytes(meta_kv: dict[str, object], architecture: str, cells: int) ->
 
 def estimate_bytes(model: Path, adapters: tuple[Path, ...], num_ctx: int, parallel: int) -> int:
     """What loading `model` with `parallel` sequences of `num_ctx` tokens will need."""
-    from backend.ggufmeta import read_gguf_metadata
+    from ember.backend.store.ggufmeta import read_gguf_metadata
 
     weights = model.stat().st_size + sum(p.stat().st_size for p in adapters)
     try:

@@ -17,15 +17,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import llama_cpp as lc
-
-from backend.engine.batch import PIECE_BYTES, BatchLoop
-from backend.engine.sampler import SamplerChain
-from backend.engine.slots import Request
-from backend.engine.textstream import TextStream
-from backend.engine.tokens import tokenize
-from backend.errors import EmberError, InvalidModelFile
-from backend.parameters import Options
-from backend.types import Chunk
+from ember.backend.engine.batch import PIECE_BYTES, BatchLoop
+from ember.backend.engine.sampler import SamplerChain
+from ember.backend.engine.slots import Request
+from ember.backend.engine.textstream import TextStream
+from ember.backend.engine.tokens import tokenize
+from ember.backend.errors import EmberError, InvalidModelFile
+from ember.backend.parameters import Options
+from ember.backend.types import Chunk
 
 DEFAULT_PARALLEL = 4
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import llama_cpp as lc
-
-from backend.errors import InvalidRequest
-from backend.parameters import Options
+from ember.backend.errors import InvalidRequest
+from ember.backend.parameters import Options
 
 RANDOM_SEED = 0xFFFFFFFF  # llama.cpp picks a fresh seed
 

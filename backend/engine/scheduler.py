@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from backend.errors import InvalidRequest
+from ember.backend.errors import InvalidRequest
 
 FOREVER = -1.0
 

@@ -12,11 +12,10 @@ import time
 from dataclasses import dataclass, field
 
 import llama_cpp as lc
-
-from backend.engine.sampler import SamplerChain
-from backend.engine.textstream import TextStream
-from backend.parameters import Options
-from backend.types import Chunk
+from ember.backend.engine.sampler import SamplerChain
+from ember.backend.engine.textstream import TextStream
+from ember.backend.parameters import Options
+from ember.backend.types import Chunk
 
 
 @dataclass(eq=False)

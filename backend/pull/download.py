@@ -16,9 +16,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from backend.errors import Cancelled, DiskFull, PullError
-from backend.store import ModelStore, hash_steps
-from backend.types import PullProgress
+from ember.backend.digests import hash_steps
+from ember.backend.errors import Cancelled, DiskFull, PullError
+from ember.backend.store.modelstore import ModelStore
+from ember.backend.types import PullProgress
 
 RETRIES = 5
 SPACE_MARGIN = 64 << 20  # leave room for manifests, configs and the rest of the system

@@ -15,14 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from backend import __version__
-from backend.errors import Offline, PullError
-from backend.names import DEFAULT_TAG, ModelName
-from backend.pull.download import check_space, fetch, staged_size, staging_lock, verify
-from backend.pull.quant import DEFAULT_QUANT, parse_gguf_name, split_siblings
-from backend.pull.register import write_model
-from backend.store import MEDIA_MODEL, Layer, ModelStore
-from backend.types import PullProgress
+from ember.backend import __version__
+from ember.backend.errors import Offline, PullError
+from ember.backend.pull.download import check_space, fetch, staged_size, staging_lock, verify
+from ember.backend.pull.quant import DEFAULT_QUANT, parse_gguf_name, split_siblings
+from ember.backend.pull.register import write_model
+from ember.backend.store.modelstore import MEDIA_MODEL, Layer, ModelStore
+from ember.backend.store.names import DEFAULT_TAG, ModelName
+from ember.backend.types import PullProgress
 
 HOSTS = ("hf.co", "huggingface.co")
 

@@ -10,13 +10,13 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from backend.errors import EmberError, PullError
-from backend.ggufmeta import is_gguf
-from backend.names import ModelName, parse_digest
-from backend.pull.quant import parse_gguf_name, split_siblings
-from backend.pull.register import config_layer, read_parts_meta, register_steps
-from backend.store import CONFIG_MEDIA_TYPE, MEDIA_MODEL, Layer, Manifest, ModelStore
-from backend.types import ImportResult
+from ember.backend.errors import EmberError, PullError
+from ember.backend.pull.quant import parse_gguf_name, split_siblings
+from ember.backend.pull.register import config_layer, read_parts_meta, register_steps
+from ember.backend.store.ggufmeta import is_gguf
+from ember.backend.store.modelstore import CONFIG_MEDIA_TYPE, MEDIA_MODEL, Layer, Manifest, ModelStore
+from ember.backend.store.names import ModelName, parse_digest
+from ember.backend.types import ImportResult
 
 SOURCES = ("ollama", "hf-cache")
 
@@ -30,7 +30,7 @@ def import_models(store: ModelStore, source: str, path: str | None = None) -> It
     if source == "ollama":
         return import_ollama(store, Path(path).expanduser() if path else ollama_root())
     if source == "hf-cache":
-        from backend.pull.hf import cache_dir
+        from ember.backend.pull.hf import cache_dir
 
         return import_hf_cache(store, Path(path).expanduser() if path else cache_dir())
     raise PullError(f'cannot import from "{source}": ember imports from {" or ".join(SOURCES)}')
@@ -55,7 +55,7 @@ def import_ollama(store: ModelStore, root: Path) -> Iterator[ImportResult]:
 
 
 def _import_ollama_model(store: ModelStore, root: Path, name: ModelName, path: Path) -> ImportResult:
-    from backend.names import parse_name
+    from ember.backend.store.names import parse_name
 
     name = parse_name(f"{name.host}/{name.namespace}/{name.model}:{name.tag}")  # refuses odd names
     shown = name.display()
@@ -122,7 +122,7 @@ def import_hf_cache(store: ModelStore, root: Path) -> Iterator[ImportResult]:
 
 
 def _import_hf_model(store: ModelStore, shown: str, blobs: list[Path]) -> ImportResult:
-    from backend.names import parse_name
+    from ember.backend.store.names import parse_name
 
     try:
         name = parse_name(shown)

@@ -6,12 +6,12 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from backend.errors import PullError
-from backend.names import ModelName
-from backend.pull.quant import name_for_file, parse_gguf_name, split_siblings
-from backend.pull.register import register_steps
-from backend.store import ModelStore
-from backend.types import PullProgress
+from ember.backend.errors import PullError
+from ember.backend.pull.quant import name_for_file, parse_gguf_name, split_siblings
+from ember.backend.pull.register import register_steps
+from ember.backend.store.modelstore import ModelStore
+from ember.backend.store.names import ModelName
+from ember.backend.types import PullProgress
 
 
 def looks_like_path(text: str) -> bool:

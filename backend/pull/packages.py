@@ -6,7 +6,7 @@ import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
-from backend.errors import PullError
+from ember.backend.errors import PullError
 
 
 @dataclass(frozen=True)

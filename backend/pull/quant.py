@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from backend.names import ModelName, parse_name
+from ember.backend.store.names import ModelName, parse_name
 
 DEFAULT_QUANT = "Q4_K_M"
 

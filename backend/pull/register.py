@@ -7,10 +7,11 @@ import platform
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from backend.ggufmeta import GGUFMeta, read_gguf_meta
-from backend.names import ModelName
-from backend.store import CONFIG_MEDIA_TYPE, MEDIA_MODEL, Layer, Manifest, ModelStore, hash_steps
-from backend.types import PullProgress
+from ember.backend.digests import hash_steps
+from ember.backend.store.ggufmeta import GGUFMeta, read_gguf_meta
+from ember.backend.store.modelstore import CONFIG_MEDIA_TYPE, MEDIA_MODEL, Layer, Manifest, ModelStore
+from ember.backend.store.names import ModelName
+from ember.backend.types import PullProgress
 
 ProgressSink = Callable[[PullProgress], None]
 

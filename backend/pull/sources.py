@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
 
-from backend.errors import PullError
-from backend.names import ModelName, parse_name
-from backend.pull import hf, local, url
-from backend.pull.packages import PACKAGED_MODELS, PackagedModel, find_packaged_gguf
-from backend.pull.register import register_steps
-from backend.store import ModelStore
-from backend.types import PullProgress
+from ember.backend.errors import PullError
+from ember.backend.pull import hf, local, url
+from ember.backend.pull.packages import PACKAGED_MODELS, PackagedModel, find_packaged_gguf
+from ember.backend.pull.register import register_steps
+from ember.backend.store.modelstore import ModelStore
+from ember.backend.store.names import ModelName, parse_name
+from ember.backend.types import PullProgress
 
 
 class Source(Protocol):

@@ -7,14 +7,14 @@ import threading
 from collections.abc import Iterator
 from urllib.parse import unquote, urlsplit
 
-from backend import __version__
-from backend.errors import PullError
-from backend.ggufmeta import is_gguf
-from backend.pull.download import check_space, fetch, staged_size, staging_lock
-from backend.pull.quant import name_for_file
-from backend.pull.register import register_steps
-from backend.store import ModelStore
-from backend.types import PullProgress
+from ember.backend import __version__
+from ember.backend.errors import PullError
+from ember.backend.pull.download import check_space, fetch, staged_size, staging_lock
+from ember.backend.pull.quant import name_for_file
+from ember.backend.pull.register import register_steps
+from ember.backend.store.ggufmeta import is_gguf
+from ember.backend.store.modelstore import ModelStore
+from ember.backend.types import PullProgress
 
 
 def is_url(text: str) -> bool:
@@ -37,7 +37,7 @@ def pull(store: ModelStore, url: str, cancel: threading.Event) -> Iterator[PullP
     try:
         head = get_session().head(url, headers=headers, follow_redirects=True, timeout=10)
     except (httpx2.ConnectError, httpx2.TimeoutException) as exc:
-        from backend.pull.hf import offline
+        from ember.backend.pull.hf import offline
 
         raise offline(store, f"cannot reach {urlsplit(url).netloc} ({exc})") from None
     if head.status_code >= 400:

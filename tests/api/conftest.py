@@ -9,8 +9,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 
 import pytest
-
-from backend.config import Config
+from ember.backend.config import Config
 
 MODEL = "smollm2:135m"
 QUICK = {"temperature": 0, "num_predict": 8, "seed": 1}
@@ -20,9 +19,8 @@ QUICK = {"temperature": 0, "num_predict": 8, "seed": 1}
 def running_server(backend, config: Config) -> Iterator[str]:  # type: ignore[no-untyped-def]
     """Serve `backend` with `config`'s security settings; yields the base URL."""
     import uvicorn
-
-    from backend.api.app import create_app
-    from backend.api.server import bind
+    from ember.backend.api.app import create_app
+    from ember.backend.api.server import bind
 
     sock = bind("127.0.0.1", 0)
     port = sock.getsockname()[1]

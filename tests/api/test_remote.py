@@ -8,11 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from ember.backend.errors import EmberError, InvalidRequest, ModelNotFound
+from ember.backend.remote.address import server_url
+from ember.backend.remote.ollama_backend import RemoteBackend, server_answers
+from ember.backend.types import ChatRequest, GenerateRequest, Message
 
-from backend.errors import EmberError, InvalidRequest, ModelNotFound
-from backend.remote import RemoteBackend, server_answers
-from backend.remote_address import server_url
-from backend.types import ChatRequest, GenerateRequest, Message
 from tests.api.conftest import MODEL, QUICK
 
 
@@ -82,7 +82,7 @@ def test_the_cli_uses_ember_host_when_a_server_answers(server: str, tmp_path: Pa
 
 
 async def test_create_through_the_remote_backend_sends_ollamas_fields(server: str) -> None:
-    from backend.remote import create_body
+    from ember.backend.remote.ollama_backend import create_body
 
     modelfile = f'FROM {MODEL}\nSYSTEM """You are terse."""\nPARAMETER temperature 0.2\nPARAMETER stop "<end>"\n'
     body = create_body("terse:remote", modelfile)
@@ -112,7 +112,7 @@ async def test_create_through_the_remote_backend_sends_ollamas_fields(server: st
 
 async def test_create_through_the_remote_backend_uploads_a_local_gguf(server: str, smollm2_gguf: Path,
                                                                       tmp_path: Path) -> None:
-    from backend.remote import create_body
+    from ember.backend.remote.ollama_backend import create_body
 
     (tmp_path / "mine.gguf").write_bytes(smollm2_gguf.read_bytes() + b"\0" * 128)  # a file the server lacks
     modelfile = 'FROM ./mine.gguf\nSYSTEM """Uploaded."""\n'

@@ -11,16 +11,16 @@ from pathlib import Path
 
 import pytest
 import schemathesis
+from ember.backend.config import Config
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
-from backend.config import Config
 from tests.api.conftest import running_server
 
 
 @pytest.fixture(scope="module")
 def fuzz_server(session_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    from backend.local import LocalBackend
+    from ember.backend.local.local_backend import LocalBackend
 
     settings_ = Config(models=tmp_path_factory.mktemp("fuzz-models"), keep_alive="0")
     backend = LocalBackend(settings_)

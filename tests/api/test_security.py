@@ -6,8 +6,8 @@ import httpx
 import ollama
 import openai
 import pytest
+from ember.backend.api.security import host_allowed, origin_allowed, split_host
 
-from backend.api.security import host_allowed, origin_allowed, split_host
 from tests.api.conftest import MODEL
 
 KEY = {"Authorization": "Bearer sesame"}

@@ -10,9 +10,8 @@ from collections.abc import Iterator
 from contextlib import aclosing
 
 import pytest
-
-from backend.asyncbridge import stream_from_thread
-from backend.types import Chunk, merge_text_chunks
+from ember.backend.asyncbridge import stream_from_thread
+from ember.backend.types import Chunk, merge_text_chunks
 
 pytestmark = pytest.mark.timeout(20)
 

@@ -6,9 +6,9 @@ import threading
 import time
 
 import pytest
+from ember.backend.engine.slots import Slot, pick_slot
+from ember.backend.parameters import Options
 
-from backend.engine.slots import Slot, pick_slot
-from backend.parameters import Options
 from tests.backend.test_engine import GREEDY, chat_tokens
 
 QUESTIONS = ["Name three colours.", "What is the capital of France?", "Count from 1 to 5.",

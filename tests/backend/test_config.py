@@ -1,9 +1,8 @@
 from pathlib import Path
 
 import pytest
-
-from backend.config import Config, load_config, save_settings
-from backend.errors import EmberError
+from ember.backend.config import Config, load_config, save_settings
+from ember.backend.errors import EmberError
 
 
 def test_defaults_bind_loopback_on_ollamas_port(tmp_path):

@@ -7,14 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from backend.create import create_model
-from backend.errors import ModelfileError, ModelNotFound
-from backend.modelrecord import load_record
-from backend.names import parse_name
-from backend.parameters import Options
-from backend.prompt import render_prompt, with_persona
-from backend.store import (
+from ember.backend.errors import ModelfileError, ModelNotFound
+from ember.backend.models.create import create_model
+from ember.backend.parameters import Options
+from ember.backend.prompt.render import render_prompt, with_persona
+from ember.backend.store.modelrecord import load_record
+from ember.backend.store.modelstore import (
     MEDIA_ADAPTER,
     MEDIA_LICENSE,
     MEDIA_MESSAGES,
@@ -24,7 +22,8 @@ from backend.store import (
     MEDIA_TEMPLATE,
     ModelStore,
 )
-from backend.types import ChatRequest, GenerateRequest, Message
+from ember.backend.store.names import parse_name
+from ember.backend.types import ChatRequest, GenerateRequest, Message
 
 BASE = "smollm2:135m"
 GREEDY = {"temperature": 0, "seed": 7, "num_predict": 8}

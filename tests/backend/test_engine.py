@@ -5,10 +5,10 @@ from __future__ import annotations
 import threading
 from functools import lru_cache
 
-from backend.ggufmeta import read_gguf_meta
-from backend.parameters import Options
-from backend.templates import render_chat
-from backend.types import Message
+from ember.backend.parameters import Options
+from ember.backend.prompt.jinja import render_chat
+from ember.backend.store.ggufmeta import read_gguf_meta
+from ember.backend.types import Message
 
 GREEDY = {"temperature": 0, "seed": 42, "num_ctx": 2048}
 
@@ -90,7 +90,7 @@ def test_emoji_and_cjk_stream_as_whole_characters(runner):
     tokens = runner.tokenize(text, add_special=False)
     assert runner.detokenize(tokens) == text
     pieces = []
-    from backend.engine.textstream import TextStream
+    from ember.backend.engine.textstream import TextStream
 
     stream = TextStream()
     for token in tokens:
@@ -114,7 +114,7 @@ def test_cancel_stops_generation_promptly(runner):
 
 
 def test_context_shift_lets_generation_run_past_num_ctx(smollm2_gguf):
-    from backend.engine.runner import Runner
+    from ember.backend.engine.runner import Runner
 
     small = Runner(smollm2_gguf, num_ctx=64)
     try:
@@ -127,8 +127,7 @@ def test_context_shift_lets_generation_run_past_num_ctx(smollm2_gguf):
 
 def test_a_context_too_large_for_memory_is_an_error_and_the_model_keeps_working(runner):
     import pytest
-
-    from backend.errors import EmberError
+    from ember.backend.errors import EmberError
 
     with pytest.raises(EmberError, match="could not create a context"):
         answer(runner, "Hi", num_ctx=1 << 20, num_predict=2)

@@ -1,7 +1,6 @@
 import pytest
-
-from backend.errors import InvalidModelFile
-from backend.ggufmeta import read_gguf_meta
+from ember.backend.errors import InvalidModelFile
+from ember.backend.store.ggufmeta import read_gguf_meta
 
 
 def test_metadata_of_the_embedded_model(smollm2_gguf):
@@ -32,7 +31,7 @@ def test_a_truncated_gguf_is_refused_clearly(tmp_path, smollm2_gguf, keep):
 
 
 def test_the_metadata_alone_agrees_with_the_whole_header(smollm2_gguf):
-    from backend.ggufmeta import read_gguf_metadata
+    from ember.backend.store.ggufmeta import read_gguf_metadata
 
     kv = read_gguf_metadata(smollm2_gguf)
     whole = read_gguf_meta(smollm2_gguf)
@@ -42,7 +41,7 @@ def test_the_metadata_alone_agrees_with_the_whole_header(smollm2_gguf):
 
 
 def test_the_metadata_of_a_file_that_is_not_gguf_is_refused_clearly(tmp_path):
-    from backend.ggufmeta import read_gguf_metadata
+    from ember.backend.store.ggufmeta import read_gguf_metadata
 
     bogus = tmp_path / "notes.gguf"
     bogus.write_bytes(b"not a model at all")

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-
-from backend.ggufmeta import read_gguf_meta
-from backend.gotemplate import check_template, render_ollama_template
-from backend.templates import TemplateError, render_chat
-from backend.types import Message
+from ember.backend.errors import TemplateError
+from ember.backend.prompt.gotemplate import check_template, render_ollama_template
+from ember.backend.prompt.jinja import render_chat
+from ember.backend.store.ggufmeta import read_gguf_meta
+from ember.backend.types import Message
 
 CONVERSATION = [
     Message("system", "You are a helpful assistant."),

@@ -16,9 +16,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
-from backend.engine.geometry import ModelGeometry, geometry_from_gguf, geometry_from_info
-from backend.engine.hardware import (
+from ember.backend.engine.geometry import ModelGeometry, geometry_from_gguf, geometry_from_info
+from ember.backend.engine.hardware import (
     DEFAULT_HEADROOM,
     DeviceInfo,
     MiB,
@@ -34,8 +33,8 @@ from backend.engine.hardware import (
     recorded_flavour,
     system_info,
 )
-from backend.errors import EmberError, InvalidModelFile
-from backend.ggufmeta import read_gguf_meta
+from ember.backend.errors import EmberError, InvalidModelFile
+from ember.backend.store.ggufmeta import read_gguf_meta
 
 DATA = Path(__file__).parent.parent / "data" / "devices"
 ROOT = Path(__file__).parents[2]
@@ -234,7 +233,7 @@ def test_load_offloaded_passes_the_planned_layers_to_the_loader(smollm2_gguf):
 
 
 def test_a_file_that_is_not_a_model_fails_with_the_loaders_own_error(tmp_path):
-    from backend.engine.runner import Runner
+    from ember.backend.engine.runner import Runner
 
     bogus = tmp_path / "model.gguf"
     bogus.write_text("<html>not a model</html>")
@@ -252,7 +251,7 @@ def test_this_machines_devices_include_the_cpu():
 
 
 async def test_the_cpu_path_loads_and_reports_the_split_for_real(backend, smollm2_gguf):
-    from backend.types import GenerateRequest
+    from ember.backend.types import GenerateRequest
 
     async for _ in backend.generate(GenerateRequest(model="smollm2:135m", prompt="Hi",
                                                     options={"num_predict": 1, "temperature": 0})):

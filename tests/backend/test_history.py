@@ -8,9 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from backend.errors import EmberError
-from backend.history import MIGRATIONS, History
+from ember.backend.errors import EmberError
+from ember.backend.history import MIGRATIONS, History
 
 
 @pytest.fixture
@@ -114,7 +113,7 @@ def test_a_sent_message_survives_the_process_being_killed(tmp_path):
     script = (
         "import os, sys\n"
         "from pathlib import Path\n"
-        "from backend.history import History\n"
+        "from ember.backend.history import History\n"
         f"h = History(Path({str(path)!r}))\n"
         "c = h.new_conversation()\n"
         "h.add_message(c.id, 'user', 'typed before the crash')\n"

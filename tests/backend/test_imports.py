@@ -8,10 +8,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-
-from backend.errors import PullError
-from backend.pull.imports import import_hf_cache, import_ollama
-from backend.store import ModelStore
+from ember.backend.errors import PullError
+from ember.backend.pull.imports import import_hf_cache, import_ollama
+from ember.backend.store.modelstore import ModelStore
 
 TEMPLATE = "{{ if .System }}<|im_start|>system\n{{ .System }}<|im_end|>\n{{ end }}<|im_start|>user\n{{ .Prompt }}"
 
@@ -49,7 +48,7 @@ def ollama_store(root: Path, gguf: Path) -> Path:
 
 
 def test_an_ollama_store_is_imported_under_its_names_without_copying(tmp_path, smollm2_gguf):
-    from backend.modelrecord import load_record
+    from ember.backend.store.modelrecord import load_record
 
     ollama = ollama_store(tmp_path / "ollama", smollm2_gguf)
     store = ModelStore(tmp_path / "ember")

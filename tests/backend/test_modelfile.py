@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from ember.backend.errors import ModelfileError
+from ember.backend.models.modelfile import INSTRUCTIONS, Modelfile, parse_modelfile, quote, render_modelfile
+from ember.backend.parameters import PARAMETERS
+from ember.backend.types import Message
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from backend.errors import ModelfileError
-from backend.modelfile import INSTRUCTIONS, Modelfile, parse_modelfile, quote, render_modelfile
-from backend.parameters import PARAMETERS
-from backend.types import Message
 
 
 def parse(text: str) -> Modelfile:

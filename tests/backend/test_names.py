@@ -1,7 +1,6 @@
 import pytest
-
-from backend.errors import InvalidName
-from backend.names import ModelName, parse_digest, parse_name
+from ember.backend.errors import InvalidName
+from ember.backend.store.names import ModelName, parse_digest, parse_name
 
 
 @pytest.mark.parametrize(

@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from backend.errors import ModelfileError, ModelNotFound
-from backend.names import parse_name
-from backend.parameters import validate
-from backend.personas import NAMESPACE, SHIPPED_DIR, Persona, ensure_personas, load_personas
-from backend.types import ChatRequest, Message
+from ember.backend.errors import ModelfileError, ModelNotFound
+from ember.backend.models.personas import NAMESPACE, SHIPPED_DIR, Persona, ensure_personas, load_personas
+from ember.backend.parameters import validate
+from ember.backend.store.names import parse_name
+from ember.backend.types import ChatRequest, Message
 
 SHIPPED = load_personas(Path("/nonexistent"))
 EXPECTED = {"architect", "reviewer", "tutor", "shell", "translator", "editor"}

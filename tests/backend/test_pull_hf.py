@@ -9,10 +9,10 @@ import time
 from pathlib import Path
 
 import pytest
+from ember.backend.config import Config
+from ember.backend.errors import CorruptBlob, DiskFull, Offline, PullError
+from ember.backend.local.local_backend import LocalBackend
 
-from backend.config import Config
-from backend.errors import CorruptBlob, DiskFull, Offline, PullError
-from backend.local import LocalBackend
 from tests.hubserver import TOKEN, HubServer, fixture_files, standard_hub
 
 REPO = "ember-test/SmolLM2-135M-Instruct-GGUF"

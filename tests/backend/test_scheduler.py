@@ -8,9 +8,8 @@ import time
 from pathlib import Path
 
 import pytest
-
-from backend.engine.scheduler import FOREVER, ModelKey, Scheduler, parse_keep_alive
-from backend.errors import InvalidRequest
+from ember.backend.engine.scheduler import FOREVER, ModelKey, Scheduler, parse_keep_alive
+from ember.backend.errors import InvalidRequest
 
 
 class Loaded:
@@ -140,7 +139,7 @@ def test_exclusive_runners_serve_one_request_at_a_time_and_concurrent_ones_many(
 
 
 def test_two_real_models_with_a_limit_of_one(smollm2_gguf, tmp_path):
-    from backend.engine.runner import Runner
+    from ember.backend.engine.runner import Runner
 
     copies = []
     for name in ("one", "two"):

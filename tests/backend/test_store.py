@@ -7,10 +7,9 @@ import sys
 import textwrap
 
 import pytest
-
-from backend.errors import CorruptBlob, EmberError, ModelNotFound
-from backend.names import parse_name
-from backend.store import CONFIG_MEDIA_TYPE, MEDIA_MODEL, MEDIA_SYSTEM, Manifest, ModelStore
+from ember.backend.errors import CorruptBlob, EmberError, ModelNotFound
+from ember.backend.store.modelstore import CONFIG_MEDIA_TYPE, MEDIA_MODEL, MEDIA_SYSTEM, Manifest, ModelStore
+from ember.backend.store.names import parse_name
 
 
 def make_model(store: ModelStore, name: str, payload: bytes = b"weights") -> Manifest:
@@ -84,7 +83,7 @@ def test_corrupt_blob_is_detected_by_its_digest(tmp_path):
 def test_a_kill_between_blob_and_manifest_leaves_no_listed_model(tmp_path):
     script = textwrap.dedent(f"""
         import os, signal
-        from backend.store import ModelStore, MEDIA_MODEL
+        from ember.backend.store.modelstore import ModelStore, MEDIA_MODEL
         store = ModelStore({str(tmp_path)!r})
         store.write_bytes(b"weights" * 1000, MEDIA_MODEL)
         tmp = store.blobs / ".partial-{{}}-1".format(os.getpid())

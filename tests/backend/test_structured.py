@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
-from backend.errors import InvalidRequest
-from backend.structured import grammar_for_format
+from ember.backend.errors import InvalidRequest
+from ember.backend.prompt.grammar import grammar_for_format
 
 
 def test_json_gives_the_json_grammar() -> None:

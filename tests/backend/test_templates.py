@@ -1,8 +1,8 @@
 import pytest
-
-from backend.ggufmeta import read_gguf_meta
-from backend.templates import TemplateError, render_chat
-from backend.types import Message
+from ember.backend.errors import TemplateError
+from ember.backend.prompt.jinja import render_chat
+from ember.backend.store.ggufmeta import read_gguf_meta
+from ember.backend.types import Message
 
 
 def test_smollm2s_own_chatml_template_renders_the_conversation(smollm2_gguf):

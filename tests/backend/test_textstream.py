@@ -1,4 +1,4 @@
-from backend.engine.textstream import TextStream
+from ember.backend.engine.textstream import TextStream
 
 
 def feed_all(stream: TextStream, pieces: list[bytes]) -> str:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
-from backend.toolcalls import parse_tool_calls, stream_tool_calls
-from backend.types import Chunk
+from ember.backend.prompt.toolcalls import parse_tool_calls, stream_tool_calls
+from ember.backend.types import Chunk
 
 TOOLS = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]
 CALL = {"function": {"name": "get_weather", "arguments": {"city": "Paris"}}}

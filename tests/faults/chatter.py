@@ -13,9 +13,9 @@ from pathlib import Path
 
 
 async def chat(model: str, history_path: Path, messages: list[str]) -> None:
-    from backend.history import History
-    from backend.local import LocalBackend
-    from tui.chatsession import ChatSession, ChatState
+    from ember.backend.history import History
+    from ember.backend.local.local_backend import LocalBackend
+    from ember.tui.chat.session import ChatSession, ChatState
 
     session = ChatSession(LocalBackend(), ChatState(model, options={"temperature": 0.7, "num_predict": 4}),
                           History(history_path))

@@ -9,11 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from ember.backend.config import Config
+from ember.backend.pull.register import register_gguf
+from ember.backend.store.modelstore import TEMP_PREFIX, ModelStore
+from ember.backend.store.names import parse_name
 
-from backend.config import Config
-from backend.names import parse_name
-from backend.pull.register import register_gguf
-from backend.store import TEMP_PREFIX, ModelStore
 from tests.api.conftest import running_server
 
 MODEL = "smollm2:135m"

@@ -35,7 +35,7 @@ def main() -> int:
     at, nth, separator, *argv = sys.argv[1:]
     assert separator == "--"
     arm(at, int(nth))
-    from tui.cli import main as ember
+    from ember.tui.cli.main import main as ember
 
     return ember(argv)
 

@@ -9,16 +9,16 @@ import shutil
 from pathlib import Path
 
 import pytest
+from ember.backend.config import Config
+from ember.backend.errors import CorruptBlob
+from ember.backend.local.integrity import BlobVerifier
+from ember.backend.local.local_backend import LocalBackend
+from ember.backend.pull.register import register_gguf
+from ember.backend.store.modelrecord import load_record
+from ember.backend.store.modelstore import ModelStore
+from ember.backend.store.names import parse_name
+from ember.backend.types import ChatRequest, Message
 
-from backend.config import Config
-from backend.errors import CorruptBlob
-from backend.integrity import BlobVerifier
-from backend.local import LocalBackend
-from backend.modelrecord import load_record
-from backend.names import parse_name
-from backend.pull.register import register_gguf
-from backend.store import ModelStore
-from backend.types import ChatRequest, Message
 from tests.faults.conftest import MODEL, ember
 
 
@@ -66,7 +66,7 @@ def test_a_truncated_blob_is_named_without_hashing_it(own_copy: Path, tmp_path: 
 
 def test_a_good_blob_is_hashed_once_then_again_only_when_it_changes(own_copy: Path, tmp_path: Path,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    import backend.integrity as integrity
+    import ember.backend.local.integrity as integrity
 
     hashed: list[Path] = []
     real = integrity.hash_file

@@ -70,8 +70,8 @@ def test_weights_copied_onto_a_full_disk_leave_no_partial_blob(home: Path, smoll
 HISTORY = """
 import resource, sys
 from pathlib import Path
-from backend.errors import EmberError
-from backend.history import History
+from ember.backend.errors import EmberError
+from ember.backend.history import History
 history = History(Path(sys.argv[1]))
 conversation = history.new_conversation(model="m")
 history.add_message(conversation.id, "user", "kept")
@@ -90,7 +90,7 @@ def test_a_history_write_on_a_full_disk_is_one_error_and_keeps_what_was_saved(tm
                          timeout=60)
     assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr
     assert out.stdout.startswith("could not save to the conversation history") and "free some" in out.stdout
-    from backend.history import History
+    from ember.backend.history import History
 
     history = History(db)
     assert history.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

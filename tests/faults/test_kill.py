@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 import pytest
+from ember.backend.store.modelstore import ModelStore
 
-from backend.store import ModelStore
 from tests.faults.conftest import MODEL, debris, ember, env_for, listed
 from tests.security.ggufs import tiny_gguf
 
@@ -90,7 +90,7 @@ def test_kill_9_mid_answer_keeps_every_message_the_user_sent(home: Path) -> None
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
 
-    from backend.history import History
+    from ember.backend.history import History
 
     history = History(db)
     assert history.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
@@ -107,7 +107,7 @@ def test_kill_9_mid_answer_keeps_every_message_the_user_sent(home: Path) -> None
 WRITER = """
 import sys
 from pathlib import Path
-from backend.history import History
+from ember.backend.history import History
 history = History(Path(sys.argv[1]))
 conversation = history.new_conversation(model="m")
 n = 0
@@ -134,7 +134,7 @@ def test_kill_9_during_history_writes_loses_no_acknowledged_message(tmp_path: Pa
     proc.wait()
     with sqlite3.connect(db) as raw:
         assert raw.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    from backend.history import History
+    from ember.backend.history import History
 
     history = History(db)
     stored = [m.content.split()[1] for m in history.messages(history.conversations()[0].id)]

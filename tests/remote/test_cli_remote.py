@@ -7,9 +7,9 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from ember.tui.cli.main import main
 
 from tests.remote.conftest import KEY, MODEL, cli_env, ember
-from tui.cli import main
 
 
 @pytest.fixture
@@ -115,8 +115,8 @@ def test_ember_serve_as_an_ollama_compatible_remote(ember_server: str, tmp_path:
 @pytest.mark.timeout(60)
 async def test_every_remote_is_probed_at_once_and_a_silent_one_costs_one_timeout(
         openai_server: str, ember_server: str, silent_endpoint: str) -> None:
-    from backend.remote_probe import probe_all
-    from backend.remotes import Remote, check_remote
+    from ember.backend.remote.endpoints import Remote, check_remote
+    from ember.backend.remote.probe import probe_all
 
     remotes = {r.name: check_remote(r) for r in (Remote("llama", openai_server), Remote("ember", ember_server),
                                                    Remote("quiet", silent_endpoint), Remote("gone", "127.0.0.1:9"))}

@@ -8,13 +8,13 @@ import os
 from pathlib import Path
 
 import pytest
+from ember.backend.errors import RemoteError
+from ember.backend.remote.detect import answers
+from ember.backend.remote.ollama_backend import RemoteBackend
+from ember.backend.remote.openai_backend import OpenAIBackend
+from ember.tui.chat.session import ChatSession, ChatState
 
-from backend.errors import RemoteError
-from backend.remote import RemoteBackend
-from backend.remote_detect import answers
-from backend.remote_openai import OpenAIBackend
 from tests.remote.conftest import MODEL, cli_env, ember, ember_serve, free_port, llama_cpp_server
-from tui.chatsession import ChatSession, ChatState
 
 LONG = {"temperature": 0, "num_predict": 400, "seed": 1}
 STORY = "Write a long story about a dragon who learns to bake bread, with many chapters."

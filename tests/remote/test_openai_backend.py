@@ -5,12 +5,12 @@ from __future__ import annotations
 import math
 
 import pytest
+from ember.backend.errors import EmberError, ModelNotFound, NotSupported, RemoteError, Unauthorized
+from ember.backend.remote.clock import RemoteTimings
+from ember.backend.remote.detect import detect, detect_async
+from ember.backend.remote.openai_backend import OpenAIBackend
+from ember.backend.types import ChatRequest, GenerateRequest, Message
 
-from backend.errors import EmberError, ModelNotFound, NotSupported, RemoteError, Unauthorized
-from backend.remote_clock import RemoteTimings
-from backend.remote_detect import detect, detect_async
-from backend.remote_openai import OpenAIBackend
-from backend.types import ChatRequest, GenerateRequest, Message
 from tests.remote.conftest import KEY, MODEL, QUICK
 
 

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from backend.optionmap import map_options, why_ignored
+from ember.backend.remote.optionmap import map_options, why_ignored
 
 PERSONA = {"temperature": 0.2, "top_p": 0.9, "num_predict": 64, "seed": 7, "stop": ("<|im_end|>",),
            "presence_penalty": 0.1, "frequency_penalty": 0.2, "top_k": 20, "min_p": 0.05,

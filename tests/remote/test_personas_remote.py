@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from ember.backend.models.personas import load_personas
+from ember.backend.remote.ollama_backend import RemoteBackend
+from ember.backend.remote.openai_backend import OpenAIBackend
+from ember.tui.chat.session import ChatSession, ChatState
 
-from backend.personas import load_personas
-from backend.remote import RemoteBackend
-from backend.remote_openai import OpenAIBackend
 from tests.remote.conftest import MODEL
-from tui.chatsession import ChatSession, ChatState
 
 QUESTION = "What is a vector index?"
 

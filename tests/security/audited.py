@@ -35,7 +35,7 @@ def main() -> int:
     path, separator, *argv = sys.argv[1:]
     assert separator == "--"
     record_to(path)
-    from tui.cli import main as ember
+    from ember.tui.cli.main import main as ember
 
     return ember(argv)
 

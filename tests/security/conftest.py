@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from ember.backend.config import Config
 
-from backend.config import Config
 from tests.api.conftest import running_server
 from tests.security.ggufs import tiny_gguf
 

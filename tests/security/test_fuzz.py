@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ember.backend.errors import InvalidName, ModelfileError
+from ember.backend.models.modelfile import parse_modelfile, render_modelfile
+from ember.backend.store.modelstore import ModelStore
+from ember.backend.store.names import parse_digest, parse_name
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from backend.errors import InvalidName, ModelfileError
-from backend.modelfile import parse_modelfile, render_modelfile
-from backend.names import parse_digest, parse_name
-from backend.store import ModelStore
 
 STORE = ModelStore(Path("/srv/ember-store"))
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -21,10 +21,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-
-from backend.names import parse_name
-from backend.pull.register import register_gguf
-from backend.store import ModelStore
+from ember.backend.pull.register import register_gguf
+from ember.backend.store.modelstore import ModelStore
+from ember.backend.store.names import parse_name
 
 MODEL = "smollm2:135m"
 SHORT = "sec/short"  # smollm2 with short answers, so a chat through the CLI ends quickly
@@ -33,7 +32,7 @@ ROOT = Path(__file__).parents[2]
 
 @pytest.fixture
 def home(tmp_path: Path, smollm2_gguf: Path) -> Path:
-    from backend.create import create_model
+    from ember.backend.models.create import create_model
 
     store = ModelStore(tmp_path / "models")
     register_gguf(store, parse_name(MODEL), smollm2_gguf)

@@ -121,7 +121,7 @@ def test_a_server_reads_no_file_a_client_names(server: str, outside: Path) -> No
 ])
 def test_every_cli_verb_refuses_names_that_escape(argv: list[str], capsys: pytest.CaptureFixture[str],
                                                   tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tui.cli import main
+    from ember.tui.cli.main import main
 
     monkeypatch.delenv("EMBER_HOST", raising=False)
     (tmp_path / "Modelfile").write_text(f"FROM {MODEL}\n")
@@ -134,7 +134,7 @@ def test_every_cli_verb_refuses_names_that_escape(argv: list[str], capsys: pytes
 
 def test_a_modelfile_from_that_escapes_by_name_is_refused(capsys: pytest.CaptureFixture[str], tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    from tui.cli import main
+    from ember.tui.cli.main import main
 
     monkeypatch.chdir(tmp_path)
     for base in ["sha256:../../x", "library/../../secret", "..%2fsecret"]:

@@ -7,8 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
-
-from backend.history import History
+from ember.backend.history import History
 
 MODEL = "smollm2:135m"
 
@@ -23,9 +22,9 @@ def history(tmp_path: Path):
 @pytest.fixture
 def make_app(backend, config, history, tmp_path):
     """An EmberApp factory: short greedy answers so each test stays quick on two cores."""
-    from backend.personas import load_personas
-    from tui.app.app import EmberApp
-    from tui.app.themes import SHIPPED_DIR
+    from ember.backend.models.personas import load_personas
+    from ember.tui.app.app import EmberApp
+    from ember.tui.app.themes import SHIPPED_DIR
 
     def make(**kwargs):  # type: ignore[no-untyped-def]
         options = dict(history=history, personas=load_personas(tmp_path / "no-user-personas"),

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from ember.tui.app.widgets.message_view import MessageView
+from ember.tui.app.widgets.status_line import StatusLine
 
 from tests.tui.conftest import send, wait_for
-from tui.app.widgets.message_view import MessageView
-from tui.app.widgets.status_line import StatusLine
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -117,7 +117,7 @@ async def test_persona_hotkeys_switch_persona_and_keep_the_conversation(make_app
 
 
 async def test_every_chat_binding_is_in_the_command_palette(make_app):
-    from tui.app.commands import BindingsProvider
+    from ember.tui.app.palette import BindingsProvider
 
     app = make_app()
     async with app.run_test(size=(80, 24)):
@@ -136,7 +136,7 @@ async def test_keys_can_be_remapped(make_app):
 
 
 async def test_the_theme_choice_persists(make_app, session_home):
-    from backend.config import config_dir
+    from ember.backend.config import config_dir
 
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:

@@ -4,12 +4,12 @@ ChatSession and never reach the model; Tab completion, the hint line, the palett
 from __future__ import annotations
 
 import pytest
+from ember.tui.app.widgets.command_note import CommandNote
+from ember.tui.app.widgets.status_line import StatusLine
+from ember.tui.chat.slash import SPECS
 from textual.keys import _character_to_key
 
 from tests.tui.conftest import send, wait_for
-from tui.app.widgets.command_note import CommandNote
-from tui.app.widgets.status_line import StatusLine
-from tui.chatcommands import SPECS
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -224,7 +224,7 @@ async def test_multi_line_messages_with_triple_quotes_and_ctrl_j(make_app, histo
 
 
 async def test_every_command_is_in_the_command_palette(make_app):
-    from tui.app.commands import ChatCommandsProvider
+    from ember.tui.app.palette import ChatCommandsProvider
 
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:

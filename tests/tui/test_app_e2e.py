@@ -77,7 +77,7 @@ def status_line(screen: str) -> str:
 
 
 def test_chat_persona_copy_quit_and_find_the_conversation_again(terminal, tmp_path):
-    from backend.personas import load_personas
+    from ember.backend.models.personas import load_personas
 
     persona = load_personas(tmp_path / "none")[0]
     marker = tmp_path / "exit.txt"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 
 import pytest
+from ember.tui.launch import wants_plain
 
 from tests.tui.conftest import wait_for
-from tui.launch import wants_plain
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -74,7 +74,7 @@ async def test_parameters_show_sources_validate_live_and_apply_next_turn(make_ap
         await pilot.press("ctrl+o")
         panel = app.screen
         assert panel.id == "parameters"
-        from backend.parameters import PARAMETERS
+        from ember.backend.parameters import PARAMETERS
 
         assert panel.names == list(PARAMETERS)
         sources = {name: panel.table.get_row(name)[2] for name in panel.names}
@@ -103,7 +103,7 @@ async def test_parameters_show_sources_validate_live_and_apply_next_turn(make_ap
 
 
 async def test_parameters_save_to_the_users_modelfile_and_the_persona_model(make_app, backend, tmp_path):
-    from backend.personas import ensure_personas, load_personas
+    from ember.backend.models.personas import ensure_personas, load_personas
 
     user_dir = tmp_path / "user-personas"
     app = make_app(persona_dir=user_dir)

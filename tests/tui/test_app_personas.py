@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from backend.modelfile import parse_modelfile
-from backend.personas import load_personas, read_persona
-from tui.app.personas import persona_modelfile
+from ember.backend.models.modelfile import parse_modelfile
+from ember.backend.models.personas import load_personas, read_persona
+from ember.tui.app.personas import persona_modelfile
 
 
 def test_the_saved_modelfile_keeps_the_header_comments_and_the_rest(tmp_path: Path):

@@ -7,14 +7,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from ember.backend.remote.ollama_backend import RemoteBackend
+from ember.tui.app.endpoints import HOME
+from ember.tui.app.screens.library import LibraryScreen, row_key
+from ember.tui.app.widgets.message_view import MessageView
+from ember.tui.app.widgets.status_line import StatusLine
 
-from backend.remote import RemoteBackend
 from tests.remote.conftest import ember_server, silent_endpoint  # noqa: F401  (fixtures used below)
 from tests.tui.conftest import MODEL, send, wait_for
-from tui.app.endpoints import HOME
-from tui.app.screens.library import LibraryScreen, row_key
-from tui.app.widgets.message_view import MessageView
-from tui.app.widgets.status_line import StatusLine
 
 pytestmark = pytest.mark.timeout(90)
 

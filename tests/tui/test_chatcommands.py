@@ -1,6 +1,6 @@
 import pytest
-
-from tui.chatcommands import (
+from ember.tui.chat.codeblocks import code_blocks
+from ember.tui.chat.slash import (
     SPECS,
     CommandError,
     complete,
@@ -12,7 +12,6 @@ from tui.chatcommands import (
     parse_command,
     syntax_hint,
 )
-from tui.codeblocks import code_blocks
 
 
 @pytest.mark.parametrize(

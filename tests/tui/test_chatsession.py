@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
-
-from backend.history import History
-from tui.chatrun import run_command
-from tui.chatsession import ChatSession, ChatState
+from ember.backend.history import History
+from ember.tui.chat.session import ChatSession, ChatState
+from ember.tui.chat.slash_run import run_command
 
 MODEL = "smollm2:135m"
 
@@ -65,7 +64,7 @@ async def test_retry_replaces_the_last_answer(session):
 
 
 async def test_copy_takes_a_code_block_of_the_last_answer(session):
-    from backend.types import Message
+    from ember.backend.types import Message
 
     session.state.messages += [Message("user", "code?"),
                                Message("assistant", "```sh\nls\n```\nand\n```python\nprint(1)\n```")]
@@ -113,7 +112,7 @@ async def test_a_stored_conversation_continues_where_it_was(session, tmp_path):
 
 
 async def test_a_persona_switch_keeps_the_conversation_and_its_parameters_take_over(session, tmp_path):
-    from backend.personas import load_personas
+    from ember.backend.models.personas import load_personas
 
     session.personas = load_personas(tmp_path / "none")
     await run_command(session, '/set system "Be brief."')

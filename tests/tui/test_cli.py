@@ -102,7 +102,7 @@ def test_ctrl_c_during_an_answer_stops_it_cleanly(store, tmp_path):
 
     session = f"ember-ctrlc-{os.getpid()}"
     log = tmp_path / "out.txt"
-    cmd = (f"{sys.executable} -m tui run smollm2:135m 'Write a very long essay about oceans.' "
+    cmd = (f"{sys.executable} -m ember.tui run smollm2:135m 'Write a very long essay about oceans.' "
            f"> {log} 2>&1; echo EXIT=$? >> {log}")
     env = [f"-e{key}={value}" for key, value in os.environ.items() if key.startswith("EMBER_")]
     subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "30", *env,
@@ -131,7 +131,7 @@ def test_flags_may_come_before_the_prompt(store):
 def test_a_single_answer_runs_on_one_sequence_and_a_chat_on_the_configured_number(store, monkeypatch):
     import asyncio
 
-    from tui.cli import build_parser, open_backend
+    from ember.tui.cli.main import build_parser, open_backend
 
     monkeypatch.setenv("EMBER_MODELS", str(store))
     monkeypatch.delenv("EMBER_HOST", raising=False)

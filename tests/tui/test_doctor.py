@@ -9,8 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from backend.engine.hardware import installed_flavour, system_info
+from ember.backend.engine.hardware import installed_flavour, system_info
 
 EMBER = [sys.executable, "-m", "tui"]
 
@@ -55,8 +54,8 @@ def test_doctor_with_a_remote_host_says_it_describes_this_machine(tmp_path: Path
 
 
 async def test_ps_shows_where_a_loaded_model_runs(backend, capsys):
-    from backend.types import GenerateRequest
-    from tui.commands import cmd_ps
+    from ember.backend.types import GenerateRequest
+    from ember.tui.cli.verbs import cmd_ps
 
     async for _ in backend.generate(GenerateRequest(model="smollm2:135m", prompt="Hi",
                                                     options={"num_predict": 1, "temperature": 0})):

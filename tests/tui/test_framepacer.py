@@ -5,8 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-
-from tui.app.framepacer import FramePacer
+from ember.tui.app.framepacer import FramePacer
 
 pytestmark = pytest.mark.timeout(20)
 

@@ -49,7 +49,7 @@ class Terminal:
 
 def test_plain_repl_set_save_leave_and_show(models_dir: Path, tmp_path: Path):
     done = tmp_path / "exit"
-    command = f"cd {os.getcwd()} && {sys.executable} -m tui run smollm2:135m --plain; echo EXITED > {done}; sleep 30"
+    command = f"cd {os.getcwd()} && {sys.executable} -m ember.tui run smollm2:135m --plain; echo EXITED > {done}; sleep 30"
     term = Terminal(f"ember-repl-{os.getpid()}", command)
     try:
         term.wait_for(">>>")
@@ -83,7 +83,7 @@ def test_plain_repl_set_save_leave_and_show(models_dir: Path, tmp_path: Path):
 
 
 def test_history_of_typed_lines_survives_a_restart(models_dir: Path):
-    command = f"cd {os.getcwd()} && {sys.executable} -m tui run smollm2:135m --plain"
+    command = f"cd {os.getcwd()} && {sys.executable} -m ember.tui run smollm2:135m --plain"
     first = Terminal(f"ember-hist1-{os.getpid()}", command)
     try:
         first.wait_for(">>>")

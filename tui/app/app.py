@@ -8,34 +8,33 @@ import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ember.backend.config import Config, save_settings
+from ember.backend.errors import EmberError, ModelNotFound
+from ember.backend.history import History
+from ember.backend.service import Backend
+from ember.tui.app.endpoints import HOME, Endpoints
+from ember.tui.app.keys import APP_KEYS, PERSONA_SLOTS, alt_digits_as_keys, bindings, load_keymap
+from ember.tui.app.personas import available_personas, user_persona_dir
+from ember.tui.app.screens.chat import ChatScreen
+from ember.tui.app.screens.pick import PickScreen
+from ember.tui.app.themes import load_themes
+from ember.tui.chat.session import ChatSession, ChatState
 from textual import work
 from textual.app import App
 from textual.binding import Binding, BindingsMap
-
-from backend.config import Config, save_settings
-from backend.errors import EmberError, ModelNotFound
-from backend.history import History
-from backend.service import Backend
-from tui.app.endpoints import HOME, Endpoints
-from tui.app.keys import APP_KEYS, PERSONA_SLOTS, alt_digits_as_keys, bindings, load_keymap
-from tui.app.personas import available_personas, user_persona_dir
-from tui.app.screens.chat import ChatScreen
-from tui.app.screens.pick import PickScreen
-from tui.app.themes import load_themes
-from tui.chatsession import ChatSession, ChatState
 
 if TYPE_CHECKING:
     from textual.command import Provider
 
 
 def _bindings_provider() -> type[Provider]:
-    from tui.app.commands import BindingsProvider
+    from ember.tui.app.palette import BindingsProvider
 
     return BindingsProvider
 
 
 def _chat_commands_provider() -> type[Provider]:
-    from tui.app.commands import ChatCommandsProvider
+    from ember.tui.app.palette import ChatCommandsProvider
 
     return ChatCommandsProvider
 
@@ -53,7 +52,7 @@ class EmberApp(App):
                  remotes: dict | None = None) -> None:
         alt_digits_as_keys()
         super().__init__()
-        from backend.config import load_config
+        from ember.backend.config import load_config
 
         self.config = config or load_config()
         self.backend = backend
@@ -242,19 +241,19 @@ class EmberApp(App):
     # panels --------------------------------------------------------------------------------
 
     def action_open_library(self) -> None:
-        from tui.app.screens.library import LibraryScreen
+        from ember.tui.app.screens.library import LibraryScreen
 
         if not isinstance(self.screen, LibraryScreen):
             self.push_screen(LibraryScreen())
 
     def action_open_parameters(self) -> None:
-        from tui.app.screens.parameters import ParametersScreen
+        from ember.tui.app.screens.parameters import ParametersScreen
 
         if not isinstance(self.screen, ParametersScreen):
             self.push_screen(ParametersScreen())
 
     def action_open_conversations(self) -> None:
-        from tui.app.screens.conversations import ConversationsScreen
+        from ember.tui.app.screens.conversations import ConversationsScreen
 
         if not isinstance(self.screen, ConversationsScreen):
             self.push_screen(ConversationsScreen())

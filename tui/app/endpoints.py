@@ -7,10 +7,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from backend.errors import EmberError
-from backend.remote_probe import RemoteStatus, probe_all
-from backend.remotes import Remote, load_remotes, open_endpoint, target
-from backend.service import Backend
+from ember.backend.errors import EmberError
+from ember.backend.remote.endpoints import Remote, load_remotes, open_endpoint, target
+from ember.backend.remote.probe import RemoteStatus, probe_all
+from ember.backend.service import Backend
 
 HOME = ""  # the name of the endpoint the app started on
 LIBRARY_PROBE_TIMEOUT = 2.0  # seconds a remote may take to answer before the library marks it unreachable
@@ -57,7 +57,7 @@ class Endpoints:
         remote = self.remotes.get(name)
         if remote is None:
             raise EmberError(f'no remote "{name}" in config.toml — add it with "ember remote add {name} URL"')
-        from backend.remote_detect import Endpoint, detect_async
+        from ember.backend.remote.detect import Endpoint, detect_async
 
         where = target(name, None, "", self.remotes)
         status = self.statuses.get(name)

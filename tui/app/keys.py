@@ -60,7 +60,7 @@ def bindings(keys: tuple[Key, ...]) -> list:
 def load_keymap(path: Path | None = None) -> tuple[dict[str, str], list[str]]:
     """The [keys] table of config.toml as {binding id: keys}, and a line for each entry ignored."""
     if path is None:
-        from backend.config import config_dir
+        from ember.backend.config import config_dir
 
         path = config_dir() / "config.toml"
     if not path.is_file():

@@ -9,13 +9,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from backend.errors import EmberError
-from backend.service import Backend
+from ember.backend.errors import EmberError
+from ember.backend.service import Backend
 
 
 def available_personas() -> tuple[list[Any], list[str]]:
     """The personas, and one line for each persona file that could not be read."""
-    from backend.personas import load_personas
+    from ember.backend.models.personas import load_personas
 
     problems: list[EmberError] = []
     try:
@@ -26,7 +26,7 @@ def available_personas() -> tuple[list[Any], list[str]]:
 
 
 def user_persona_dir() -> Path:
-    from backend.config import config_dir
+    from ember.backend.config import config_dir
 
     return config_dir() / "modelfiles"
 
@@ -51,7 +51,7 @@ def _anchored(value: str, folder: Path) -> str:
 
 def persona_modelfile(persona: Any, parameters: dict[str, object]) -> str:
     """The persona's Modelfile with `parameters`; its leading comments (`# title:`, `# order:`) kept."""
-    from backend.modelfile import parse_modelfile, render_modelfile
+    from ember.backend.models.modelfile import parse_modelfile, render_modelfile
 
     text = persona.source.read_text(encoding="utf-8")
     folder = persona.source.parent
@@ -84,7 +84,7 @@ async def save_persona(backend: Backend, persona: Any, parameters: dict[str, obj
     """Save `parameters` as the persona's: (re)create its model through the backend, then write the
     user's `<slug>.Modelfile` (which overrides a shipped one), so the next start finds the model current.
     Returns the persona as read back from that file."""
-    from backend.personas import SUFFIX, read_persona
+    from ember.backend.models.personas import SUFFIX, read_persona
 
     text = persona_modelfile(persona, parameters)
     async for _ in backend.create(persona.model, text, base_dir=str(user_dir)):

@@ -22,7 +22,7 @@ class ThemeLoad:
 
 
 def user_themes_dir() -> Path:
-    from backend.config import config_dir
+    from ember.backend.config import config_dir
 
     return config_dir() / "themes"
 

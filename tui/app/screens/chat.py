@@ -11,25 +11,19 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 
-from textual import on, work
-from textual.app import ComposeResult
-from textual.binding import Binding
-from textual.containers import VerticalScroll
-from textual.screen import Screen
-from textual.widgets import Footer, Static
-
-from backend.errors import EmberError
-from backend.parameters import PARAMETERS
-from backend.types import Chunk
-from tui.app.clipboard import copy_locally
-from tui.app.framepacer import FramePacer
-from tui.app.keys import CHAT_KEYS, bindings
-from tui.app.screens.pick import PickScreen
-from tui.app.widgets.command_note import CommandNote
-from tui.app.widgets.message_view import MessageView
-from tui.app.widgets.prompt_input import PromptInput
-from tui.app.widgets.status_line import StatusLine
-from tui.chatcommands import (
+from ember.backend.errors import EmberError
+from ember.backend.parameters import PARAMETERS
+from ember.backend.types import Chunk
+from ember.tui.app.clipboard import copy_locally
+from ember.tui.app.framepacer import FramePacer
+from ember.tui.app.keys import CHAT_KEYS, bindings
+from ember.tui.app.screens.pick import PickScreen
+from ember.tui.app.widgets.command_note import CommandNote
+from ember.tui.app.widgets.message_view import MessageView
+from ember.tui.app.widgets.prompt_input import PromptInput
+from ember.tui.app.widgets.status_line import StatusLine
+from ember.tui.chat.codeblocks import CodeBlock, code_blocks
+from ember.tui.chat.slash import (
     CommandError,
     CommandSpec,
     complete,
@@ -39,8 +33,13 @@ from tui.chatcommands import (
     parse_command,
     syntax_hint,
 )
-from tui.chatrun import run_command
-from tui.codeblocks import CodeBlock, code_blocks
+from ember.tui.chat.slash_run import run_command
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Static
 
 DRAFT_SAVE_DELAY = 0.4
 GATHER_EARLY = 0.01  # read the gathered answer this long before the frame that draws it

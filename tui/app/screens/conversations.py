@@ -6,15 +6,14 @@ import re
 import time
 from pathlib import Path
 
+from ember.backend.history import Conversation
+from ember.tui.app.screens.ask import AskScreen
+from ember.tui.app.screens.confirm import ConfirmScreen
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Label
-
-from backend.history import Conversation
-from tui.app.screens.ask import AskScreen
-from tui.app.screens.confirm import ConfirmScreen
 
 
 class ConversationsScreen(Screen):

@@ -7,20 +7,19 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from ember.backend.errors import EmberError
+from ember.backend.remote.probe import RemoteStatus
+from ember.backend.types import ModelInfo, ModelSummary
+from ember.tui.app.endpoints import HOME, LIBRARY_PROBE_TIMEOUT
+from ember.tui.app.screens.ask import AskScreen
+from ember.tui.app.screens.confirm import ConfirmScreen
+from ember.tui.cli.format import human_size
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Label, ProgressBar, Static
-
-from backend.errors import EmberError
-from backend.remote_probe import RemoteStatus
-from backend.types import ModelInfo, ModelSummary
-from tui.app.endpoints import HOME, LIBRARY_PROBE_TIMEOUT
-from tui.app.screens.ask import AskScreen
-from tui.app.screens.confirm import ConfirmScreen
-from tui.format import human_size
 
 COLUMNS = ("NAME", "SIZE", "QUANT", "FAMILY", "PARAMS", "CTX", "MODIFIED")
 Row = tuple[str, str]  # (endpoint, model name); an empty name is the group's heading

@@ -3,15 +3,14 @@ persona (its Modelfile in the user's config directory, then its model)."""
 
 from __future__ import annotations
 
+from ember.backend.errors import EmberError
+from ember.tui.app.personas import save_persona
+from ember.tui.chat.settings import parse_value, show_value
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Label
-
-from backend.errors import EmberError
-from tui.app.personas import save_persona
-from tui.chatsettings import parse_value, show_value
 
 
 class ParametersScreen(Screen):
@@ -77,7 +76,7 @@ class ParametersScreen(Screen):
     def show_help(self) -> None:
         if not self.names:
             return
-        from backend.parameters import PARAMETERS
+        from ember.backend.parameters import PARAMETERS
 
         param = PARAMETERS[self.current()]
         bounds = ""

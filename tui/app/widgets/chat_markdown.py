@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+from ember.tui.app.widgets.code_fence import LabeledFence
 from textual.widgets import Markdown
-
-from tui.app.widgets.code_fence import LabeledFence
 
 
 class ChatMarkdown(Markdown):

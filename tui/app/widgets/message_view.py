@@ -9,9 +9,8 @@ from textual.containers import Vertical
 from textual.widgets import Label
 
 if TYPE_CHECKING:
+    from ember.tui.app.widgets.chat_markdown import ChatMarkdown
     from textual.widgets.markdown import MarkdownStream
-
-    from tui.app.widgets.chat_markdown import ChatMarkdown
 
 
 class MessageView(Vertical):
@@ -38,14 +37,14 @@ class MessageView(Vertical):
 
     def compose(self) -> ComposeResult:
         # Markdown's parser loads with the first message, not before the first screen
-        from tui.app.widgets.chat_markdown import ChatMarkdown
+        from ember.tui.app.widgets.chat_markdown import ChatMarkdown
 
         yield Label(self.who, classes="who")
         yield ChatMarkdown(self.text)
 
     @property
     def markdown(self) -> ChatMarkdown:
-        from tui.app.widgets.chat_markdown import ChatMarkdown
+        from ember.tui.app.widgets.chat_markdown import ChatMarkdown
 
         return self.query_one(ChatMarkdown)
 

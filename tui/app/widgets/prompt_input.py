@@ -3,11 +3,10 @@ does Enter inside a message begun with three double quotes, until they are typed
 
 from __future__ import annotations
 
+from ember.tui.chat.slash import multiline_open
 from textual import events
 from textual.message import Message
 from textual.widgets import TextArea
-
-from tui.chatcommands import multiline_open
 
 
 class PromptInput(TextArea):

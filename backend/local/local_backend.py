@@ -1,0 +1,320 @@
+"""LocalBackend: the Backend interface over this machine's model store and llama.cpp."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ember.backend.asyncbridge import run_blocking, stream_from_thread
+from ember.backend.config import Config
+from ember.backend.engine.scheduler import ModelKey, Scheduler, parse_keep_alive
+from ember.backend.errors import EmberError, InvalidRequest, ModelNotFound
+from ember.backend.local.integrity import BlobVerifier
+from ember.backend.local.requestlimits import check_text, check_tokens, fit_context, keep_alive_seconds
+from ember.backend.parameters import Options, validate
+from ember.backend.prompt.toolcalls import stream_tool_calls
+from ember.backend.service import Backend
+from ember.backend.store.modelrecord import ModelRecord, load_record
+from ember.backend.store.modelstore import ModelStore
+from ember.backend.store.names import parse_name
+from ember.backend.types import (
+    ChatRequest,
+    Chunk,
+    GenerateRequest,
+    ImportResult,
+    Message,
+    ModelInfo,
+    ModelSummary,
+    PullProgress,
+    RunningModel,
+    merge_text_chunks,
+)
+
+if TYPE_CHECKING:
+    from ember.backend.engine.hardware import OffloadPlan
+
+
+def _load_runner(key: ModelKey, config: Config, options: Options) -> tuple[object, OffloadPlan]:
+    """Load with as many layers on the GPU as fit (or the model's num_gpu); fewer after out-of-memory."""
+    from ember.backend.engine.hardware import load_offloaded
+    from ember.backend.engine.runner import Runner  # llama.cpp is only imported when a model runs
+
+    return load_offloaded(
+        key.model,
+        lambda layers: Runner(key.model, adapters=key.adapters, num_parallel=config.num_parallel,
+                              num_thread=config.num_thread, num_ctx=options.num_ctx, num_gpu=layers),
+        num_ctx=options.num_ctx, num_gpu=options.num_gpu, parallel=config.num_parallel,
+        num_batch=options.num_batch)
+
+
+def _runner_bytes(key: ModelKey, config: Config) -> int:
+    from ember.backend.engine.memory import estimate_bytes
+
+    return estimate_bytes(key.model, key.adapters, 4096, config.num_parallel)
+
+
+def _load_embedder(key: ModelKey) -> object:
+    from ember.backend.engine.embedder import Embedder
+
+    return Embedder(key.model)
+
+
+class LocalBackend(Backend):
+    def __init__(self, config: Config | None = None) -> None:
+        from ember.backend.config import load_config
+
+        self.config = config or load_config()
+        self.store = ModelStore(self.config.models)
+        self.store_check = self.store.recover()  # what a killed process left behind is cleared
+        self.verifier = BlobVerifier(self.store)  # weights are hashed before their first load
+        from ember.backend.engine.memory import available_bytes
+
+        self.offload: dict[ModelKey, OffloadPlan] = {}  # how each resident model was split
+        self._loading = threading.local()  # the options of the request that may load a model
+        self.scheduler = Scheduler(
+            self._load_runner,
+            max_loaded=self.config.max_loaded_models,
+            keep_alive=parse_keep_alive(self.config.keep_alive, 300.0),
+            need=lambda key: _runner_bytes(key, self.config),
+            available=available_bytes,
+        )
+        self.embedders = Scheduler(_load_embedder, max_loaded=self.config.max_loaded_models,
+                                   keep_alive=self.scheduler.keep_alive)
+
+    def _load_runner(self, key: ModelKey) -> object:
+        options = getattr(self._loading, "options", None) or Options()
+        runner, self.offload[key] = _load_runner(key, self.config, options)
+        return runner
+
+    # models ---------------------------------------------------------------------------------
+
+    def record(self, name: str) -> ModelRecord:
+        parsed = parse_name(name)
+        try:
+            return load_record(self.store, parsed)
+        except ModelNotFound:
+            from ember.backend.models.personas import install_steps, persona_for
+
+            persona = persona_for(parsed)  # a shipped persona is installed on first use
+            if persona is None:
+                raise
+            for _event in install_steps(self.store, persona):
+                pass
+            return load_record(self.store, parsed)
+
+    async def list_models(self) -> list[ModelSummary]:
+        def read() -> list[ModelSummary]:
+            summaries = []
+            for stored in self.store.list():
+                try:
+                    record = load_record(self.store, stored.name)
+                except EmberError:
+                    continue
+                summaries.append(ModelSummary(stored.name.display(), stored.manifest.digest,
+                                              stored.manifest.size, stored.modified, record.details))
+            return summaries
+
+        return await run_blocking(read)
+
+    async def show(self, name: str) -> ModelInfo:
+        record = await run_blocking(self.record, name)
+        from ember.backend.models.modelfile import modelfile_for_record
+
+        info = {k: v for k, v in record.meta.kv.items() if k != "tokenizer.chat_template"}
+        info["general.parameter_count"] = record.meta.parameter_count
+        return ModelInfo(
+            name=record.name.display(),
+            details=record.details,
+            model_info=info,
+            parameters=record.parameters,
+            template=record.template or record.meta.chat_template,
+            system=record.system,
+            license=record.license,
+            messages=record.messages,
+            modelfile=modelfile_for_record(record),
+            modified_at=record.modified,
+            capabilities=record.capabilities,
+        )
+
+    async def copy(self, source: str, destination: str) -> None:
+        src, dst = parse_name(source), parse_name(destination)
+        await run_blocking(self.store.copy, src, dst)
+
+    async def delete(self, name: str) -> None:
+        parsed = parse_name(name)
+        try:
+            record = await run_blocking(load_record, self.store, parsed)
+            self.scheduler.unload(self._key(record))
+        except EmberError:
+            pass
+        await run_blocking(self.store.delete, parsed)
+
+    def create(self, name: str, modelfile: str, *, base_dir: str | None = None) -> AsyncIterator[PullProgress]:
+        from ember.backend.models.create import create_model
+
+        target = parse_name(name)
+        base = Path(base_dir) if base_dir else None  # None: a Modelfile may name no file (the API)
+        return stream_from_thread(lambda cancel: create_model(self.store, target, modelfile, base))
+
+    def pull(self, name: str) -> AsyncIterator[PullProgress]:
+        from ember.backend.pull.sources import pull
+
+        return stream_from_thread(lambda cancel: pull(self.store, name, cancel))
+
+    async def has_blob(self, digest: str) -> bool:
+        return self.store.has_blob(digest)
+
+    async def add_blob(self, digest: str, data: AsyncIterator[bytes]) -> None:
+        from ember.backend.local.uploads import receive_blob
+
+        await receive_blob(self.store, digest, data)
+
+    def import_models(self, source: str, path: str | None = None) -> AsyncIterator[ImportResult]:
+        from ember.backend.pull.imports import import_models
+
+        return stream_from_thread(lambda cancel: import_models(self.store, source, path))
+
+    # inference ------------------------------------------------------------------------------
+
+    def _key(self, record: ModelRecord) -> ModelKey:
+        return ModelKey(record.model_path, record.adapters)
+
+    def _options(self, record: ModelRecord, request_options: dict[str, Any]) -> Options:
+        options = Options.merge(record.parameters, request_options)
+        if options.num_thread == 0 and self.config.num_thread:
+            options = Options.merge(options.to_dict(), {"num_thread": self.config.num_thread})
+        loaded = next((r.runner for r in self.scheduler.residents() if r.key == self._key(record)), None)
+        return fit_context(options, record, self.config.num_parallel, getattr(loaded, "num_ctx", 0))
+
+    def _keep_alive(self, value: str | float | None) -> float:
+        return keep_alive_seconds(parse_keep_alive(value, self.scheduler.keep_alive))
+
+    def chat(self, request: ChatRequest) -> AsyncIterator[Chunk]:
+        return stream_from_thread(lambda cancel: self._chat(request, cancel), merge_text_chunks)
+
+    def _chat(self, request: ChatRequest, cancel: threading.Event) -> Iterator[Chunk]:
+        from ember.backend.prompt.render import render_prompt, with_persona  # Jinja: only when a model runs
+
+        record = self.record(request.model)
+        options = self._options(record, validate(request.options))
+        keep_alive = self._keep_alive(request.keep_alive)
+        messages = with_persona(record, request.messages)
+        if not request.messages:
+            yield from self._load_only(record, keep_alive)
+            return
+        if any(m.images for m in request.messages):
+            raise InvalidRequest(f"{record.name} cannot read images: ember runs text models only for now")
+        check_text((m.content for m in messages), "a message")
+        grammar = _grammar_for(request.format)
+        self.verifier.check(record)
+        self._loading.options = options
+        with self.scheduler.use(self._key(record), record.name.display(), keep_alive) as (runner, load_ns):
+            prompt = render_prompt(record, messages, bos=runner.bos_text, eos=runner.eos_text, tools=request.tools)
+            tokens = runner.tokenize(prompt, add_special=not prompt.startswith(runner.bos_text or "\0"))
+            chunks = _with_load_time(runner.generate(tokens, options, cancel=cancel, grammar=grammar), load_ns)
+            yield from stream_tool_calls(chunks, request.tools) if request.tools else chunks
+
+    def generate(self, request: GenerateRequest) -> AsyncIterator[Chunk]:
+        return stream_from_thread(lambda cancel: self._generate(request, cancel), merge_text_chunks)
+
+    def _generate(self, request: GenerateRequest, cancel: threading.Event) -> Iterator[Chunk]:
+        from ember.backend.prompt.render import render_prompt, with_persona  # Jinja: only when a model runs
+
+        record = self.record(request.model)
+        options = self._options(record, validate(request.options))
+        keep_alive = self._keep_alive(request.keep_alive)
+        if not request.prompt and not request.context:
+            yield from self._load_only(record, keep_alive)
+            return
+        check_text([request.prompt, request.system or "", request.template or ""], "the prompt")
+        grammar = _grammar_for(request.format)
+        self.verifier.check(record)
+        self._loading.options = options
+        with self.scheduler.use(self._key(record), record.name.display(), keep_alive) as (runner, load_ns):
+            check_tokens(request.context or [], runner.n_vocab)
+            if request.raw:
+                text = request.prompt
+            else:
+                turn = [Message("user", request.prompt)]
+                messages = turn if request.context else with_persona(record, turn, request.system)
+                text = render_prompt(record, messages, bos=runner.bos_text, eos=runner.eos_text,
+                                     template=request.template)
+            fresh = not request.context and not text.startswith(runner.bos_text or "\0")
+            tokens = list(request.context or []) + runner.tokenize(text, add_special=fresh)
+            yield from _with_load_time(runner.generate(tokens, options, cancel=cancel, grammar=grammar), load_ns)
+
+    def _load_only(self, record: ModelRecord, keep_alive: float) -> Iterator[Chunk]:
+        start = time.perf_counter_ns()
+        self._loading.options = self._options(record, {})
+        self.verifier.check(record)
+        with self.scheduler.use(self._key(record), record.name.display(), keep_alive) as (_runner, load_ns):
+            pass
+        from ember.backend.types import Timings
+
+        done_reason = "unload" if keep_alive == 0 else "load"
+        yield Chunk("", done=True, done_reason=done_reason,
+                    timings=Timings(total_duration=time.perf_counter_ns() - start, load_duration=load_ns))
+
+    async def embed(self, model: str, inputs: list[str], *, truncate: bool = True) -> list[list[float]]:
+        record = await run_blocking(self.record, model)
+        check_text(inputs, "the input")
+
+        def work() -> list[list[float]]:
+            self.verifier.check(record)
+            with self.embedders.use(self._key(record), record.name.display()) as (embedder, _load_ns):
+                return embedder.embed(inputs, truncate=truncate)[0]  # type: ignore[attr-defined]
+
+        return await run_blocking(work)
+
+    async def running(self) -> list[RunningModel]:
+        result = []
+        for resident in self.scheduler.residents() + self.embedders.residents():
+            size = resident.key.model.stat().st_size + sum(p.stat().st_size for p in resident.key.adapters)
+            try:
+                record = await run_blocking(self.record, resident.name)
+                digest, details = record.digest, record.details
+            except EmberError:
+                digest, details = "", None
+            runner = resident.runner
+            generator = any(resident is r for r in self.scheduler.residents())  # not an embedder
+            plan = self.offload.get(resident.key) if generator else None
+            size, size_vram = (plan.total_bytes, plan.size_vram) if plan else (size, 0)
+            listed = next((m for m in result if m.name == resident.name), None)
+            if listed is not None:  # its embedding context: one model, one row, as Ollama shows it
+                listed.size += size
+                continue
+            result.append(RunningModel(resident.name, digest, size, size_vram, resident.expires_at,
+                                       getattr(runner, "num_ctx", 0), details))  # type: ignore[arg-type]
+        return result
+
+    async def load(self, name: str, keep_alive: str | float | None = None) -> None:
+        async for _ in self.generate(GenerateRequest(model=name, keep_alive=keep_alive)):
+            pass
+
+    async def unload(self, name: str) -> None:
+        record = await run_blocking(self.record, name)
+        self.scheduler.unload(self._key(record))
+        self.embedders.unload(self._key(record))
+
+    async def close(self) -> None:
+        self.scheduler.unload_all()
+        self.embedders.unload_all()
+
+
+def _with_load_time(chunks: Iterator[Chunk], load_ns: int) -> Iterator[Chunk]:
+    for chunk in chunks:
+        if chunk.done and chunk.timings is not None:
+            chunk.timings.load_duration = load_ns
+            chunk.timings.total_duration += load_ns
+        yield chunk
+
+
+def _grammar_for(fmt: str | dict[str, Any] | None) -> str | None:
+    if not fmt:
+        return None
+    from ember.backend.prompt.grammar import grammar_for_format
+
+    return grammar_for_format(fmt)

@@ -1,0 +1,1 @@
+"""From messages to a prompt and back: chat templates (Jinja and Go syntax), tool calls, grammars."""

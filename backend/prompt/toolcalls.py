@@ -1,0 +1,146 @@
+"""Tool calls: find the calls a model wrote in its answer and return them as Ollama's `tool_calls`.
+
+Models write calls in a few families of syntax: `<tool_call>{…}</tool_call>` (Hermes, Qwen,
+SmolLM3), `[TOOL_CALLS] […]` (Mistral), `<|python_tag|>{…}` (Llama 3.1), `<function_call>` or a bare
+JSON object / list naming one of the offered tools. While streaming, text that may start a call is
+held back until the answer ends, so a client never sees half a call as prose.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from ember.backend.types import Chunk
+
+MARKERS = ("<tool_call>", "[TOOL_CALLS]", "<|python_tag|>", "<function_call>", "<tools>")
+_OPENERS = ("{", "[", "```")
+_CLOSERS = re.compile(r"</tool_call>|</function_call>|</tools>|<\|eom_id\|>|<\|eot_id\|>")
+_FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
+
+
+def tool_names(tools: list[dict[str, Any]] | None) -> set[str]:
+    names = set()
+    for tool in tools or []:
+        function = tool.get("function") if isinstance(tool, dict) else None
+        if isinstance(function, dict) and isinstance(function.get("name"), str):
+            names.add(function["name"])
+    return names
+
+
+def parse_tool_calls(text: str, tools: list[dict[str, Any]] | None) -> tuple[str, list[dict[str, Any]]]:
+    """Split an answer into its prose and its tool calls (`[{"function": {"name", "arguments"}}]`)."""
+    names = tool_names(tools)
+    start = _first_marker(text)
+    if start >= 0:
+        prose, body = text[:start], text[start:]
+        for marker in MARKERS:
+            body = body.replace(marker, "\n")
+        calls = _calls_in(_CLOSERS.sub("\n", body), names, require_known=False)
+        if calls:
+            return prose.strip(), calls
+        return text, []
+    calls = _calls_in(text, names, require_known=True)
+    return ("", calls) if calls else (text, [])
+
+
+def _first_marker(text: str) -> int:
+    found = [i for i in (text.find(m) for m in MARKERS) if i >= 0]
+    return min(found) if found else -1
+
+
+def _calls_in(body: str, names: set[str], *, require_known: bool) -> list[dict[str, Any]]:
+    """Every JSON value in `body` that describes a call; bare JSON must name an offered tool."""
+    body = body.strip()
+    fenced = _FENCE.match(body)
+    if fenced:
+        body = fenced.group(1)
+    decoder = json.JSONDecoder()
+    calls: list[dict[str, Any]] = []
+    index = 0
+    while index < len(body):
+        if body[index] not in "{[":
+            if require_known and body[index:].strip():
+                return []  # prose around bare JSON: an answer, not a call
+            index += 1
+            continue
+        try:
+            value, index = decoder.raw_decode(body, index)
+        except ValueError:
+            return []
+        for item in value if isinstance(value, list) else [value]:
+            call = _as_call(item)
+            if call is None or (require_known and call["function"]["name"] not in names):
+                return []
+            calls.append(call)
+    return calls
+
+
+def _as_call(item: object) -> dict[str, Any] | None:
+    if not isinstance(item, dict):
+        return None
+    if isinstance(item.get("function"), dict):
+        item = item["function"]
+    name = item.get("name")
+    arguments = item.get("arguments", item.get("parameters", {}))
+    if isinstance(arguments, str):
+        try:
+            arguments = json.loads(arguments)
+        except ValueError:
+            return None
+    if not isinstance(name, str) or not name or not isinstance(arguments, dict):
+        return None
+    return {"function": {"name": name, "arguments": arguments}}
+
+
+def stream_tool_calls(chunks: Iterator[Chunk], tools: list[dict[str, Any]] | None) -> Iterator[Chunk]:
+    """Pass prose through as it streams; hold what may be a tool call and parse it at the end."""
+    buffer, holding, started = "", False, False
+    for chunk in chunks:
+        if chunk.done:
+            if holding:
+                prose, calls = parse_tool_calls(buffer, tools)
+                if prose or calls:
+                    yield Chunk(prose, tool_calls=calls)
+            elif buffer:
+                yield Chunk(buffer)
+            yield chunk
+            return
+        buffer += chunk.text
+        if holding:
+            continue
+        if not started:
+            head = buffer.lstrip()
+            if not head:
+                continue
+            if head.startswith(MARKERS + _OPENERS):
+                holding = True
+                continue
+            if any(m.startswith(head) for m in MARKERS):
+                continue
+            started = True
+        start = _first_marker(buffer)
+        if start >= 0:
+            if start:
+                yield Chunk(buffer[:start])
+            buffer, holding = buffer[start:], True
+            continue
+        keep = _partial_marker(buffer)
+        if len(buffer) > keep:
+            yield Chunk(buffer[: len(buffer) - keep])
+            buffer = buffer[len(buffer) - keep :]
+    if buffer:
+        yield Chunk(buffer)
+
+
+def _partial_marker(text: str) -> int:
+    """How many characters at the end of `text` could be the start of a marker."""
+    longest = 0
+    for marker in MARKERS:
+        for size in range(min(len(marker) - 1, len(text)), longest, -1):
+            if text.endswith(marker[:size]):
+                longest = size
+                break
+    return longest

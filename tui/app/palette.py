@@ -1,0 +1,58 @@
+"""The command palette lists exactly the bindings of the screen it was opened from, with their keys,
+so the palette and the footer never disagree; and, in the chat, every slash command."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+
+class BindingsProvider(Provider):
+    def _commands(self) -> list[tuple[str, str, object]]:
+        seen: set[str] = set()
+        commands = []
+        for active in self.screen.active_bindings.values():
+            binding = active.binding
+            if not active.enabled or not binding.description or binding.system or binding.action in seen:
+                continue
+            seen.add(binding.action)
+            label = getattr(self.app, "binding_title", lambda b: b.description)(binding)
+            key = self.app.get_key_display(binding)
+            run = partial(self.app.run_action, binding.action, active.node)
+            commands.append((label, key, run))
+        return commands
+
+    async def discover(self) -> Hits:
+        for label, key, run in self._commands():
+            yield DiscoveryHit(label, run, help=f"key: {key}")  # type: ignore[arg-type]
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for label, key, run in self._commands():
+            score = matcher.match(label)
+            if score > 0:
+                yield Hit(score, matcher.highlight(label), run, text=label, help=f"key: {key}")  # type: ignore[arg-type]
+
+
+class ChatCommandsProvider(Provider):
+    """Each slash command: one that needs nothing more runs at once, another starts in the prompt."""
+
+    def _commands(self) -> list[tuple[str, str, object]]:
+        from ember.tui.app.screens.chat import ChatScreen
+        from ember.tui.chat.slash import SPECS
+
+        if not isinstance(self.screen, ChatScreen):
+            return []
+        return [(spec.syntax, spec.help, partial(self.screen.palette_command, spec)) for spec in SPECS]
+
+    async def discover(self) -> Hits:
+        for label, help_text, run in self._commands():
+            yield DiscoveryHit(label, run, help=help_text)  # type: ignore[arg-type]
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for label, help_text, run in self._commands():
+            score = max(matcher.match(label), matcher.match(help_text) * 0.5)
+            if score > 0:
+                yield Hit(score, matcher.highlight(label), run, text=label, help=help_text)  # type: ignore[arg-type]

@@ -1,0 +1,256 @@
+"""One conversation and its settings, shared by the plain REPL and the app: turns and slash commands.
+
+It speaks only to the Backend interface, so a remote server gets the same commands; a persona's
+system prompt, MESSAGE turns and parameters are applied here, client-side, so switching persona
+keeps the conversation. Each message is committed to the history as it is said.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from typing import Any
+
+from ember.backend.errors import EmberError
+from ember.backend.service import Backend
+from ember.backend.types import ChatRequest, Chunk, Message, Timings
+from ember.tui.chat.settings import Setting, parse_value, settings
+from ember.tui.chat.slash import CommandError
+
+
+@dataclass
+class ChatState:
+    model: str
+    system: str | None = None  # /set system; None = the persona's or the model's own
+    options: dict[str, Any] = field(default_factory=dict)  # /set parameter, the parameters panel
+    format: str | None = None
+    keep_history: bool = True
+    verbose: bool = False
+    persona: Any = None  # backend.personas.Persona
+    messages: list[Message] = field(default_factory=list)
+    keep_alive: str | float | None = None
+    model_parameters: dict[str, Any] = field(default_factory=dict)  # the model's own PARAMETERs, for display
+
+
+class ChatSession:
+    def __init__(self, backend: Backend, state: ChatState, history: Any = None,
+                 personas: list[Any] | None = None) -> None:
+        self.backend = backend
+        self.state = state
+        self.history = history  # backend.history.History or None
+        self.conversation_id: int | None = None
+        self.last_timings: Timings | None = None
+        self._personas = personas
+        self._stored: dict[int, int] = {}  # id() of a message in state.messages -> its history row
+        self._epoch = 0  # counts new conversations: an answer cut short by one is not added to the next
+        # Where a failed history write is reported; without it the error is raised.
+        self.on_save_error: Callable[[EmberError], None] | None = None
+
+    # what the front ends read and set ----------------------------------------------------------
+
+    @property
+    def model(self) -> str:
+        return self.state.model
+
+    @model.setter
+    def model(self, name: str) -> None:
+        if name != self.state.model:
+            self.state.model = name
+            self.state.model_parameters = {}
+
+    @property
+    def persona(self) -> Any:
+        return self.state.persona
+
+    @property
+    def persona_title(self) -> str:
+        return self.state.persona.title if self.state.persona is not None else ""
+
+    @property
+    def persona_slug(self) -> str:
+        return self.state.persona.slug if self.state.persona is not None else ""
+
+    @property
+    def overrides(self) -> dict[str, Any]:
+        """The parameters set in this chat, over the persona's and the model's."""
+        return self.state.options
+
+    @overrides.setter
+    def overrides(self, options: dict[str, Any]) -> None:
+        self.state.options = options
+
+    @property
+    def keep_alive(self) -> str | float | None:
+        return self.state.keep_alive
+
+    @keep_alive.setter
+    def keep_alive(self, value: str | float | None) -> None:
+        self.state.keep_alive = value
+
+    @property
+    def turns(self) -> list[Message]:
+        return self.state.messages
+
+    @property
+    def personas(self) -> list[Any]:
+        if self._personas is None:
+            from ember.backend.models.personas import load_personas
+
+            self._personas = load_personas()
+        return self._personas
+
+    @personas.setter
+    def personas(self, personas: list[Any]) -> None:
+        self._personas = list(personas)
+
+    # parameters --------------------------------------------------------------------------------
+
+    def effective_options(self) -> dict[str, Any]:
+        persona = self.state.persona
+        return {**(dict(persona.parameters) if persona else {}), **self.state.options}
+
+    def settings(self) -> list[Setting]:
+        persona = dict(self.state.persona.parameters) if self.state.persona is not None else {}
+        return settings(self.state.options, persona, self.state.model_parameters)
+
+    def value(self, name: str) -> object:
+        return next(s.value for s in self.settings() if s.name == name)
+
+    def set_override(self, name: str, text: str) -> object:
+        """Validate `text` for parameter `name` and use it from the next turn; raises InvalidRequest."""
+        value = parse_value(name, text)
+        self.state.options[name] = value
+        return value
+
+    def drop_override(self, name: str) -> None:
+        self.state.options.pop(name, None)
+
+    def set_persona(self, persona: Any) -> None:
+        """Switch persona (None: none), keeping the conversation. Its system prompt, example turns and
+        parameters apply from the next answer: the chat's own system prompt and overrides are dropped."""
+        self.state.persona = persona
+        self.state.system = None
+        self.state.options.clear()
+        if self.history is not None and self.conversation_id is not None:
+            self._saving(lambda: self.history.touch(self.conversation_id, persona=self.persona_slug))
+
+    # turns ------------------------------------------------------------------------------------
+
+    def effective_system(self) -> str | None:
+        if self.state.system is not None:
+            return self.state.system
+        return self.state.persona.system if self.state.persona else None
+
+    def request(self) -> ChatRequest:
+        messages: list[Message] = []
+        system = self.effective_system()
+        if system:
+            messages.append(Message("system", system))
+        if self.state.persona:
+            messages.extend(Message(m.role, m.content) for m in self.state.persona.messages)
+        messages.extend(self.state.messages)
+        return ChatRequest(model=self.state.model, messages=messages, options=self.effective_options(),
+                           format=self.state.format, keep_alive=self.state.keep_alive)
+
+    def _saving(self, write: Callable[[], Any]) -> Any:
+        try:
+            return write()
+        except EmberError as exc:
+            if self.on_save_error is None:
+                raise
+            self.on_save_error(exc)
+            return None
+
+    def _persist(self, message: Message) -> None:
+        if self.history is None or not self.state.keep_history:
+            return
+        persona = self.persona_slug
+
+        def write() -> int:
+            if self.conversation_id is None:
+                self.conversation_id = self.history.new_conversation(model=self.state.model, persona=persona).id
+            return self.history.add_message(self.conversation_id, message.role, message.content,
+                                            model=self.state.model, persona=persona).id
+
+        stored = self._saving(write)
+        if stored:
+            self._stored[id(message)] = stored
+
+    def add_user(self, text: str) -> None:
+        """Add a user message (saved at once); `answer()` then answers it."""
+        message = Message("user", text)
+        self.state.messages.append(message)
+        self._persist(message)
+
+    async def send(self, text: str) -> AsyncIterator[Chunk]:
+        """Add a user message and stream the answer; the answer is kept even if cut short."""
+        self.add_user(text)
+        async for chunk in self.answer():
+            yield chunk
+
+    async def answer(self) -> AsyncIterator[Chunk]:
+        """Stream the answer to the conversation so far; what was said is kept even if cut short."""
+        parts: list[str] = []
+        epoch = self._epoch
+        try:
+            async with aclosing(self.backend.chat(self.request())) as chunks:
+                async for chunk in chunks:
+                    parts.append(chunk.text)
+                    if chunk.done:
+                        self.last_timings = chunk.timings
+                    yield chunk
+        finally:
+            text = "".join(parts)
+            if text and epoch == self._epoch:
+                message = Message("assistant", text)
+                self.state.messages.append(message)
+                self._persist(message)
+
+    def drop_last(self) -> Message | None:
+        """Take the last message out of the conversation and out of the history."""
+        if not self.state.messages:
+            return None
+        message = self.state.messages.pop()
+        stored = self._stored.pop(id(message), 0)
+        if stored and self.history is not None:
+            self._saving(lambda: self.history.delete_message(stored))
+        return message
+
+    def prepare_retry(self) -> None:
+        """Drop the answer(s) after the last user message, so `answer()` answers it again."""
+        if not any(m.role == "user" for m in self.state.messages):
+            raise CommandError("nothing to retry yet")
+        while self.state.messages and self.state.messages[-1].role != "user":
+            self.drop_last()
+
+    def take_back_last(self) -> str:
+        """Drop the last user message and what followed it, and return its text to edit and send again."""
+        if not any(m.role == "user" for m in self.state.messages):
+            raise CommandError("no message to edit yet")
+        while self.state.messages and self.state.messages[-1].role != "user":
+            self.drop_last()
+        message = self.drop_last()
+        return message.content if message else ""
+
+    def clear(self) -> None:
+        """Start a new conversation (the stored one stays in the history)."""
+        self.state.messages.clear()
+        self._stored.clear()
+        self.conversation_id = None
+        self._epoch += 1
+
+    def open_conversation(self, conversation_id: int) -> None:
+        """Continue a stored conversation: its messages, and its persona when there still is one."""
+        if self.history is None:
+            raise EmberError("history is off in this session")
+        conversation = self.history.conversation(conversation_id)
+        self.clear()
+        for stored in self.history.messages(conversation.id):
+            message = Message(stored.role, stored.content)
+            self.state.messages.append(message)
+            self._stored[id(message)] = stored.id
+        self.conversation_id = conversation.id
+        if conversation.persona:
+            self.state.persona = next((p for p in self.personas if p.slug == conversation.persona), None)
+

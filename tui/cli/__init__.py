@@ -1,0 +1,1 @@
+"""The `ember` command line: its verbs, `ember doctor`, and how it prints."""

@@ -1,0 +1,28 @@
+"""Print an answer to the terminal as it streams."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import AsyncIterator
+
+from ember.backend.types import Chunk, Timings
+
+
+def write(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+async def stream_answer(chunks: AsyncIterator[Chunk]) -> Timings | None:
+    """Print each piece as it arrives and end on a newline; returns the answer's timings."""
+    timings = None
+    ended_with_newline = True
+    async for chunk in chunks:
+        if chunk.text:
+            write(chunk.text)
+            ended_with_newline = chunk.text.endswith("\n")
+        if chunk.done:
+            timings = chunk.timings
+    if not ended_with_newline:
+        write("\n")
+    return timings
