@@ -91,8 +91,6 @@ async def chat_completions(body: openai.OAIChatRequest, request: Request,
     chat = ChatRequest(model=body.model, messages=[_message(m) for m in body.messages],
                        options=_options(body, body.max_completion_tokens or body.max_tokens),
                        format=_format(body), tools=tools)
-    if tools and "tools" not in (await backend.show(body.model)).capabilities:
-        raise InvalidRequest(f'"{body.model}" does not support tools: its template has no place for them')
     first, rest = await first_and_rest(request, backend.chat(chat))
     ident = f"chatcmpl-{secrets.token_hex(6)}"
     if body.stream:
