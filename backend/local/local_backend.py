@@ -38,14 +38,14 @@ from ember.backend.types import (
 )
 
 if TYPE_CHECKING:
-    from ember.backend.engine.hardware import OffloadPlan
+    from ember.backend.engine.offload import OffloadPlan
     from ember.backend.engine.runner import Runner
     from ember.backend.engine.slots import Request
 
 
 def _load_runner(key: ModelKey, config: Config, options: Options) -> tuple[object, OffloadPlan]:
     """Load with as many layers on the GPU as fit (or the model's num_gpu); fewer after out-of-memory."""
-    from ember.backend.engine.hardware import load_offloaded
+    from ember.backend.engine.offload import load_offloaded
     from ember.backend.engine.runner import Runner  # llama.cpp is only imported when a model runs
 
     return load_offloaded(
