@@ -285,11 +285,11 @@ class LocalBackend(Backend):
 
     def _start(self, prepare: Callable[[], Turn], out: Channel[Chunk], cancel: threading.Event) -> Started:
         """The blocking part of a turn: check the weights, load the model if needed, submit the prompt."""
+        start = time.perf_counter_ns()
         turn = prepare()
         record, options = turn.record, turn.options
         self.verifier.check(record)
         held = ExitStack()
-        start = time.perf_counter_ns()
         try:
             runner, load_ns = held.enter_context(self.scheduler.use(
                 self._key(record), record.name.display(), turn.keep_alive,
