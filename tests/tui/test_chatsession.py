@@ -133,3 +133,36 @@ async def test_a_failed_history_write_is_reported_and_the_chat_goes_on(session):
     reply = await answer(session.send("Say hi"))
     assert reply and [m.role for m in session.state.messages] == ["user", "assistant"]
     assert problems and "could not save to the conversation history" in str(problems[0])
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    ('/set system Reply "ok"', 'Reply "ok"'),
+    ('/set system "Answer in French."', "Answer in French."),
+    ('/set system "a" or "b"', '"a" or "b"'),
+])
+async def test_set_system_keeps_quotes_inside_the_text(session, typed, stored):
+    await run_command(session, typed)
+    assert session.state.system == stored
+    modelfile = (await run_command(session, "/show modelfile")).text
+    assert f'SYSTEM """{stored}"""' in modelfile
+
+
+async def test_show_info_says_what_ember_show_says(session, backend):
+    from ember.tui.cli.format import model_description
+
+    text = (await run_command(session, "/show info")).text
+    info = await backend.show(MODEL)
+    assert text == model_description(info)
+    for label in ("architecture", "context length", "embedding length", "quantization"):
+        assert label in text
+    assert "Capabilities" in text and "completion" in text
+
+
+async def test_show_parameters_lists_each_value_as_a_modelfile_writes_it(session):
+    await run_command(session, "/set parameter stop END STOP")
+    text = (await run_command(session, "/show parameters")).text
+    assert "[" not in text
+    lines = text.splitlines()
+    assert lines[0] == "User defined parameters:"
+    assert [line.split() for line in lines if line.startswith("stop")] == [["stop", '"END"'], ["stop", '"STOP"']]
+    assert any(line.split() == ["temperature", "0"] for line in lines)
