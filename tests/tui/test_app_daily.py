@@ -1,0 +1,34 @@
+"""The app as a daily driver: what a keyboard user at 80×24 met, each fixed and held here (Pilot)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.tui.conftest import screen_text, send, wait_for
+
+pytestmark = pytest.mark.timeout(120)
+
+
+async def test_the_delete_question_is_shown_whole(make_app):
+    from ember.tui.app.screens.confirm import ConfirmScreen
+
+    app = make_app()
+    question = "Delete mytest-copy:latest? Its files go unless another model shares them."
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.push_screen(ConfirmScreen(question))
+        await pilot.pause()
+        shown = " ".join(" ".join(line.strip(" █┃▎▊│") for line in screen_text(app).splitlines()).split())
+        assert question in shown
+
+
+async def test_the_library_ctx_column_shows_the_whole_number(make_app):
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("ctrl+l")
+        library = app.screen
+        await wait_for(pilot, lambda: "smollm2:135m" in library.infos)
+
+        def ctx_shown() -> list[str]:
+            return next(line for line in screen_text(app).splitlines() if "smollm2:135m" in line).split()
+
+        await wait_for(pilot, lambda: "8192" in ctx_shown(), timeout=5)
