@@ -32,3 +32,36 @@ async def test_the_library_ctx_column_shows_the_whole_number(make_app):
             return next(line for line in screen_text(app).splitlines() if "smollm2:135m" in line).split()
 
         await wait_for(pilot, lambda: "8192" in ctx_shown(), timeout=5)
+
+
+async def test_load_tab_offers_a_model_saved_in_this_session(make_app, backend):
+    from tests.tui.test_app_commands import command, type_text
+
+    app = make_app()
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            chat = app.chat_screen()
+            note = await command(pilot, "/save mytest")
+            await wait_for(pilot, lambda: "Created new model" in note.output)
+            await wait_for(pilot, lambda: "mytest:latest" in chat.model_names)
+            await type_text(pilot, "/load my")
+            await pilot.press("tab")
+            assert chat.prompt.text == "/load mytest:latest"
+    finally:
+        await backend.delete("mytest")
+
+
+async def test_a_message_keeps_its_own_line_breaks_on_screen(make_app):
+    from ember.tui.app.widgets.message_view import MessageView
+
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        chat = app.chat_screen()
+        chat.prompt.text = '"""\nTranslate to French:\ngood morning\n"""'
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: not chat.answering and len(app.session.turns) == 2)
+        assert app.session.turns[0].content == "Translate to French:\ngood morning"
+        await pilot.pause()
+        lines = [line.strip(" ▌") for line in screen_text(app).splitlines()]
+        assert "Translate to French:" in lines and "good morning" in lines
+        assert isinstance(chat.views()[0], MessageView)

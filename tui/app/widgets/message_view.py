@@ -10,6 +10,7 @@ from textual.widgets import Label
 
 if TYPE_CHECKING:
     from ember.tui.app.widgets.chat_markdown import ChatMarkdown
+    from markdown_it import MarkdownIt
     from textual.widgets.markdown import MarkdownStream
 
 
@@ -40,7 +41,8 @@ class MessageView(Vertical):
         from ember.tui.app.widgets.chat_markdown import ChatMarkdown
 
         yield Label(self.who, classes="who")
-        yield ChatMarkdown(self.text)
+        # what the user typed keeps its own line breaks; an answer is Markdown as the model meant it
+        yield ChatMarkdown(self.text, parser_factory=typed_text_parser if self.role == "user" else None)
 
     @property
     def markdown(self) -> ChatMarkdown:
@@ -59,3 +61,19 @@ class MessageView(Vertical):
     async def set_text(self, text: str) -> None:
         self.text = text
         await self.markdown.update(text)
+
+
+def typed_text_parser() -> MarkdownIt:
+    """Markdown where every line break the user typed is a line break on screen."""
+    from markdown_it import MarkdownIt
+
+    parser = MarkdownIt("gfm-like")
+    parser.core.ruler.push("typed_line_breaks", _soft_breaks_as_hard)
+    return parser
+
+
+def _soft_breaks_as_hard(state) -> None:  # type: ignore[no-untyped-def]
+    for token in state.tokens:
+        for child in token.children or ():
+            if child.type == "softbreak":
+                child.type = "hardbreak"

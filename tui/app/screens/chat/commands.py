@@ -62,8 +62,11 @@ async def run_in_chat(chat: ChatScreen, line: str) -> None:
     text = outcome.text
     if outcome.copy:
         text = f"{text} to the {copy_text(app, outcome.copy)}"
-    if not outcome.error and parse_command(line).name == "/clear":
+    name = "" if outcome.error else parse_command(line).name
+    if name == "/clear":
         await chat.conversation.remove_children()
+    if name == "/save":
+        chat.fetch_model_names()  # Tab after /load offers the model just made
     await chat.sync_views()
     await chat.conversation.mount(CommandNote(line, text, error=outcome.error))
     chat.conversation.scroll_end(animate=False)
