@@ -65,3 +65,18 @@ async def test_a_message_keeps_its_own_line_breaks_on_screen(make_app):
         lines = [line.strip(" ▌") for line in screen_text(app).splitlines()]
         assert "Translate to French:" in lines and "good morning" in lines
         assert isinstance(chat.views()[0], MessageView)
+
+
+async def test_continuing_a_conversation_keeps_each_answers_model_and_persona(make_app, history):
+    app = make_app()
+    persona = app.personas[0]
+    conversation = history.new_conversation(model="smollm2:135m", persona=persona.slug)
+    history.add_message(conversation.id, "user", "ls?", persona=persona.slug)
+    history.add_message(conversation.id, "assistant", "ls lists files.", model="smollm2:135m", persona=persona.slug)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("alt+2")
+        app.session.model = "pirate:latest"
+        await app.open_conversation(conversation.id)
+        await pilot.pause()
+        chat = app.chat_screen()
+        assert [v.who for v in chat.views()] == ["You", f"smollm2:135m · {persona.title}"]

@@ -18,6 +18,7 @@ from ember.tui.app.screens.chat.drafts import DraftKeeper
 from ember.tui.app.widgets.message_view import MessageView
 from ember.tui.app.widgets.prompt_input import PromptInput
 from ember.tui.app.widgets.status_line import StatusLine
+from ember.tui.chat.session import Author
 from ember.tui.chat.slash import CommandError, CommandSpec, is_command, multiline_body, needs_arguments
 from textual import on, work
 from textual.app import ComposeResult
@@ -93,23 +94,28 @@ class ChatScreen(Screen):
 
     # conversation --------------------------------------------------------------------------
 
-    def who(self, role: str) -> str:
+    def who(self, role: str, author: Author | None = None) -> str:
+        """A message's label: You, or the model (and persona) that gave the answer, the current one by default."""
         session = self.ember.session
         if role == "user":
             return "You"
+        if author is not None:
+            persona = next((p.title for p in session.personas if p.slug == author.persona), author.persona)
+            return f"{author.model} · {persona}" if persona else author.model
         model = f"{session.model} @ {self.ember.endpoint}" if self.ember.endpoint else session.model
         return f"{model} · {session.persona_title}" if session.persona is not None else model
 
-    async def add_view(self, role: str, text: str) -> MessageView:
-        view = MessageView(role, self.who(role), text)
+    async def add_view(self, role: str, text: str, author: Author | None = None) -> MessageView:
+        view = MessageView(role, self.who(role, author), text)
         await self.conversation.mount(view)
         return view
 
     async def show_turns(self) -> None:
         """Rebuild the view from the session's turns (after opening a stored conversation)."""
+        session = self.ember.session
         await self.conversation.remove_children()
-        for turn in self.ember.session.turns:
-            await self.add_view(turn.role, turn.content)
+        for turn in session.turns:
+            await self.add_view(turn.role, turn.content, session.author(turn))
         self.conversation.scroll_end(animate=False)
         self.refresh_status()
 
