@@ -80,3 +80,33 @@ async def test_continuing_a_conversation_keeps_each_answers_model_and_persona(ma
         await pilot.pause()
         chat = app.chat_screen()
         assert [v.who for v in chat.views()] == ["You", f"smollm2:135m · {persona.title}"]
+
+
+async def test_the_ctx_gauge_follows_the_conversation(make_app, history):
+    from ember.tui.app.widgets.status_line import StatusLine
+
+    other = history.new_conversation(model="smollm2:135m")
+    history.add_message(other.id, "user", "Tell me about the sea. " * 40)
+    history.add_message(other.id, "assistant", "The sea is wide and deep. " * 40)
+    app = make_app()
+    app.session.overrides["num_predict"] = 40
+    async with app.run_test(size=(80, 24)) as pilot:
+        chat = app.chat_screen()
+        status = chat.query_one(StatusLine).status
+        chat.prompt.text = "Write a long story about the sea."
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: status.state == "answering")
+        assert status.context_used > 0 and status.context_estimated  # the first answer shows it growing
+        await wait_for(pilot, lambda: not chat.answering)
+        counted = status.context_used
+        assert counted > 0 and not status.context_estimated
+        await send_command(pilot, "/clear")
+        assert status.context_used == 0
+        await app.open_conversation(other.id)
+        assert status.context_used > 200 and status.context_estimated and "ctx ~" in status.render()
+
+
+async def send_command(pilot, line: str) -> None:  # type: ignore[no-untyped-def]
+    from tests.tui.test_app_commands import command
+
+    await command(pilot, line)

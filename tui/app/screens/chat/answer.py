@@ -43,6 +43,7 @@ class AnswerStream:
     screen: Screen
     view: MessageView
     show_status: Callable[..., None]  # the screen's refresh_status
+    context_before: int = 0  # the context the request fills (an estimate), for the gauge as it grows
     result: AnsweredText = field(default_factory=AnsweredText)
 
     async def run(self, source: AsyncIterator[Chunk]) -> AnsweredText:
@@ -59,7 +60,8 @@ class AnswerStream:
             if finished:
                 return
             if result.pieces > 1:
-                self.show_status(state="answering", tokens_per_second=result.rate)
+                self.show_status(state="answering", tokens_per_second=result.rate,
+                                 context_used=self.context_before + result.pieces, context_estimated=True)
             if pending:
                 text = "".join(pending)
                 pending.clear()
@@ -117,4 +119,5 @@ class AnswerStream:
             changes["first_token_ms"] = getattr(final.timings, "time_to_first_token", 0) / 1e6  # RemoteTimings
             changes["context_used"] = (len(final.context) if final.context
                                        else final.timings.prompt_eval_count + final.timings.eval_count)
+            changes["context_estimated"] = False
         return changes

@@ -65,6 +65,7 @@ async def run_in_chat(chat: ChatScreen, line: str) -> None:
     name = "" if outcome.error else parse_command(line).name
     if name == "/clear":
         await chat.conversation.remove_children()
+        chat.context_cleared()
     if name == "/save":
         chat.fetch_model_names()  # Tab after /load offers the model just made
     await chat.sync_views()

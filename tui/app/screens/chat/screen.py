@@ -14,6 +14,7 @@ from ember.tui.app.keys import CHAT_KEYS, bindings
 from ember.tui.app.screens.chat.answer import AnswerStream
 from ember.tui.app.screens.chat.codecopy import copy_last_block, pick_block_to_copy
 from ember.tui.app.screens.chat.commands import TabCompletion, run_in_chat
+from ember.tui.app.screens.chat.contextgauge import ContextGauge
 from ember.tui.app.screens.chat.drafts import DraftKeeper
 from ember.tui.app.widgets.message_view import MessageView
 from ember.tui.app.widgets.prompt_input import PromptInput
@@ -47,6 +48,7 @@ class ChatScreen(Screen):
         self.last_rate = 0.0  # the last answer's decode speed (bench/app_decode.py reads it)
         self.model_names: list[str] = []  # for Tab after /load, fetched in a worker
         self.tab = TabCompletion()
+        self.gauge = ContextGauge()
         self.drafts: DraftKeeper | None = None
 
     def compose(self) -> ComposeResult:
@@ -117,13 +119,23 @@ class ChatScreen(Screen):
         for turn in session.turns:
             await self.add_view(turn.role, turn.content, session.author(turn))
         self.conversation.scroll_end(animate=False)
-        self.refresh_status()
+        self.gauge.reset()
+        self.refresh_status(state="", tokens_per_second=0.0, **self.context_estimate())
 
     async def sync_views(self) -> None:
         """Remove the views of messages the session has dropped (they are always the last ones)."""
         views = self.views()
         for view in views[len(self.ember.session.turns):]:
             await view.remove()
+
+    def context_estimate(self) -> dict[str, object]:
+        messages = self.ember.session.request().messages
+        return {"context_used": self.gauge.estimate(messages) if self.ember.session.turns else 0,
+                "context_estimated": bool(self.ember.session.turns)}
+
+    def context_cleared(self) -> None:
+        self.gauge.reset()
+        self.refresh_status(context_used=0, context_estimated=False)
 
     def refresh_status(self, **changes: object) -> None:
         session = self.ember.session
@@ -213,17 +225,20 @@ class ChatScreen(Screen):
         (what /retry returns). The session keeps what was said, even when it is stopped."""
         view = await self.add_view("assistant", "")
         self.answering = True
-        self.refresh_status(state="thinking", tokens_per_second=0.0, first_token_ms=0.0)
-        stream = AnswerStream(self, view, self.refresh_status)
+        before = self.context_estimate()
+        self.refresh_status(state="thinking", tokens_per_second=0.0, first_token_ms=0.0, **before)
+        stream = AnswerStream(self, view, self.refresh_status, context_before=int(before["context_used"]))
         try:
             await stream.run(source or self.ember.session.answer())
         finally:
             self.answering = False
+            changes = stream.status_changes()
             final = stream.result.final
             if final is not None and final.timings is not None:
                 self.last_rate = final.timings.eval_rate
+                self.gauge.counted(int(changes["context_used"]), self.ember.session.request().messages)
             if self.is_attached:
-                self.refresh_status(**stream.status_changes())
+                self.refresh_status(**changes)
 
     # actions -------------------------------------------------------------------------------
 
@@ -268,5 +283,6 @@ class ChatScreen(Screen):
             self.workers.cancel_group(self, "answer")
         self.ember.session.clear()
         await self.conversation.remove_children()
-        self.refresh_status(state="", tokens_per_second=0.0, context_used=0)
+        self.context_cleared()
+        self.refresh_status(state="", tokens_per_second=0.0)
         self.prompt.focus()
