@@ -110,3 +110,22 @@ async def send_command(pilot, line: str) -> None:  # type: ignore[no-untyped-def
     from tests.tui.test_app_commands import command
 
     await command(pilot, line)
+
+
+async def test_each_answer_has_its_figures_and_set_verbose_adds_the_timings(make_app):
+    from textual.widgets import Static
+
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        chat = app.chat_screen()
+        await send(pilot, "Hi.")
+        figures = chat.views()[-1].query(".figures")
+        timings = app.session.last_timings
+        assert len(figures) == 1 and not chat.views()[-1].query(".timings")
+        text = str(figures.first(Static).render())
+        assert f"{timings.prompt_eval_count} tokens in" in text and f"{timings.eval_count} out" in text
+        assert "tok/s" in text
+        await send_command(pilot, "/set verbose")
+        await send(pilot, "Bye.")
+        block = str(chat.views()[-1].query_one(".timings", Static).render())
+        assert "prompt eval count:" in block and "eval rate:" in block

@@ -122,3 +122,16 @@ def model_description(info: ModelInfo) -> str:
         lines += [f"    {key:<{width}}{value}".rstrip() for key, value in rows]
         lines.append("")
     return "\n".join(lines).rstrip("\n")
+
+
+def answer_figures(t: Timings) -> str:
+    """One quiet line about an answer: tokens in and out, time taken, decode speed."""
+    parts = []
+    if t.prompt_eval_count:
+        parts.append(f"{t.prompt_eval_count} tokens in")
+    parts.append(f"{t.eval_count} out")
+    if t.total_duration:
+        parts.append(f"{t.total_duration / 1e9:.1f} s")
+    if t.eval_rate:
+        parts.append(f"{t.eval_rate:.1f} tok/s")
+    return " · ".join(parts)

@@ -25,6 +25,8 @@ class MessageView(Vertical):
         }
         &.user > .who { color: $text-secondary; }
         &.assistant > .who { color: $text-primary; }
+        & > .figures { padding: 0 1; color: $text-muted; text-style: dim; }
+        & > .timings { padding: 0 1; color: $text-muted; }
         &.user { border-left: outer $secondary 50%; }
         &.assistant { border-left: outer $primary 50%; }
     }
@@ -57,6 +59,14 @@ class MessageView(Vertical):
     def set_who(self, who: str) -> None:
         self.who = who
         self.query_one(".who", Label).update(who)
+
+    async def add_figures(self, figures: str, timings: str = "") -> None:
+        """The answer's figures under it, quietly; with /set verbose, Ollama's timing block too."""
+        from textual.widgets import Static
+
+        await self.mount(Static(figures, classes="figures", markup=False))
+        if timings:
+            await self.mount(Static(timings, classes="timings", markup=False))
 
     async def set_text(self, text: str) -> None:
         self.text = text

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from ember.backend.errors import EmberError
-from ember.backend.types import Chunk
+from ember.backend.types import Chunk, Timings
 from ember.tui.app.keys import CHAT_KEYS, bindings
 from ember.tui.app.screens.chat.answer import AnswerStream
 from ember.tui.app.screens.chat.codecopy import copy_last_block, pick_block_to_copy
@@ -21,6 +21,7 @@ from ember.tui.app.widgets.prompt_input import PromptInput
 from ember.tui.app.widgets.status_line import StatusLine
 from ember.tui.chat.session import Author
 from ember.tui.chat.slash import CommandError, CommandSpec, is_command, multiline_body, needs_arguments
+from ember.tui.cli.format import answer_figures, timing_block
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -239,6 +240,15 @@ class ChatScreen(Screen):
                 self.gauge.counted(int(changes["context_used"]), self.ember.session.request().messages)
             if self.is_attached:
                 self.refresh_status(**changes)
+                if final is not None and final.timings is not None and view.is_attached:
+                    await self.show_figures(view, final.timings)
+
+    async def show_figures(self, view: MessageView, timings: Timings) -> None:
+        verbose = timing_block(timings) if self.ember.session.state.verbose else ""
+        try:
+            await view.add_figures(answer_figures(timings), verbose)
+        except Exception:  # the app is closing
+            pass
 
     # actions -------------------------------------------------------------------------------
 
