@@ -129,3 +129,99 @@ async def test_each_answer_has_its_figures_and_set_verbose_adds_the_timings(make
         await send(pilot, "Bye.")
         block = str(chat.views()[-1].query_one(".timings", Static).render())
         assert "prompt eval count:" in block and "eval rate:" in block
+
+
+def test_the_readme_key_table_is_the_apps():
+    from pathlib import Path
+
+    from ember.tui.app.keyhelp import key_table
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    app_section = readme[readme.index("## The app"):]
+    assert key_table() in app_section
+
+
+async def test_f1_lists_embers_keys_first_and_a_panels_own_before_them(make_app):
+    from ember.tui.app.screens.keys import KeysScreen
+
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f1")
+        assert isinstance(app.screen, KeysScreen)
+        document = app.screen.document()
+        assert document.index("Ctrl+R") < document.index("Editing the prompt")
+        assert "regenerate the last answer" in document
+        await pilot.press("escape")
+        assert app.screen.id == "chat"
+        await pilot.press("ctrl+l", "f1")
+        document = app.screen.document()
+        assert document.index("This panel (library)") < document.index("regenerate the last answer")
+        assert "Modelfile" in document.split("## Keys")[0]
+
+
+async def test_shortcuts_are_the_apps_keys_and_ctrl_c_stops_the_answer(make_app):
+    from tests.tui.test_app_commands import command
+
+    app = make_app()
+    app.session.overrides["num_predict"] = 400
+    async with app.run_test(size=(80, 24)) as pilot:
+        note = await command(pilot, "/? shortcuts")
+        assert "Ctrl+L" in note.output and "Ctrl+Y / Alt+Y" in note.output
+        assert "Move to the beginning of the line" not in note.output and "Ctrl + d" not in note.output
+        chat = app.chat_screen()
+        chat.prompt.text = "Write a very long story about the sea."
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: chat.answering and chat.query_one("StatusLine").status.state == "answering")
+        await pilot.press("ctrl+c")
+        await wait_for(pilot, lambda: not chat.answering, timeout=10)
+        assert app.session.turns[-1].role == "assistant" and app.session.turns[-1].content
+        assert not any("quit" in (n.title or "") for n in app._notifications)
+        await pilot.press("ctrl+c")  # nothing to stop: it says how to quit
+        assert any("Do you want to quit?" == n.title for n in app._notifications)
+
+
+async def test_page_keys_scroll_the_conversation_from_the_prompt_and_typing_returns_to_it(make_app, history):
+    conversation = history.new_conversation(model="smollm2:135m")
+    for n in range(15):
+        history.add_message(conversation.id, "user", f"question {n}")
+        history.add_message(conversation.id, "assistant", f"answer {n}\n\nwith a second paragraph")
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.open_conversation(conversation.id)
+        await pilot.pause()
+        chat = app.chat_screen()
+        bottom = chat.conversation.scroll_y
+        assert bottom > 0 and chat.focused is chat.prompt
+        await pilot.press("pageup")
+        await pilot.pause()
+        assert chat.conversation.scroll_y < bottom
+        await pilot.press("pagedown", "pagedown", "pagedown")
+        await pilot.pause()
+        assert chat.conversation.scroll_y == chat.conversation.max_scroll_y
+        chat.conversation.focus()
+        await pilot.press("h", "i")
+        assert chat.focused is chat.prompt and chat.prompt.text == "hi"
+
+
+async def test_up_and_down_in_an_empty_prompt_recall_earlier_messages(make_app, history):
+    conversation = history.new_conversation(model="smollm2:135m")
+    for text in ("first question", "second question"):
+        history.add_message(conversation.id, "user", text)
+        history.add_message(conversation.id, "assistant", "an answer")
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.open_conversation(conversation.id)
+        chat = app.chat_screen()
+        await pilot.press("up")
+        assert chat.prompt.text == "second question"
+        await pilot.press("up")
+        assert chat.prompt.text == "first question"
+        await pilot.press("up")
+        assert chat.prompt.text == "first question"
+        await pilot.press("down")
+        assert chat.prompt.text == "second question"
+        await pilot.press("down")
+        assert chat.prompt.text == ""
+        chat.prompt.text = "typed"
+        await pilot.press("up")
+        assert chat.prompt.text == "typed"  # a prompt with text of its own keeps it

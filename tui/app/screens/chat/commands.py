@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ember.backend.parameters import PARAMETERS
+from ember.tui.app.keyhelp import shortcuts_text
 from ember.tui.app.screens.chat.codecopy import copy_text
 from ember.tui.app.widgets.command_note import CommandNote
 from ember.tui.chat.slash import complete, is_command, parse_command, syntax_hint
@@ -60,9 +61,12 @@ async def run_in_chat(chat: ChatScreen, line: str) -> None:
         await app.action_quit()
         return
     text = outcome.text
+    command = None if outcome.error else parse_command(line)
+    if command is not None and command.name == "/?" and command.args[:1] == ("shortcuts",):
+        text = shortcuts_text(app.keymap)  # the app's keys, not the plain chat's line-editing ones
     if outcome.copy:
         text = f"{text} to the {copy_text(app, outcome.copy)}"
-    name = "" if outcome.error else parse_command(line).name
+    name = command.name if command is not None else ""
     if name == "/clear":
         await chat.conversation.remove_children()
         chat.context_cleared()

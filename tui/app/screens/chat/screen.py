@@ -22,7 +22,7 @@ from ember.tui.app.widgets.status_line import StatusLine
 from ember.tui.chat.session import Author
 from ember.tui.chat.slash import CommandError, CommandSpec, is_command, multiline_body, needs_arguments
 from ember.tui.cli.format import answer_figures, timing_block
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -33,7 +33,9 @@ STILL_ANSWERING = "Still answering — Esc stops it first"
 
 
 class ChatScreen(Screen):
-    BINDINGS = [*bindings(CHAT_KEYS), Binding("tab", "complete", show=False)]
+    BINDINGS = [*bindings(CHAT_KEYS), Binding("tab", "complete", show=False),
+                Binding("pageup,shift+pageup", "scroll_conversation(-1)", show=False, priority=True),
+                Binding("pagedown,shift+pagedown", "scroll_conversation(1)", show=False, priority=True)]
 
     DEFAULT_CSS = """
     ChatScreen { layout: vertical; }
@@ -117,6 +119,7 @@ class ChatScreen(Screen):
         """Rebuild the view from the session's turns (after opening a stored conversation)."""
         session = self.ember.session
         await self.conversation.remove_children()
+        self.prompt.earlier = [t.content for t in session.turns if t.role == "user"]
         for turn in session.turns:
             await self.add_view(turn.role, turn.content, session.author(turn))
         self.conversation.scroll_end(animate=False)
@@ -152,6 +155,7 @@ class ChatScreen(Screen):
             self.notify(STILL_ANSWERING, severity="warning")
             return
         text = multiline_body(event.text).strip()
+        self.prompt.remember(event.text.strip())
         self.prompt.clear()
         self.save_draft_now("")
         if not text:
@@ -168,6 +172,19 @@ class ChatScreen(Screen):
         self.show_hint(self.tab.hint_for(event.text_area.text))
         if self.drafts is not None:
             self.drafts.changed(lambda: self.prompt.text)
+
+    def action_scroll_conversation(self, pages: int) -> None:
+        if pages < 0:
+            self.conversation.scroll_page_up()
+        else:
+            self.conversation.scroll_page_down()
+
+    def on_key(self, event: events.Key) -> None:
+        """A letter typed while the conversation (or anything else here) has the focus goes to the prompt."""
+        if self.focused is not self.prompt and event.is_printable and event.character:
+            event.stop()
+            self.prompt.focus()
+            self.prompt.insert(event.character)
 
     def save_draft_now(self, text: str) -> None:
         if self.drafts is not None:
@@ -256,6 +273,15 @@ class ChatScreen(Screen):
         if self.answering:
             self.workers.cancel_group(self, "answer")
             self.notify("Stopped")
+
+    def action_interrupt(self) -> None:
+        """Ctrl+C: stop the answer, as in the plain chat; else copy the prompt's selection, or say how to quit."""
+        if self.answering:
+            self.action_stop()
+        elif self.focused is self.prompt and self.prompt.selected_text:
+            self.prompt.action_copy()
+        else:
+            self.app.action_help_quit()
 
     async def action_regenerate(self) -> None:
         if self.answering:
