@@ -197,7 +197,8 @@ class History:
         return StoredMessage(int(cursor.lastrowid or 0), conversation_id, role, content, now, model, persona)
 
     def update_message(self, message_id: int, content: str) -> None:
-        self.db.execute("UPDATE messages SET content = ? WHERE id = ?", (content, message_id))
+        with self._saving():
+            self.db.execute("UPDATE messages SET content = ? WHERE id = ?", (content, message_id))
 
     def delete_message(self, message_id: int) -> None:
         self.db.execute("DELETE FROM messages WHERE id = ?", (message_id,))

@@ -76,6 +76,7 @@ class EmberApp(App):
         self._bindings = self._with_persona_titles()
         user_keys, problems = load_keymap() if keymap is None else (keymap, [])
         self.problems += problems
+        self.keymap = user_keys  # {binding id: keys}, for the keys F1 lists
         if user_keys:
             self.set_keymap(user_keys)
 
@@ -259,10 +260,12 @@ class EmberApp(App):
             self.push_screen(ConversationsScreen())
 
     def action_toggle_help(self) -> None:
-        if self.screen.query("HelpPanel"):
-            self.action_hide_help_panel()
+        from ember.tui.app.screens.keys import KeysScreen
+
+        if isinstance(self.screen, KeysScreen):
+            self.screen.dismiss()
         else:
-            self.action_show_help_panel()
+            self.push_screen(KeysScreen(self.screen, self.keymap))
 
     async def open_conversation(self, conversation_id: int) -> None:
         chat = self.chat_screen()

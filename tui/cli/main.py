@@ -131,16 +131,26 @@ def main(argv: list[str] | None = None) -> int:
 
         return _guard(lambda: cmd_remote(args))
     if args.command is None:
-        from ember.backend.config import load_config
-
-        args.command, args.model, args.prompt = "run", load_config().default_model, []
-        args.verbose, args.format, args.keepalive, args.plain = False, None, None, False
+        return _guard(lambda: _chat_with_default_model(args))
     from ember.tui.cli import verbs
 
     handler: Command = verbs.COMMANDS[args.command]
     import asyncio
 
     return _guard(lambda: asyncio.run(_with_backend(handler, args)))
+
+
+def _chat_with_default_model(args: argparse.Namespace) -> int:
+    """Bare `ember`: `ember run` with the configured default model (reading the config may fail)."""
+    from ember.backend.config import load_config
+
+    args.command, args.model, args.prompt = "run", load_config().default_model, []
+    args.verbose, args.format, args.keepalive, args.plain = False, None, None, False
+    import asyncio
+
+    from ember.tui.cli import verbs
+
+    return asyncio.run(_with_backend(verbs.COMMANDS["run"], args))
 
 
 async def _with_backend(handler: Command, args: argparse.Namespace) -> int:

@@ -11,7 +11,15 @@ from ember.backend.errors import CorruptBlob, DiskFull, EmberError, ModelNotFoun
 from ember.backend.service import Backend
 from ember.backend.types import GenerateRequest, PullProgress
 from ember.tui.cli.doctor import cmd_doctor
-from ember.tui.cli.format import human_age, human_size, human_until, table, timing_block
+from ember.tui.cli.format import (
+    human_age,
+    human_size,
+    human_until,
+    model_description,
+    parameter_lines,
+    table,
+    timing_block,
+)
 from ember.tui.cli.streaming import stream_answer, write
 
 
@@ -119,43 +127,16 @@ async def cmd_show(backend: Backend, args: argparse.Namespace) -> int:
         write(info.modelfile)
         return 0
     if args.parameters:
-        for name, value in info.parameters.items():
-            for item in value if isinstance(value, list) else [value]:
-                print(f"{name:<20}{_param(item)}")
+        for line in parameter_lines(info.parameters):
+            print(line)
         return 0
     for flag, text in (("template", info.template), ("system", info.system), ("license", info.license)):
         if getattr(args, flag):
             print(text)
             return 0
-    arch = str(info.model_info.get("general.architecture", info.details.family))
-    sections = [("Model", [
-        ("architecture", arch),
-        ("parameters", info.details.parameter_size),
-        ("context length", str(info.model_info.get(f"{arch}.context_length", ""))),
-        ("embedding length", str(info.model_info.get(f"{arch}.embedding_length", ""))),
-        ("quantization", info.details.quantization_level),
-    ])]
-    if info.capabilities:
-        sections.append(("Capabilities", [(c, "") for c in info.capabilities]))
-    if info.parameters:
-        sections.append(("Parameters", [(k, _param(v)) for k, v in info.parameters.items()]))
-    if info.system:
-        sections.append(("System", [(line, "") for line in info.system.strip().splitlines()[:6]]))
-    if info.license:
-        sections.append(("License", [(line, "") for line in info.license.strip().splitlines()[:2]]))
-    for title, rows in sections:
-        print(f"  {title}")
-        width = max(len(k) for k, _ in rows) + 4
-        for key, value in rows:
-            print(f"    {key:<{width}}{value}".rstrip())
-        print()
+    print(model_description(info))
+    print()
     return 0
-
-
-def _param(value: object) -> str:
-    if isinstance(value, list):
-        return " ".join(_param(v) for v in value)
-    return f'"{value}"' if isinstance(value, str) else str(value)
 
 
 async def cmd_pull(backend: Backend, args: argparse.Namespace) -> int:

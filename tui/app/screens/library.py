@@ -111,7 +111,9 @@ class LibraryScreen(Screen):
 
     def on_mount(self) -> None:
         for column in COLUMNS:
-            self.table.add_column(column, key=column)
+            # CTX arrives after the rows: a fixed width (up to 1048576), as a cell's wider value
+            # does not always widen an auto-sized column's rows already drawn
+            self.table.add_column(column, key=column, width=7 if column == "CTX" else None)
         self.table.focus()
         self.wanted = (self.app.endpoint, self.app.session.model)  # the cursor starts on it once it is listed
         self.show_rows()

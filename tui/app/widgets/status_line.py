@@ -15,6 +15,7 @@ class Status:
     state: str = ""  # loading, thinking, answering, stopped, or an error
     tokens_per_second: float = 0.0
     context_used: int = 0
+    context_estimated: bool = False  # context_used is an estimate until an answer's count arrives
     num_ctx: int = 0
     first_token_ms: float = 0.0  # time to first token, when the answer's timings carry it (remotes)
 
@@ -28,7 +29,7 @@ class Status:
         if self.first_token_ms:
             parts.append(f"first token {self.first_token_ms:.0f} ms")
         if self.num_ctx:
-            parts.append(f"ctx {self.context_used}/{self.num_ctx}")
+            parts.append(f"ctx {'~' if self.context_estimated else ''}{self.context_used}/{self.num_ctx}")
         return " · ".join(parts)
 
 

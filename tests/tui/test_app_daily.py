@@ -1,0 +1,227 @@
+"""The app as a daily driver: what a keyboard user at 80×24 met, each fixed and held here (Pilot)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.tui.conftest import screen_text, send, wait_for
+
+pytestmark = pytest.mark.timeout(120)
+
+
+async def test_the_delete_question_is_shown_whole(make_app):
+    from ember.tui.app.screens.confirm import ConfirmScreen
+
+    app = make_app()
+    question = "Delete mytest-copy:latest? Its files go unless another model shares them."
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.push_screen(ConfirmScreen(question))
+        await pilot.pause()
+        shown = " ".join(" ".join(line.strip(" █┃▎▊│") for line in screen_text(app).splitlines()).split())
+        assert question in shown
+
+
+async def test_the_library_ctx_column_shows_the_whole_number(make_app):
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("ctrl+l")
+        library = app.screen
+        await wait_for(pilot, lambda: "smollm2:135m" in library.infos)
+
+        def ctx_shown() -> list[str]:
+            return next(line for line in screen_text(app).splitlines() if "smollm2:135m" in line).split()
+
+        await wait_for(pilot, lambda: "8192" in ctx_shown(), timeout=5)
+
+
+async def test_load_tab_offers_a_model_saved_in_this_session(make_app, backend):
+    from tests.tui.test_app_commands import command, type_text
+
+    app = make_app()
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            chat = app.chat_screen()
+            note = await command(pilot, "/save mytest")
+            await wait_for(pilot, lambda: "Created new model" in note.output)
+            await wait_for(pilot, lambda: "mytest:latest" in chat.model_names)
+            await type_text(pilot, "/load my")
+            await pilot.press("tab")
+            assert chat.prompt.text == "/load mytest:latest"
+    finally:
+        await backend.delete("mytest")
+
+
+async def test_a_message_keeps_its_own_line_breaks_on_screen(make_app):
+    from ember.tui.app.widgets.message_view import MessageView
+
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        chat = app.chat_screen()
+        chat.prompt.text = '"""\nTranslate to French:\ngood morning\n"""'
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: not chat.answering and len(app.session.turns) == 2)
+        assert app.session.turns[0].content == "Translate to French:\ngood morning"
+        await pilot.pause()
+        lines = [line.strip(" ▌") for line in screen_text(app).splitlines()]
+        assert "Translate to French:" in lines and "good morning" in lines
+        assert isinstance(chat.views()[0], MessageView)
+
+
+async def test_continuing_a_conversation_keeps_each_answers_model_and_persona(make_app, history):
+    app = make_app()
+    persona = app.personas[0]
+    conversation = history.new_conversation(model="smollm2:135m", persona=persona.slug)
+    history.add_message(conversation.id, "user", "ls?", persona=persona.slug)
+    history.add_message(conversation.id, "assistant", "ls lists files.", model="smollm2:135m", persona=persona.slug)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("alt+2")
+        app.session.model = "pirate:latest"
+        await app.open_conversation(conversation.id)
+        await pilot.pause()
+        chat = app.chat_screen()
+        assert [v.who for v in chat.views()] == ["You", f"smollm2:135m · {persona.title}"]
+
+
+async def test_the_ctx_gauge_follows_the_conversation(make_app, history):
+    from ember.tui.app.widgets.status_line import StatusLine
+
+    other = history.new_conversation(model="smollm2:135m")
+    history.add_message(other.id, "user", "Tell me about the sea. " * 40)
+    history.add_message(other.id, "assistant", "The sea is wide and deep. " * 40)
+    app = make_app()
+    app.session.overrides["num_predict"] = 40
+    async with app.run_test(size=(80, 24)) as pilot:
+        chat = app.chat_screen()
+        status = chat.query_one(StatusLine).status
+        chat.prompt.text = "Write a long story about the sea."
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: status.state == "answering")
+        assert status.context_used > 0 and status.context_estimated  # the first answer shows it growing
+        await wait_for(pilot, lambda: not chat.answering)
+        counted = status.context_used
+        assert counted > 0 and not status.context_estimated
+        await send_command(pilot, "/clear")
+        assert status.context_used == 0
+        await app.open_conversation(other.id)
+        assert status.context_used > 200 and status.context_estimated and "ctx ~" in status.render()
+
+
+async def send_command(pilot, line: str) -> None:  # type: ignore[no-untyped-def]
+    from tests.tui.test_app_commands import command
+
+    await command(pilot, line)
+
+
+async def test_each_answer_has_its_figures_and_set_verbose_adds_the_timings(make_app):
+    from textual.widgets import Static
+
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        chat = app.chat_screen()
+        await send(pilot, "Hi.")
+        figures = chat.views()[-1].query(".figures")
+        timings = app.session.last_timings
+        assert len(figures) == 1 and not chat.views()[-1].query(".timings")
+        text = str(figures.first(Static).render())
+        assert f"{timings.prompt_eval_count} tokens in" in text and f"{timings.eval_count} out" in text
+        assert "tok/s" in text
+        await send_command(pilot, "/set verbose")
+        await send(pilot, "Bye.")
+        block = str(chat.views()[-1].query_one(".timings", Static).render())
+        assert "prompt eval count:" in block and "eval rate:" in block
+
+
+def test_the_readme_key_table_is_the_apps():
+    from pathlib import Path
+
+    from ember.tui.app.keyhelp import key_table
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    app_section = readme[readme.index("## The app"):]
+    assert key_table() in app_section
+
+
+async def test_f1_lists_embers_keys_first_and_a_panels_own_before_them(make_app):
+    from ember.tui.app.screens.keys import KeysScreen
+
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f1")
+        assert isinstance(app.screen, KeysScreen)
+        document = app.screen.document()
+        assert document.index("Ctrl+R") < document.index("Editing the prompt")
+        assert "regenerate the last answer" in document
+        await pilot.press("escape")
+        assert app.screen.id == "chat"
+        await pilot.press("ctrl+l", "f1")
+        document = app.screen.document()
+        assert document.index("This panel (library)") < document.index("regenerate the last answer")
+        assert "Modelfile" in document.split("## Keys")[0]
+
+
+async def test_shortcuts_are_the_apps_keys_and_ctrl_c_stops_the_answer(make_app):
+    from tests.tui.test_app_commands import command
+
+    app = make_app()
+    app.session.overrides["num_predict"] = 400
+    async with app.run_test(size=(80, 24)) as pilot:
+        note = await command(pilot, "/? shortcuts")
+        assert "Ctrl+L" in note.output and "Ctrl+Y / Alt+Y" in note.output
+        assert "Move to the beginning of the line" not in note.output and "Ctrl + d" not in note.output
+        chat = app.chat_screen()
+        chat.prompt.text = "Write a very long story about the sea."
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: chat.answering and chat.query_one("StatusLine").status.state == "answering")
+        await pilot.press("ctrl+c")
+        await wait_for(pilot, lambda: not chat.answering, timeout=10)
+        assert app.session.turns[-1].role == "assistant" and app.session.turns[-1].content
+        assert not any("quit" in (n.title or "") for n in app._notifications)
+        await pilot.press("ctrl+c")  # nothing to stop: it says how to quit
+        assert any("Do you want to quit?" == n.title for n in app._notifications)
+
+
+async def test_page_keys_scroll_the_conversation_from_the_prompt_and_typing_returns_to_it(make_app, history):
+    conversation = history.new_conversation(model="smollm2:135m")
+    for n in range(15):
+        history.add_message(conversation.id, "user", f"question {n}")
+        history.add_message(conversation.id, "assistant", f"answer {n}\n\nwith a second paragraph")
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.open_conversation(conversation.id)
+        await pilot.pause()
+        chat = app.chat_screen()
+        bottom = chat.conversation.scroll_y
+        assert bottom > 0 and chat.focused is chat.prompt
+        await pilot.press("pageup")
+        await pilot.pause()
+        assert chat.conversation.scroll_y < bottom
+        await pilot.press("pagedown", "pagedown", "pagedown")
+        await pilot.pause()
+        assert chat.conversation.scroll_y == chat.conversation.max_scroll_y
+        chat.conversation.focus()
+        await pilot.press("h", "i")
+        assert chat.focused is chat.prompt and chat.prompt.text == "hi"
+
+
+async def test_up_and_down_in_an_empty_prompt_recall_earlier_messages(make_app, history):
+    conversation = history.new_conversation(model="smollm2:135m")
+    for text in ("first question", "second question"):
+        history.add_message(conversation.id, "user", text)
+        history.add_message(conversation.id, "assistant", "an answer")
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.open_conversation(conversation.id)
+        chat = app.chat_screen()
+        await pilot.press("up")
+        assert chat.prompt.text == "second question"
+        await pilot.press("up")
+        assert chat.prompt.text == "first question"
+        await pilot.press("up")
+        assert chat.prompt.text == "first question"
+        await pilot.press("down")
+        assert chat.prompt.text == "second question"
+        await pilot.press("down")
+        assert chat.prompt.text == ""
+        chat.prompt.text = "typed"
+        await pilot.press("up")
+        assert chat.prompt.text == "typed"  # a prompt with text of its own keeps it
