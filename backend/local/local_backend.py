@@ -212,7 +212,8 @@ class LocalBackend(Backend):
         self.verifier.check(record)
         self._loading.options = options
         with self.scheduler.use(self._key(record), record.name.display(), keep_alive) as (runner, load_ns):
-            prompt = render_prompt(record, messages, bos=runner.bos_text, eos=runner.eos_text, tools=request.tools)
+            prompt = render_prompt(record, messages, bos=runner.bos_text, eos=runner.eos_text, tools=request.tools,
+                                   cancel=cancel)
             tokens = runner.tokenize(prompt, add_special=not prompt.startswith(runner.bos_text or "\0"))
             chunks = _with_load_time(runner.generate(tokens, options, cancel=cancel, grammar=grammar), load_ns)
             yield from stream_tool_calls(chunks, request.tools) if request.tools else chunks
@@ -241,7 +242,7 @@ class LocalBackend(Backend):
                 turn = [Message("user", request.prompt)]
                 messages = turn if request.context else with_persona(record, turn, request.system)
                 text = render_prompt(record, messages, bos=runner.bos_text, eos=runner.eos_text,
-                                     template=request.template)
+                                     template=request.template, cancel=cancel)
             fresh = not request.context and not text.startswith(runner.bos_text or "\0")
             tokens = list(request.context or []) + runner.tokenize(text, add_special=fresh)
             yield from _with_load_time(runner.generate(tokens, options, cancel=cancel, grammar=grammar), load_ns)
