@@ -85,4 +85,6 @@ def source_for(text: str) -> Source:
 
 def pull(store: ModelStore, text: str, cancel: threading.Event) -> Iterator[PullProgress]:
     """Stream the progress of pulling `text` into `store`, as it happens."""
-    yield from source_for(text).pull(store, cancel)
+    source = source_for(text)
+    with store.writing():  # no collection deletes a fetched blob before its manifest is written
+        yield from source.pull(store, cancel)
