@@ -13,6 +13,7 @@ from ember.backend.types import GenerateRequest, PullProgress
 from ember.tui.cli.doctor import cmd_doctor
 from ember.tui.cli.format import human_age, human_size, human_until, table, timing_block
 from ember.tui.cli.streaming import stream_answer, write
+from ember.tui.safetext import printable
 
 
 async def ensure_model(backend: Backend, name: str) -> None:
@@ -121,11 +122,11 @@ async def cmd_show(backend: Backend, args: argparse.Namespace) -> int:
     if args.parameters:
         for name, value in info.parameters.items():
             for item in value if isinstance(value, list) else [value]:
-                print(f"{name:<20}{_param(item)}")
+                print(printable(f"{name:<20}{_param(item)}"))
         return 0
     for flag, text in (("template", info.template), ("system", info.system), ("license", info.license)):
         if getattr(args, flag):
-            print(text)
+            print(printable(text))
             return 0
     arch = str(info.model_info.get("general.architecture", info.details.family))
     sections = [("Model", [
@@ -147,7 +148,7 @@ async def cmd_show(backend: Backend, args: argparse.Namespace) -> int:
         print(f"  {title}")
         width = max(len(k) for k, _ in rows) + 4
         for key, value in rows:
-            print(f"    {key:<{width}}{value}".rstrip())
+            print(printable(f"    {key:<{width}}{value}".rstrip()))
         print()
     return 0
 
