@@ -159,10 +159,14 @@ class LocalBackend(Backend):
         base = Path(base_dir) if base_dir else None  # None: a Modelfile may name no file (the API)
         return stream_from_thread(lambda cancel: create_model(self.store, target, modelfile, base))
 
-    def pull(self, name: str) -> AsyncIterator[PullProgress]:
-        from ember.backend.pull.sources import pull
+    def pull(self, name: str, *, over_api: bool = False) -> AsyncIterator[PullProgress]:
+        from ember.backend.pull.sources import ApiRule, pull
 
-        return stream_from_thread(lambda cancel: pull(self.store, name, cancel))
+        rule = ApiRule(self.config.pull_hosts) if over_api else None
+        return stream_from_thread(lambda cancel: pull(self.store, name, cancel, rule))
+
+    async def prune(self, *, partials: bool = False) -> list[str]:
+        return await run_blocking(lambda: self.store.prune(partials=partials))
 
     async def has_blob(self, digest: str) -> bool:
         return self.store.has_blob(digest)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 
@@ -9,18 +11,24 @@ from tests.api.conftest import MODEL
 
 pytestmark = pytest.mark.timeout(60)
 
-LONE = '"\\ud800"'
+
+def _with_lone_surrogate(body: dict) -> str:
+    """`body` as JSON with every "LONE" a lone surrogate escape (json.dumps cannot write one)."""
+    return json.dumps(body).replace('"LONE"', '"\\ud800"')
+
+
+CREATE = {"model": "sec/s", "from": MODEL}
+GENERATE = {"model": MODEL, "prompt": "hi"}
 BODIES = {
-    "model": '{"model": %s}' % LONE,
-    "options key": '{"model": "%s", "prompt": "hi", "options": {%s: 1}}' % (MODEL, LONE),
-    "stop": '{"model": "%s", "prompt": "hi", "options": {"stop": [%s]}}' % (MODEL, LONE),
-    "suffix": '{"model": "%s", "prompt": "hi", "suffix": %s}' % (MODEL, LONE),
-    "format key": '{"model": "%s", "prompt": "hi", "format": {"type": "object", "properties": {%s: {}}}}'
-                  % (MODEL, LONE),
-    "system in create": '{"model": "sec/s", "from": "%s", "system": %s}' % (MODEL, LONE),
-    "license in create": '{"model": "sec/s", "from": "%s", "license": %s}' % (MODEL, LONE),
-    "template in create": '{"model": "sec/s", "from": "%s", "template": %s}' % (MODEL, LONE),
-    "message": '{"model": "%s", "messages": [{"role": "user", "content": "a\\udfffb"}]}' % MODEL,
+    "model": _with_lone_surrogate({"model": "LONE"}),
+    "options key": _with_lone_surrogate({**GENERATE, "options": {"LONE": 1}}),
+    "stop": _with_lone_surrogate({**GENERATE, "options": {"stop": ["LONE"]}}),
+    "suffix": _with_lone_surrogate({**GENERATE, "suffix": "LONE"}),
+    "format key": _with_lone_surrogate({**GENERATE, "format": {"type": "object", "properties": {"LONE": {}}}}),
+    "system in create": _with_lone_surrogate({**CREATE, "system": "LONE"}),
+    "license in create": _with_lone_surrogate({**CREATE, "license": "LONE"}),
+    "template in create": _with_lone_surrogate({**CREATE, "template": "LONE"}),
+    "message": _with_lone_surrogate({"model": MODEL, "messages": [{"role": "user", "content": "LONE"}]}),
 }
 
 
@@ -50,5 +58,6 @@ def test_a_lone_surrogate_in_any_field_is_refused_naming_it(server: str, field: 
 
 
 def test_a_properly_paired_surrogate_escape_is_an_ordinary_character(server: str) -> None:
-    body = '{"model": "%s", "prompt": "\\ud83d\\ude00", "stream": false, "options": {"num_predict": 1}}' % MODEL
+    body = json.dumps({"model": MODEL, "prompt": "EMOJI", "stream": False, "options": {"num_predict": 1}})
+    body = body.replace("EMOJI", "\\ud83d\\ude00")
     assert httpx.post(server + "/api/generate", content=body, timeout=60).status_code == 200

@@ -164,3 +164,32 @@ def test_staged_downloads_past_their_total_size_lose_the_oldest(tmp_path: Path, 
     store.prune()
     assert newer.exists() and not older.exists()
 
+
+
+def test_the_disk_space_refusal_says_the_real_numbers(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+
+    from ember.backend.errors import DiskFull
+    from ember.backend.pull.download import check_space
+
+    real = shutil.disk_usage
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: real(path)._replace(free=10 << 20))  # cannot be made here
+    store = ModelStore(tmp_path)
+    with pytest.raises(DiskFull) as nothing_more:
+        check_space(store, 0)  # everything is staged, but the margin is not free
+    assert "0 B" not in str(nothing_more.value) and "ember keeps 67 MB free" in str(nothing_more.value)
+    assert "and 10 MB is free" in str(nothing_more.value)
+    with pytest.raises(DiskFull, match="needs 2 GB more and ember keeps 67 MB free beside the models, and 10 MB"):
+        check_space(store, 2_000_000_000)
+
+
+def test_ember_rm_partials_removes_interrupted_downloads(home: Path) -> None:
+    store = ModelStore(home / "models")
+    staged = store.temp_path("sha256:" + "e" * 64)
+    staged.write_bytes(b"an interrupted download")
+    removed = ember(home, "rm", "--partials")
+    assert removed.returncode == 0, removed.stderr
+    assert "removed 1 interrupted download" in removed.stdout and not staged.exists()
+    assert listed(home) == [MODEL]
+    nothing = ember(home, "rm")
+    assert nothing.returncode == 1 and "--partials" in nothing.stderr

@@ -56,7 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     copy.add_argument("source")
     copy.add_argument("destination")
     remove = sub.add_parser("rm", help="remove models")
-    remove.add_argument("models", nargs="+")
+    remove.add_argument("models", nargs="*")
+    remove.add_argument("--partials", action="store_true",
+                        help="also remove the downloads kept so an interrupted pull can resume")
     sub.add_parser("ps", help="list the models loaded now")
     stop = sub.add_parser("stop", help="unload a running model")
     stop.add_argument("model")

@@ -181,9 +181,16 @@ async def cmd_cp(backend: Backend, args: argparse.Namespace) -> int:
 
 
 async def cmd_rm(backend: Backend, args: argparse.Namespace) -> int:
+    if not args.models and not args.partials:
+        raise EmberError('name the models to remove ("ember rm MODEL …"), or add --partials to remove '
+                         "interrupted downloads")
     for name in args.models:
         await backend.delete(name)
         print(f"deleted '{name}'")
+    if args.partials:
+        staged = [n for n in await backend.prune(partials=True) if n.startswith(".partial-sha256-")
+                  and not n.endswith(".lock")]
+        print(f"removed {len(staged)} interrupted download{'' if len(staged) == 1 else 's'}")
     return 0
 
 
