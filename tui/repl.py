@@ -19,6 +19,7 @@ from ember.tui.chat.slash import completions, is_command
 from ember.tui.chat.slash_run import run_command
 from ember.tui.cli.format import timing_block
 from ember.tui.cli.streaming import stream_answer
+from ember.tui.safetext import printable
 
 
 def _completer(models: list[str], personas: list[str]):  # type: ignore[no-untyped-def]
@@ -103,7 +104,7 @@ class Repl:
                 if outcome.copy:
                     _osc52(outcome.copy)
                 if outcome.text:
-                    print(outcome.text)
+                    print(printable(outcome.text))
                 if outcome.quit:
                     return 0
                 if outcome.answer is not None:

@@ -9,7 +9,6 @@ from ember.backend.api import convert
 from ember.backend.api.deps import backend_of
 from ember.backend.api.streaming import first_and_rest, ndjson_response, until_disconnected
 from ember.backend.errors import InvalidRequest
-from ember.backend.pull.local import looks_like_path
 from ember.backend.service import Backend
 from ember.backend.types import PullProgress
 from ember.backend.wire import ollama
@@ -83,11 +82,7 @@ async def _progress_response(request: Request, events, stream: bool) -> Response
 
 @router.post("/pull", response_model=ollama.ProgressResponse, responses=STREAMED)
 async def pull(body: ollama.PullRequest, request: Request, backend: Backend = Depends(backend_of)) -> Response:
-    if looks_like_path(body.model.strip()):
-        raise InvalidRequest(f'cannot pull "{body.model}": over the API, a pull names a model, hf.co/… or an '
-                             'https URL, never a file on the server — run "ember pull PATH" on the machine '
-                             "that holds the file")
-    return await _progress_response(request, backend.pull(body.model), body.stream)
+    return await _progress_response(request, backend.pull(body.model, over_api=True), body.stream)
 
 
 @router.post("/create", response_model=ollama.ProgressResponse, responses=STREAMED)

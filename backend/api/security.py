@@ -12,6 +12,7 @@ import fnmatch
 import hmac
 import ipaddress
 import json
+import re
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
@@ -63,8 +64,58 @@ def error_body(path: str, status: int, message: str) -> bytes:
     """Ollama's error shape on /api, OpenAI's on /v1."""
     if path.startswith("/v1/"):
         kind = "invalid_request_error" if status < 500 else "api_error"
-        return json.dumps({"error": {"message": message, "type": kind, "param": None, "code": None}}, ensure_ascii=False).encode()
-    return json.dumps({"error": message}, ensure_ascii=False).encode()
+        body = {"error": {"message": message, "type": kind, "param": None, "code": None}}
+    else:
+        body = {"error": message}
+    # backslashreplace: a message quoting a lone surrogate still leaves as valid JSON (a \u escape)
+    return json.dumps(body, ensure_ascii=False).encode("utf-8", "backslashreplace")
+
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def lone_surrogate(body: bytes) -> str | None:
+    """The error for a JSON body holding a lone surrogate (`"\\ud800"`) in any string, or None."""
+    if not _SURROGATE_ESCAPE.search(body):
+        return None  # raw UTF-8 cannot encode a surrogate: only a \u escape can make one
+    try:
+        value = json.loads(body)
+    except (ValueError, RecursionError):
+        return None  # not JSON: the route says so
+    found = _find_surrogate(value, "")
+    if found is None:
+        return None
+    where, char = found
+    return (f"{where or 'the request body'} holds text that is not valid Unicode (a lone surrogate, "
+            f"\\u{ord(char):04x}): send well-formed UTF-8")
+
+
+def _bad_char(text: str) -> str | None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return text[exc.start]
+    return None
+
+
+def _find_surrogate(value: object, where: str) -> tuple[str, str] | None:
+    """Where the first lone surrogate is (`messages[0].content`) and the character itself."""
+    stack = [(value, where)]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, str):
+            bad = _bad_char(item)
+            if bad is not None:
+                return path, bad
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                bad = _bad_char(str(key))
+                if bad is not None:
+                    return f"a key in {path or 'the request body'}", bad
+                stack.append((child, f"{path}.{key}" if path else str(key)))
+        elif isinstance(item, list):
+            stack.extend((child, f"{path}[{i}]") for i, child in enumerate(item))
+    return None
 
 
 class BodyTooLarge(Exception):
@@ -90,17 +141,18 @@ class Guard:
         path = scope.get("path", "")
         host = headers.get("host", "")
         if not host_allowed(host, self.allowed_hosts):
-            await _refuse(send, path, 403, f'host "{split_host(host)}" is not allowed: add it to '
+            await refuse(send, path, 403, f'host "{split_host(host)}" is not allowed: add it to '
                                            "EMBER_ALLOWED_HOSTS if this server should answer to that name")
             return
         origin = headers.get("origin")
         if origin and not origin_allowed(origin, host, self.origins):
-            await _refuse(send, path, 403, f'origin "{origin}" is not allowed: add it to EMBER_ORIGINS '
+            await refuse(send, path, 403, f'origin "{origin}" is not allowed: add it to EMBER_ORIGINS '
                                            "to let that web page use this server")
             return
-        preflight = scope["method"] == "OPTIONS" and "access-control-request-method" in headers
+        # a browser's CORS preflight carries no key; one without an Origin is no browser's
+        preflight = bool(origin) and scope["method"] == "OPTIONS" and "access-control-request-method" in headers
         if self.api_key and not preflight and not self._authorised(headers):
-            await _refuse(send, path, 401, "this server needs an API key: send the header "
+            await refuse(send, path, 401, "this server needs an API key: send the header "
                                            '"Authorization: Bearer <EMBER_API_KEY>"',
                           [(b"www-authenticate", b"Bearer")])
             return
@@ -109,7 +161,7 @@ class Guard:
             return
         length = headers.get("content-length", "")
         if length.isdigit() and int(length) > self.max_body:
-            await _refuse(send, path, 413, f"the request body is larger than {self.max_body >> 20} MiB")
+            await refuse(send, path, 413, f"the request body is larger than {self.max_body >> 20} MiB")
             return
         await self._limited(scope, receive, send, path)
 
@@ -138,10 +190,10 @@ class Guard:
             await self.app(scope, counting_receive, tracking_send)
         except BodyTooLarge:
             if not started:
-                await _refuse(send, path, 413, f"the request body is larger than {self.max_body >> 20} MiB")
+                await refuse(send, path, 413, f"the request body is larger than {self.max_body >> 20} MiB")
 
 
-async def _refuse(send: Send, path: str, status: int, message: str,
+async def refuse(send: Send, path: str, status: int, message: str,
                   extra: list[tuple[bytes, bytes]] | None = None) -> None:
     body = error_body(path, status, message)
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]

@@ -163,10 +163,14 @@ class LocalBackend(Backend):
         base = Path(base_dir) if base_dir else None  # None: a Modelfile may name no file (the API)
         return stream_from_thread(lambda cancel: create_model(self.store, target, modelfile, base))
 
-    def pull(self, name: str) -> AsyncIterator[PullProgress]:
-        from ember.backend.pull.sources import pull
+    def pull(self, name: str, *, over_api: bool = False) -> AsyncIterator[PullProgress]:
+        from ember.backend.pull.sources import ApiRule, pull
 
-        return stream_from_thread(lambda cancel: pull(self.store, name, cancel))
+        rule = ApiRule(self.config.pull_hosts) if over_api else None
+        return stream_from_thread(lambda cancel: pull(self.store, name, cancel, rule))
+
+    async def prune(self, *, partials: bool = False) -> list[str]:
+        return await run_blocking(lambda: self.store.prune(partials=partials))
 
     async def has_blob(self, digest: str) -> bool:
         return self.store.has_blob(digest)
@@ -220,8 +224,9 @@ class LocalBackend(Backend):
         messages = with_persona(record, request.messages)
         check_text((m.content for m in messages), "a message")
 
-        def tokens(runner: Runner) -> list[int]:
-            prompt = render_prompt(record, messages, bos=runner.bos_text, eos=runner.eos_text, tools=request.tools)
+        def tokens(runner: Runner, cancel: threading.Event) -> list[int]:
+            prompt = render_prompt(record, messages, bos=runner.bos_text, eos=runner.eos_text, tools=request.tools,
+                                   cancel=cancel)
             return runner.tokenize(prompt, add_special=not prompt.startswith(runner.bos_text or "\0"))
 
         turn.tokens = tokens
@@ -239,7 +244,7 @@ class LocalBackend(Backend):
             return turn  # a load
         check_text([request.prompt, request.system or "", request.template or ""], "the prompt")
 
-        def tokens(runner: Runner) -> list[int]:
+        def tokens(runner: Runner, cancel: threading.Event) -> list[int]:
             check_tokens(request.context or [], runner.n_vocab)
             if request.raw:
                 text = request.prompt
@@ -247,7 +252,7 @@ class LocalBackend(Backend):
                 said = [Message("user", request.prompt)]
                 messages = said if request.context else with_persona(record, said, request.system)
                 text = render_prompt(record, messages, bos=runner.bos_text, eos=runner.eos_text,
-                                     template=request.template)
+                                     template=request.template, cancel=cancel)
             fresh = not request.context and not text.startswith(runner.bos_text or "\0")
             return list(request.context or []) + runner.tokenize(text, add_special=fresh)
 
@@ -297,7 +302,7 @@ class LocalBackend(Backend):
             if turn.tokens is None:
                 held.close()
                 return Started(turn, None, load_ns, held, total_ns=time.perf_counter_ns() - start)
-            request = runner.start(turn.tokens(runner), options, out, cancel=cancel, grammar=turn.grammar)
+            request = runner.start(turn.tokens(runner, cancel), options, out, cancel=cancel, grammar=turn.grammar)
         except BaseException:
             held.close()
             raise
@@ -358,7 +363,7 @@ class Turn:
     options: Options
     keep_alive: float
     grammar: str | None
-    tokens: Callable[[Runner], list[int]] | None = None
+    tokens: Callable[[Runner, threading.Event], list[int]] | None = None
 
 
 @dataclass

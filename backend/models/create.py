@@ -52,6 +52,11 @@ def create_model(store: ModelStore, name: ModelName, modelfile_text: str,
     and ADAPTER is refused, so a client cannot make the server read or link its files.
     """
     modelfile = parse_modelfile(modelfile_text)
+    with store.writing():  # no collection deletes a blob this create uses before its manifest is written
+        yield from _create(store, name, modelfile, base_dir)
+
+
+def _create(store: ModelStore, name: ModelName, modelfile: Modelfile, base_dir: Path | None) -> Iterator[PullProgress]:
     yield PullProgress("gathering model components")
     base = yield from _resolve_base(store, modelfile, base_dir)
     layers = list(base.layers)

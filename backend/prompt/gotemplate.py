@@ -9,9 +9,11 @@ functions and, or, not, eq, ne, lt, le, gt, ge, len, index, slice, print, printf
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import Any
 
+from ember.backend.prompt.budget import LIMITS, RenderBudget, RenderLimits
 from ember.backend.prompt.goeval import execute
 from ember.backend.prompt.goparse import (
     Action,
@@ -96,22 +98,24 @@ def _collate(messages: Sequence[Message]) -> tuple[str, list[Message]]:
 
 
 def render_ollama_template(template: str, messages: Sequence[Message], *,
-                           tools: list[dict[str, Any]] | None = None) -> str:
-    """The prompt for `messages` through a Modelfile TEMPLATE, as Ollama builds it."""
+                           tools: list[dict[str, Any]] | None = None, limits: RenderLimits = LIMITS,
+                           cancel: threading.Event | None = None) -> str:
+    """The prompt for `messages` through a Modelfile TEMPLATE, as Ollama builds it, within `limits`."""
     nodes = parse_template(template)
+    budget = RenderBudget("the template", limits, cancel)
     names = _identifiers(nodes)
     if "messages" not in names and "response" not in names:
         nodes = (*nodes, Action(Pipe([[Field(("Response",))]])))
     system, merged = _collate(messages)
     if "messages" in names:
         return execute(nodes, {"System": system, "Messages": [_message_data(m) for m in merged],
-                                "Tools": tools or None, "Response": "", "Prompt": "", "Think": False})
+                                "Tools": tools or None, "Response": "", "Prompt": "", "Think": False}, budget)
     # A template without .Messages is run once per exchange and left open at .Response.
     out: list[str] = []
     turn = {"System": "", "Prompt": "", "Response": ""}
 
     def flush() -> None:
-        out.append(execute(nodes, dict(turn)))
+        out.append(execute(nodes, dict(turn), budget))
         turn.update(System="", Prompt="", Response="")
 
     for message in merged:
@@ -126,5 +130,5 @@ def render_ollama_template(template: str, messages: Sequence[Message], *,
         elif message.role == "assistant":
             turn["Response"] = message.content
     open_nodes, _ = _cut_after_response(nodes)
-    out.append(execute(open_nodes, dict(turn)))
+    out.append(execute(open_nodes, dict(turn), budget))
     return "".join(out)

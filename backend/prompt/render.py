@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,11 +24,17 @@ def with_persona(record: ModelRecord, messages: Sequence[Message], system: str |
 
 
 def render_prompt(record: ModelRecord, messages: Sequence[Message], *, bos: str, eos: str,
-                  tools: list[dict[str, Any]] | None = None, template: str | None = None) -> str:
-    """Prompt text for `messages` (already including the persona) ready to tokenise."""
+                  tools: list[dict[str, Any]] | None = None, template: str | None = None,
+                  cancel: threading.Event | None = None) -> str:
+    """Prompt text for `messages` (already including the persona) ready to tokenise.
+
+    Runs the template under its rendering limits (backend/prompt/budget.py) and stops when `cancel`
+    is set; call it from a worker thread, never the event loop.
+    """
     go_template = template if template is not None else record.template
     if go_template:
         from ember.backend.prompt.gotemplate import render_ollama_template
 
-        return render_ollama_template(go_template, messages, tools=tools)
-    return render_chat(record.meta.chat_template or None, messages, bos_token=bos, eos_token=eos, tools=tools)
+        return render_ollama_template(go_template, messages, tools=tools, cancel=cancel)
+    return render_chat(record.meta.chat_template or None, messages, bos_token=bos, eos_token=eos, tools=tools,
+                       cancel=cancel)

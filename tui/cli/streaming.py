@@ -6,10 +6,12 @@ import sys
 from collections.abc import AsyncIterator
 
 from ember.backend.types import Chunk, Timings
+from ember.tui.safetext import printable
 
 
 def write(text: str) -> None:
-    sys.stdout.write(text)
+    """Print text that came from a model or a server, its control characters neutralised."""
+    sys.stdout.write(printable(text))
     sys.stdout.flush()
 
 

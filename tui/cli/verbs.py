@@ -21,6 +21,7 @@ from ember.tui.cli.format import (
     timing_block,
 )
 from ember.tui.cli.streaming import stream_answer, write
+from ember.tui.safetext import printable
 
 
 async def ensure_model(backend: Backend, name: str) -> None:
@@ -128,13 +129,13 @@ async def cmd_show(backend: Backend, args: argparse.Namespace) -> int:
         return 0
     if args.parameters:
         for line in parameter_lines(info.parameters):
-            print(line)
+            print(printable(line))
         return 0
     for flag, text in (("template", info.template), ("system", info.system), ("license", info.license)):
         if getattr(args, flag):
-            print(text)
+            print(printable(text))
             return 0
-    print(model_description(info))
+    print(printable(model_description(info)))
     print()
     return 0
 
@@ -161,9 +162,16 @@ async def cmd_cp(backend: Backend, args: argparse.Namespace) -> int:
 
 
 async def cmd_rm(backend: Backend, args: argparse.Namespace) -> int:
+    if not args.models and not args.partials:
+        raise EmberError('name the models to remove ("ember rm MODEL …"), or add --partials to remove '
+                         "interrupted downloads")
     for name in args.models:
         await backend.delete(name)
         print(f"deleted '{name}'")
+    if args.partials:
+        staged = [n for n in await backend.prune(partials=True) if n.startswith(".partial-sha256-")
+                  and not n.endswith(".lock")]
+        print(f"removed {len(staged)} interrupted download{'' if len(staged) == 1 else 's'}")
     return 0
 
 
