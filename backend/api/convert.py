@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from ember.backend.api.streaming import timestamp
 from ember.backend.errors import InvalidName, InvalidRequest
+from ember.backend.service import Backend
 from ember.backend.store.names import parse_digest
 from ember.backend.types import (
     ChatRequest,
@@ -24,9 +25,13 @@ from ember.backend.types import (
 from ember.backend.wire import ollama
 
 
+async def require_tools(backend: Backend, model: str) -> None:
+    """Tools need a template with a place for them (a 404 first when the model does not exist)."""
+    if "tools" not in (await backend.show(model)).capabilities:
+        raise InvalidRequest(f'"{model}" does not support tools: its template has no place for them')
+
+
 def chat_request(body: ollama.ChatRequest) -> ChatRequest:
-    if body.think:
-        raise InvalidRequest(f'"{body.model}" does not support thinking')
     return ChatRequest(
         model=body.model,
         messages=[message(m) for m in body.messages],
@@ -34,6 +39,8 @@ def chat_request(body: ollama.ChatRequest) -> ChatRequest:
         format=body.format or None,
         tools=[t.model_dump() for t in body.tools] if body.tools else None,
         keep_alive=body.keep_alive,
+        think=body.think,
+        truncate=body.truncate is not False,
     )
 
 
@@ -43,10 +50,6 @@ def message(m: ollama.ChatMessage) -> Message:
 
 
 def generate_request(body: ollama.GenerateRequest) -> GenerateRequest:
-    if body.images:
-        raise InvalidRequest(f"{body.model} cannot read images: ember runs text models only for now")
-    if body.think:
-        raise InvalidRequest(f'"{body.model}" does not support thinking')
     return GenerateRequest(
         model=body.model,
         prompt=body.prompt,
@@ -58,6 +61,9 @@ def generate_request(body: ollama.GenerateRequest) -> GenerateRequest:
         options=body.options or {},
         format=body.format or None,
         keep_alive=body.keep_alive,
+        think=body.think,
+        truncate=body.truncate is not False,
+        images=list(body.images or []),
     )
 
 
@@ -94,6 +100,29 @@ async def collect(first: Chunk, rest: AsyncIterator[Chunk]) -> tuple[str, list[d
         calls.extend(chunk.tool_calls)
         last = chunk
     return "".join(texts), calls, last
+
+
+@dataclass
+class Answer:
+    """A whole streamed answer, gathered: what the model thought, said and called, and its last chunk."""
+
+    thinking: str
+    text: str
+    tool_calls: list[dict[str, Any]]
+    last: Chunk
+
+
+async def collect_answer(chunks: AsyncIterator[Chunk]) -> Answer:
+    thinking: list[str] = []
+    text: list[str] = []
+    calls: list[dict[str, Any]] = []
+    last = Chunk("", done=True)
+    async for chunk in chunks:
+        thinking.append(chunk.thinking)
+        text.append(chunk.text)
+        calls += chunk.tool_calls
+        last = chunk
+    return Answer("".join(thinking), "".join(text), calls, last)
 
 
 def details(d: ModelDetails | None) -> dict[str, Any] | None:

@@ -11,9 +11,16 @@ from typing import TYPE_CHECKING, Any
 from ember.backend.asyncbridge import run_blocking, stream_from_thread
 from ember.backend.config import Config
 from ember.backend.engine.scheduler import ModelKey, Scheduler, parse_keep_alive
-from ember.backend.errors import EmberError, InvalidRequest, ModelNotFound
+from ember.backend.errors import EmberError, ModelNotFound
 from ember.backend.local.integrity import BlobVerifier
-from ember.backend.local.requestlimits import check_text, check_tokens, fit_context, keep_alive_seconds
+from ember.backend.local.requestlimits import (
+    check_capabilities,
+    check_fits,
+    check_text,
+    check_tokens,
+    fit_context,
+    keep_alive_seconds,
+)
 from ember.backend.parameters import Options, validate
 from ember.backend.prompt.toolcalls import stream_tool_calls
 from ember.backend.service import Backend
@@ -23,6 +30,7 @@ from ember.backend.store.names import parse_name
 from ember.backend.types import (
     ChatRequest,
     Chunk,
+    Embeddings,
     GenerateRequest,
     ImportResult,
     Message,
@@ -45,7 +53,8 @@ def _load_runner(key: ModelKey, config: Config, options: Options) -> tuple[objec
     return load_offloaded(
         key.model,
         lambda layers: Runner(key.model, adapters=key.adapters, num_parallel=config.num_parallel,
-                              num_thread=config.num_thread, num_ctx=options.num_ctx, num_gpu=layers),
+                              num_thread=config.num_thread, num_ctx=options.num_ctx, num_gpu=layers,
+                              main_gpu=options.main_gpu, use_mmap=options.use_mmap, use_mlock=options.use_mlock),
         num_ctx=options.num_ctx, num_gpu=options.num_gpu, parallel=config.num_parallel,
         num_batch=options.num_batch)
 
@@ -199,14 +208,13 @@ class LocalBackend(Backend):
         from ember.backend.prompt.render import render_prompt, with_persona  # Jinja: only when a model runs
 
         record = self.record(request.model)
+        check_capabilities(record, think=request.think, images=any(m.images for m in request.messages))
         options = self._options(record, validate(request.options))
         keep_alive = self._keep_alive(request.keep_alive)
         messages = with_persona(record, request.messages)
         if not request.messages:
             yield from self._load_only(record, keep_alive)
             return
-        if any(m.images for m in request.messages):
-            raise InvalidRequest(f"{record.name} cannot read images: ember runs text models only for now")
         check_text((m.content for m in messages), "a message")
         grammar = _grammar_for(request.format)
         self.verifier.check(record)
@@ -214,6 +222,8 @@ class LocalBackend(Backend):
         with self.scheduler.use(self._key(record), record.name.display(), keep_alive) as (runner, load_ns):
             prompt = render_prompt(record, messages, bos=runner.bos_text, eos=runner.eos_text, tools=request.tools)
             tokens = runner.tokenize(prompt, add_special=not prompt.startswith(runner.bos_text or "\0"))
+            if not request.truncate:
+                check_fits(tokens, options, runner.num_ctx)
             chunks = _with_load_time(runner.generate(tokens, options, cancel=cancel, grammar=grammar), load_ns)
             yield from stream_tool_calls(chunks, request.tools) if request.tools else chunks
 
@@ -224,6 +234,7 @@ class LocalBackend(Backend):
         from ember.backend.prompt.render import render_prompt, with_persona  # Jinja: only when a model runs
 
         record = self.record(request.model)
+        check_capabilities(record, think=request.think, images=bool(request.images), suffix=bool(request.suffix))
         options = self._options(record, validate(request.options))
         keep_alive = self._keep_alive(request.keep_alive)
         if not request.prompt and not request.context:
@@ -241,9 +252,11 @@ class LocalBackend(Backend):
                 turn = [Message("user", request.prompt)]
                 messages = turn if request.context else with_persona(record, turn, request.system)
                 text = render_prompt(record, messages, bos=runner.bos_text, eos=runner.eos_text,
-                                     template=request.template)
+                                     template=request.template, suffix=request.suffix)
             fresh = not request.context and not text.startswith(runner.bos_text or "\0")
             tokens = list(request.context or []) + runner.tokenize(text, add_special=fresh)
+            if not request.truncate:
+                check_fits(tokens, options, runner.num_ctx)
             yield from _with_load_time(runner.generate(tokens, options, cancel=cancel, grammar=grammar), load_ns)
 
     def _load_only(self, record: ModelRecord, keep_alive: float) -> Iterator[Chunk]:
@@ -252,6 +265,8 @@ class LocalBackend(Backend):
         self.verifier.check(record)
         with self.scheduler.use(self._key(record), record.name.display(), keep_alive) as (_runner, load_ns):
             pass
+        if keep_alive == 0:  # unloading a model unloads all of it, its embeddings context too
+            self.embedders.unload(self._key(record))
         from ember.backend.types import Timings
 
         done_reason = "unload" if keep_alive == 0 else "load"
@@ -259,13 +274,33 @@ class LocalBackend(Backend):
                     timings=Timings(total_duration=time.perf_counter_ns() - start, load_duration=load_ns))
 
     async def embed(self, model: str, inputs: list[str], *, truncate: bool = True) -> list[list[float]]:
+        return (await self.embed_with_count(model, inputs, truncate=truncate)).vectors
+
+    async def embed_with_count(self, model: str, inputs: list[str], *, truncate: bool = True) -> Embeddings:
         record = await run_blocking(self.record, model)
         check_text(inputs, "the input")
 
-        def work() -> list[list[float]]:
+        def work() -> Embeddings:
             self.verifier.check(record)
             with self.embedders.use(self._key(record), record.name.display()) as (embedder, _load_ns):
-                return embedder.embed(inputs, truncate=truncate)[0]  # type: ignore[attr-defined]
+                vectors, tokens = embedder.embed(inputs, truncate=truncate)  # type: ignore[attr-defined]
+                return Embeddings(vectors, tokens)
+
+        return await run_blocking(work)
+
+    async def count_tokens(self, request: ChatRequest) -> int:
+        def work() -> int:
+            from ember.backend.prompt.render import render_prompt, with_persona
+
+            record = self.record(request.model)
+            messages = with_persona(record, request.messages)
+            check_text((m.content for m in messages), "a message")
+            self.verifier.check(record)
+            self._loading.options = self._options(record, {})
+            with self.scheduler.use(self._key(record), record.name.display()) as (runner, _load_ns):
+                prompt = render_prompt(record, messages, bos=runner.bos_text, eos=runner.eos_text,
+                                       tools=request.tools)
+                return len(runner.tokenize(prompt, add_special=not prompt.startswith(runner.bos_text or "\0")))
 
         return await run_blocking(work)
 

@@ -96,8 +96,9 @@ def _collate(messages: Sequence[Message]) -> tuple[str, list[Message]]:
 
 
 def render_ollama_template(template: str, messages: Sequence[Message], *,
-                           tools: list[dict[str, Any]] | None = None) -> str:
-    """The prompt for `messages` through a Modelfile TEMPLATE, as Ollama builds it."""
+                           tools: list[dict[str, Any]] | None = None, suffix: str = "") -> str:
+    """The prompt for `messages` through a Modelfile TEMPLATE, as Ollama builds it (`suffix`: the
+    text after the insertion point, for a fill-in-the-middle template's `.Suffix`)."""
     nodes = parse_template(template)
     names = _identifiers(nodes)
     if "messages" not in names and "response" not in names:
@@ -105,7 +106,8 @@ def render_ollama_template(template: str, messages: Sequence[Message], *,
     system, merged = _collate(messages)
     if "messages" in names:
         return execute(nodes, {"System": system, "Messages": [_message_data(m) for m in merged],
-                                "Tools": tools or None, "Response": "", "Prompt": "", "Think": False})
+                                "Tools": tools or None, "Response": "", "Prompt": "", "Think": False,
+                                "Suffix": suffix})
     # A template without .Messages is run once per exchange and left open at .Response.
     out: list[str] = []
     turn = {"System": "", "Prompt": "", "Response": ""}
@@ -126,5 +128,5 @@ def render_ollama_template(template: str, messages: Sequence[Message], *,
         elif message.role == "assistant":
             turn["Response"] = message.content
     open_nodes, _ = _cut_after_response(nodes)
-    out.append(execute(open_nodes, dict(turn)))
+    out.append(execute(open_nodes, {**turn, "Suffix": suffix}))
     return "".join(out)

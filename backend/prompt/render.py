@@ -22,12 +22,23 @@ def with_persona(record: ModelRecord, messages: Sequence[Message], system: str |
     return result
 
 
+def is_jinja(template: str) -> bool:
+    """A GGUF-style Jinja chat template rather than Ollama's Go syntax (which never writes `{%`)."""
+    return "{%" in template
+
+
 def render_prompt(record: ModelRecord, messages: Sequence[Message], *, bos: str, eos: str,
-                  tools: list[dict[str, Any]] | None = None, template: str | None = None) -> str:
-    """Prompt text for `messages` (already including the persona) ready to tokenise."""
-    go_template = template if template is not None else record.template
-    if go_template:
+                  tools: list[dict[str, Any]] | None = None, template: str | None = None,
+                  suffix: str = "") -> str:
+    """Prompt text for `messages` (already including the persona) ready to tokenise.
+
+    A Modelfile TEMPLATE in Jinja (what `show` gives for a model that uses its GGUF's template) runs
+    in the same sandbox as the GGUF's own.
+    """
+    chosen = template if template is not None else record.template
+    if chosen and not is_jinja(chosen):
         from ember.backend.prompt.gotemplate import render_ollama_template
 
-        return render_ollama_template(go_template, messages, tools=tools)
-    return render_chat(record.meta.chat_template or None, messages, bos_token=bos, eos_token=eos, tools=tools)
+        return render_ollama_template(chosen, messages, tools=tools, suffix=suffix)
+    jinja = chosen or record.meta.chat_template or None
+    return render_chat(jinja, messages, bos_token=bos, eos_token=eos, tools=tools)

@@ -78,6 +78,7 @@ class GenerateRequest(Named):
     stream: bool = True
     keep_alive: KeepAlive = None
     think: bool | str | None = None
+    truncate: bool | None = None
 
 
 class ChatRequest(Named):
@@ -88,6 +89,7 @@ class ChatRequest(Named):
     stream: bool = True
     keep_alive: KeepAlive = None
     think: bool | str | None = None
+    truncate: bool | None = None
 
 
 class Metrics(BaseModel):
