@@ -109,7 +109,9 @@ async def _chat_request(body: anthropic.MessagesRequest, backend: Backend) -> Ch
         await require_tools(backend, body.model)
     values = {"num_predict": body.max_tokens, "temperature": body.temperature, "top_p": body.top_p,
               "top_k": body.top_k, "stop": body.stop_sequences}
-    return ChatRequest(model=body.model, messages=_messages(body), tools=tools, format=forced,
+    output = body.output_config.format if body.output_config else None
+    return ChatRequest(model=body.model, messages=_messages(body), tools=tools,
+                       format=forced or (output.schema_ if output else None),
                        options={k: v for k, v in values.items() if v is not None}, think=_think(body.thinking))
 
 

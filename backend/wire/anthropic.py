@@ -98,8 +98,18 @@ class ToolChoice(AnthropicBody):
 
 
 class ThinkingConfig(AnthropicBody):
-    type: Literal["enabled", "disabled", "adaptive"]
+    type: str  # enabled | adaptive | disabled | …: anything but "disabled" asks for thinking
     budget_tokens: int | None = None
+
+
+class OutputFormat(AnthropicBody):
+    type: Literal["json_schema"]
+    schema_: dict[str, Any] = Field(alias="schema")
+
+
+class OutputConfig(AnthropicBody):
+    format: OutputFormat | None = None
+    effort: str | None = None
 
 
 class Metadata(AnthropicBody):
@@ -113,6 +123,7 @@ class CountTokensRequest(AnthropicBody):
     tools: list[ToolParam] | None = None
     tool_choice: ToolChoice | None = None
     thinking: ThinkingConfig | None = None
+    output_config: OutputConfig | None = None
 
 
 class MessagesRequest(CountTokensRequest):
