@@ -24,6 +24,7 @@ from ember.backend.service import Backend
 from ember.backend.types import (
     ChatRequest,
     Chunk,
+    Embeddings,
     GenerateRequest,
     Message,
     ModelDetails,
@@ -201,9 +202,11 @@ class RemoteBackend(Backend):
     async def chat(self, request: ChatRequest) -> AsyncIterator[Chunk]:
         body: dict[str, Any] = {"model": request.model, "messages": [_message(m) for m in request.messages],
                                 "options": request.options}
-        for key in ("format", "tools", "keep_alive"):
+        for key in ("format", "tools", "keep_alive", "think"):
             if getattr(request, key) is not None:
                 body[key] = getattr(request, key)
+        if not request.truncate:
+            body["truncate"] = False
         clock = StreamClock()
         async for data in self._stream("/api/chat", body, request.model, clock):
             yield _chunk(data, _text_of(data), clock)
@@ -211,18 +214,26 @@ class RemoteBackend(Backend):
     async def generate(self, request: GenerateRequest) -> AsyncIterator[Chunk]:
         body: dict[str, Any] = {"model": request.model, "prompt": request.prompt, "raw": request.raw,
                                 "options": request.options}
-        for key in ("system", "template", "context", "format", "keep_alive"):
+        for key in ("system", "template", "context", "format", "keep_alive", "think"):
             if getattr(request, key) is not None:
                 body[key] = getattr(request, key)
         if request.suffix:
             body["suffix"] = request.suffix
+        if request.images:
+            body["images"] = request.images
+        if not request.truncate:
+            body["truncate"] = False
         clock = StreamClock()
         async for data in self._stream("/api/generate", body, request.model, clock):
             yield _chunk(data, _text_of(data), clock)
 
     async def embed(self, model: str, inputs: list[str], *, truncate: bool = True) -> list[list[float]]:
+        return (await self.embed_with_count(model, inputs, truncate=truncate)).vectors
+
+    async def embed_with_count(self, model: str, inputs: list[str], *, truncate: bool = True) -> Embeddings:
         body = {"model": model, "input": inputs, "truncate": truncate}
-        return (await self._call("POST", "/api/embed", body, model=model)).json().get("embeddings") or []
+        data = (await self._call("POST", "/api/embed", body, model=model)).json()
+        return Embeddings(data.get("embeddings") or [], int(data.get("prompt_eval_count") or 0))
 
     async def running(self) -> list[RunningModel]:
         data = (await self._call("GET", "/api/ps")).json()
