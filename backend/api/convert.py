@@ -9,7 +9,6 @@ from typing import Any
 
 from ember.backend.api.streaming import timestamp
 from ember.backend.errors import InvalidName, InvalidRequest
-from ember.backend.service import Backend
 from ember.backend.store.names import parse_digest
 from ember.backend.types import (
     ChatRequest,
@@ -23,12 +22,6 @@ from ember.backend.types import (
     Timings,
 )
 from ember.backend.wire import ollama
-
-
-async def require_tools(backend: Backend, model: str) -> None:
-    """Tools need a template with a place for them (a 404 first when the model does not exist)."""
-    if "tools" not in (await backend.show(model)).capabilities:
-        raise InvalidRequest(f'"{model}" does not support tools: its template has no place for them')
 
 
 def chat_request(body: ollama.ChatRequest) -> ChatRequest:

@@ -12,7 +12,7 @@ import secrets
 from collections.abc import AsyncIterator
 from typing import Any
 
-from ember.backend.api.convert import collect_answer, require_tools
+from ember.backend.api.convert import collect_answer
 from ember.backend.api.deps import backend_of
 from ember.backend.api.streaming import chunks_of, first_and_rest, named_sse_response, until_disconnected
 from ember.backend.errors import EmberError, InvalidRequest
@@ -101,12 +101,10 @@ def _think(thinking: anthropic.ThinkingConfig | None) -> bool | None:
     return None if thinking is None else thinking.type != "disabled"
 
 
-async def _chat_request(body: anthropic.MessagesRequest, backend: Backend) -> ChatRequest:
+def _chat_request(body: anthropic.MessagesRequest) -> ChatRequest:
     if not body.messages:
         raise InvalidRequest("messages must hold at least one message")
     tools, forced = _tools(body)
-    if tools:
-        await require_tools(backend, body.model)
     values = {"num_predict": body.max_tokens, "temperature": body.temperature, "top_p": body.top_p,
               "top_k": body.top_k, "stop": body.stop_sequences}
     output = body.output_config.format if body.output_config else None
@@ -140,7 +138,7 @@ def _tool_use(call: dict[str, Any]) -> dict[str, Any]:
 @router.post("/messages", response_model=anthropic.Message, responses=STREAMED)
 async def messages(body: anthropic.MessagesRequest, request: Request,
                    backend: Backend = Depends(backend_of)) -> Response:
-    first, rest = await first_and_rest(request, backend.chat(await _chat_request(body, backend)))
+    first, rest = await first_and_rest(request, backend.chat(_chat_request(body)))
     ident = f"msg_{secrets.token_hex(12)}"
     if body.stream:
         return named_sse_response(_events(body.model, ident, chunks_of(first, rest)), _stream_error)

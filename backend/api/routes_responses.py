@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ember.backend.api.convert import collect_answer, require_tools
+from ember.backend.api.convert import collect_answer
 from ember.backend.api.deps import backend_of
 from ember.backend.api.streaming import chunks_of, first_and_rest, named_sse_response, until_disconnected
 from ember.backend.errors import EmberError, InvalidRequest
@@ -112,7 +112,7 @@ def _format(body: wire.ResponsesRequest) -> str | dict[str, Any] | None:
     return fmt.schema_
 
 
-async def _chat_request(body: wire.ResponsesRequest, backend: Backend) -> ChatRequest:
+def _chat_request(body: wire.ResponsesRequest) -> ChatRequest:
     if body.previous_response_id or body.conversation:
         raise InvalidRequest("ember keeps no responses (stateless, as Ollama): leave out previous_response_id "
                              "and conversation, and send the whole conversation in input")
@@ -120,8 +120,6 @@ async def _chat_request(body: wire.ResponsesRequest, backend: Backend) -> ChatRe
     if not any(m.role != "system" for m in messages):
         raise InvalidRequest("input must hold at least one message")
     tools, forced = _tools(body)
-    if tools:
-        await require_tools(backend, body.model)
     effort = body.reasoning.effort if body.reasoning else None
     values = {"num_predict": body.max_output_tokens, "temperature": body.temperature, "top_p": body.top_p}
     return ChatRequest(model=body.model, messages=messages, tools=tools, format=forced or _format(body),
@@ -166,7 +164,7 @@ def _function_call(call: dict[str, Any]) -> wire.FunctionCall:
 @router.post("/responses", response_model=wire.Response, responses=STREAMED)
 async def responses(body: wire.ResponsesRequest, request: Request,
                     backend: Backend = Depends(backend_of)) -> Response:
-    first, rest = await first_and_rest(request, backend.chat(await _chat_request(body, backend)))
+    first, rest = await first_and_rest(request, backend.chat(_chat_request(body)))
     ident = _ident("resp")
     if body.stream:
         return named_sse_response(_numbered(_events(body, ident, chunks_of(first, rest))), _stream_error)

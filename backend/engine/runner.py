@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import queue
 import threading
 import time
 from collections.abc import Iterator
@@ -19,7 +20,7 @@ from pathlib import Path
 import llama_cpp as lc
 from ember.backend.engine.batch import PIECE_BYTES, BatchLoop
 from ember.backend.engine.sampler import SamplerChain
-from ember.backend.engine.slots import Request
+from ember.backend.engine.slots import Outbox, Request
 from ember.backend.engine.textstream import TextStream
 from ember.backend.engine.tokens import tokenize
 from ember.backend.errors import EmberError, InvalidModelFile
@@ -135,22 +136,30 @@ class Runner:
 
     # generation -----------------------------------------------------------------------------
 
-    def generate(self, prompt: list[int], options: Options, *, cancel: threading.Event | None = None,
-                 grammar: str | None = None) -> Iterator[Chunk]:
-        """Evaluate `prompt` (reusing a cached prefix) and stream the answer as Chunks.
-
-        Stopping the iteration early (closing the generator) cancels the request and frees its slot.
-        """
+    def start(self, prompt: list[int], options: Options, out: Outbox, *, cancel: threading.Event | None = None,
+              grammar: str | None = None) -> Request:
+        """Queue `prompt` (reusing a cached prefix); its chunks are put into `out` from the batch thread,
+        the last one done (or an error). Setting `cancel` or the request's `abandoned` frees its slot."""
         if not prompt:
             raise EmberError("the prompt is empty after templating")
         request = Request(list(prompt), options, SamplerChain(self.vocab, self.n_vocab, options, grammar),
-                          cancel)
+                          cancel, out)
         try:
             self.loop.submit(request)
         except BaseException:
             request.sampler.close()
             raise
-        get = request.out.get
+        return request
+
+    def generate(self, prompt: list[int], options: Options, *, cancel: threading.Event | None = None,
+                 grammar: str | None = None) -> Iterator[Chunk]:
+        """Evaluate `prompt` and stream the answer as Chunks to this thread.
+
+        Stopping the iteration early (closing the generator) cancels the request and frees its slot.
+        """
+        answer: queue.SimpleQueue[Chunk | BaseException] = queue.SimpleQueue()
+        request = self.start(prompt, options, answer, cancel=cancel, grammar=grammar)
+        get = answer.get
         try:
             while True:
                 item = get()
