@@ -13,6 +13,7 @@ from ember.backend.errors import EmberError, NotSupported
 from ember.backend.types import (
     ChatRequest,
     Chunk,
+    Embeddings,
     GenerateRequest,
     ImportResult,
     ModelInfo,
@@ -77,6 +78,14 @@ class Backend(ABC):
 
     @abstractmethod
     async def embed(self, model: str, inputs: list[str], *, truncate: bool = True) -> list[list[float]]: ...
+
+    async def embed_with_count(self, model: str, inputs: list[str], *, truncate: bool = True) -> Embeddings:
+        """The vectors and how many tokens they read (0 where the server does not say)."""
+        return Embeddings(await self.embed(model, inputs, truncate=truncate))
+
+    async def count_tokens(self, request: ChatRequest) -> int:
+        """How many tokens the prompt for `request` takes, through the model's template (tools included)."""
+        raise NotSupported("this server cannot count a prompt's tokens")
 
     @abstractmethod
     async def running(self) -> list[RunningModel]: ...

@@ -54,6 +54,8 @@ class Chunk:
     context: list[int] | None = None
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     pieces: int = 1  # streamed pieces (about one token each) this chunk's text joins
+    thinking: str = ""
+    stop_sequence: str = ""  # on the last chunk: the stop string that ended the answer, if one did
 
 
 def merge_text_chunks(chunks: list[Chunk]) -> list[Chunk]:
@@ -63,7 +65,8 @@ def merge_text_chunks(chunks: list[Chunk]) -> list[Chunk]:
         plain = not chunk.done and not chunk.tool_calls
         last = merged[-1] if merged else None
         if plain and last is not None and not last.done and not last.tool_calls:
-            merged[-1] = Chunk(last.text + chunk.text, pieces=last.pieces + chunk.pieces)
+            merged[-1] = Chunk(last.text + chunk.text, pieces=last.pieces + chunk.pieces,
+                               thinking=last.thinking + chunk.thinking)
         else:
             merged.append(chunk)
     return merged
@@ -77,6 +80,8 @@ class ChatRequest:
     format: str | dict[str, Any] | None = None
     tools: list[dict[str, Any]] | None = None
     keep_alive: str | float | None = None
+    think: bool | str | None = None
+    truncate: bool = True  # False: a prompt longer than the context is refused, not cut
 
 
 @dataclass
@@ -91,6 +96,15 @@ class GenerateRequest:
     options: dict[str, Any] = field(default_factory=dict)
     format: str | dict[str, Any] | None = None
     keep_alive: str | float | None = None
+    think: bool | str | None = None
+    truncate: bool = True
+    images: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Embeddings:
+    vectors: list[list[float]]
+    prompt_tokens: int = 0  # the tokens read, all inputs together (0: the server did not say)
 
 
 @dataclass

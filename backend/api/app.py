@@ -1,7 +1,8 @@
-"""The ASGI application: Ollama's /api and OpenAI's /v1 in front of one Backend.
+"""The ASGI application: Ollama's /api, OpenAI's /v1 (chat, completions, Responses) and Anthropic's
+/v1/messages in front of one Backend.
 
 Routes only parse, call the Backend and stream. Every failure leaves as JSON — `{"error": "…"}` on
-/api, OpenAI's error object on /v1 — with 400 for a bad request, 404 for an unknown model and 500
+/api, Anthropic's error object on /v1/messages, OpenAI's on the rest of /v1 — with 400 for a bad request, 404 for an unknown model and 500
 only for a real fault; never an HTML page or a traceback.
 """
 
@@ -11,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ember.backend import __version__
-from ember.backend.api import routes_models, routes_ollama, routes_openai
+from ember.backend.api import routes_anthropic, routes_models, routes_ollama, routes_openai, routes_responses
 from ember.backend.api.security import (
     MAX_BODY,
     UPLOADS,
@@ -37,9 +38,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 def create_app(backend: Backend, config: Config, *, extra_hosts: tuple[str, ...] = ()) -> FastAPI:
     """The app serving `backend`; `extra_hosts` are names it also answers to (the address it listens on)."""
-    app = FastAPI(title="ember", version=__version__, description="Ollama's API and OpenAI's, served by ember.")
+    app = FastAPI(title="ember", version=__version__, description="Ollama's API, OpenAI's and Anthropic's Messages API, served by ember.")
     app.state.backend = backend
-    for router in (routes_models.root, routes_models.router, routes_ollama.router, routes_openai.router):
+    for router in (routes_models.root, routes_models.router, routes_ollama.router, routes_openai.router,
+                   routes_anthropic.router, routes_responses.router):
         app.include_router(router)
     _add_error_handlers(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from ember.backend.api.streaming import timestamp
@@ -25,8 +25,6 @@ from ember.backend.wire import ollama
 
 
 def chat_request(body: ollama.ChatRequest) -> ChatRequest:
-    if body.think:
-        raise InvalidRequest(f'"{body.model}" does not support thinking')
     return ChatRequest(
         model=body.model,
         messages=[message(m) for m in body.messages],
@@ -34,6 +32,8 @@ def chat_request(body: ollama.ChatRequest) -> ChatRequest:
         format=body.format or None,
         tools=[t.model_dump() for t in body.tools] if body.tools else None,
         keep_alive=body.keep_alive,
+        think=body.think,
+        truncate=body.truncate is not False,
     )
 
 
@@ -43,10 +43,6 @@ def message(m: ollama.ChatMessage) -> Message:
 
 
 def generate_request(body: ollama.GenerateRequest) -> GenerateRequest:
-    if body.images:
-        raise InvalidRequest(f"{body.model} cannot read images: ember runs text models only for now")
-    if body.think:
-        raise InvalidRequest(f'"{body.model}" does not support thinking')
     return GenerateRequest(
         model=body.model,
         prompt=body.prompt,
@@ -58,6 +54,9 @@ def generate_request(body: ollama.GenerateRequest) -> GenerateRequest:
         options=body.options or {},
         format=body.format or None,
         keep_alive=body.keep_alive,
+        think=body.think,
+        truncate=body.truncate is not False,
+        images=list(body.images or []),
     )
 
 
@@ -94,6 +93,29 @@ async def collect(first: Chunk, rest: AsyncIterator[Chunk]) -> tuple[str, list[d
         calls.extend(chunk.tool_calls)
         last = chunk
     return "".join(texts), calls, last
+
+
+@dataclass
+class Answer:
+    """A whole streamed answer, gathered: what the model thought, said and called, and its last chunk."""
+
+    thinking: str
+    text: str
+    tool_calls: list[dict[str, Any]]
+    last: Chunk
+
+
+async def collect_answer(chunks: AsyncIterator[Chunk]) -> Answer:
+    thinking: list[str] = []
+    text: list[str] = []
+    calls: list[dict[str, Any]] = []
+    last = Chunk("", done=True)
+    async for chunk in chunks:
+        thinking.append(chunk.thinking)
+        text.append(chunk.text)
+        calls += chunk.tool_calls
+        last = chunk
+    return Answer("".join(thinking), "".join(text), calls, last)
 
 
 def details(d: ModelDetails | None) -> dict[str, Any] | None:

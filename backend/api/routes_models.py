@@ -29,7 +29,7 @@ async def index() -> str:
 @router.get("/version", response_model=ollama.VersionResponse)
 @router.head("/version", include_in_schema=False)
 async def version() -> dict:
-    return {"version": __version__}
+    return {"version": ollama.API_VERSION, "ember_version": __version__}
 
 
 @router.get("/tags", response_model=ollama.TagsResponse)

@@ -190,8 +190,8 @@ async def embeddings(body: openai.OAIEmbeddingRequest, request: Request,
     texts = [body.input] if isinstance(body.input, str) else body.input
     if not texts or any(not t for t in texts):
         raise InvalidRequest("input must be a non-empty text or a list of non-empty texts")
-    vectors = await until_disconnected(request, embed_texts(backend, body.model, texts, True, None, body.dimensions))
+    result = await until_disconnected(request, embed_texts(backend, body.model, texts, True, None, body.dimensions))
     encode = _base64 if body.encoding_format == "base64" else (lambda v: v)
     return {"object": "list", "model": body.model,
-            "data": [{"object": "embedding", "embedding": encode(v), "index": i} for i, v in enumerate(vectors)],
-            "usage": {"prompt_tokens": 0, "total_tokens": 0}}
+            "data": [{"object": "embedding", "embedding": encode(v), "index": i} for i, v in enumerate(result.vectors)],
+            "usage": {"prompt_tokens": result.prompt_tokens, "total_tokens": result.prompt_tokens}}

@@ -3,7 +3,7 @@
 Secure by default. A Host header must be a loopback name, an IP address or a configured name, which
 stops DNS rebinding (a web page whose domain resolves to 127.0.0.1). A request from a web page
 (an Origin header) is refused unless its origin is configured (`EMBER_ORIGINS`) or is the server
-itself. With `EMBER_API_KEY` set, every request needs `Authorization: Bearer <key>`.
+itself. With `EMBER_API_KEY` set, every request needs `Authorization: Bearer <key>` or `x-api-key: <key>`.
 """
 
 from __future__ import annotations
@@ -16,11 +16,13 @@ import re
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
+from ember.backend.wire import anthropic
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 MAX_BODY = 32 * 1024 * 1024
 UPLOADS = "/api/blobs/"  # model files: as large as the disk allows (the store refuses what does not fit)
+ANTHROPIC = "/v1/messages"
 
 
 def split_host(host: str) -> str:
@@ -60,8 +62,14 @@ def origin_regex(origins: Iterable[str]) -> str | None:
     return "|".join(f"(?:{p})" for p in patterns) if patterns else None
 
 
+def is_anthropic(path: str) -> bool:
+    return path == ANTHROPIC or path.startswith(ANTHROPIC + "/")
+
+
 def error_body(path: str, status: int, message: str) -> bytes:
-    """Ollama's error shape on /api, OpenAI's on /v1."""
+    """Ollama's error shape on /api, Anthropic's on /v1/messages, OpenAI's on the rest of /v1."""
+    if is_anthropic(path):
+        return anthropic.error_body(status, message)
     if path.startswith("/v1/"):
         kind = "invalid_request_error" if status < 500 else "api_error"
         body = {"error": {"message": message, "type": kind, "param": None, "code": None}}
@@ -153,8 +161,8 @@ class Guard:
         preflight = bool(origin) and scope["method"] == "OPTIONS" and "access-control-request-method" in headers
         if self.api_key and not preflight and not self._authorised(headers):
             await refuse(send, path, 401, "this server needs an API key: send the header "
-                                           '"Authorization: Bearer <EMBER_API_KEY>"',
-                          [(b"www-authenticate", b"Bearer")])
+                                          '"Authorization: Bearer <EMBER_API_KEY>" (or "x-api-key: '
+                                          '<EMBER_API_KEY>")', [(b"www-authenticate", b"Bearer")])
             return
         if path.startswith(UPLOADS):
             await self.app(scope, receive, send)
@@ -166,8 +174,11 @@ class Guard:
         await self._limited(scope, receive, send, path)
 
     def _authorised(self, headers: Headers) -> bool:
+        """`Authorization: Bearer <key>` (Ollama's and OpenAI's clients) or `x-api-key` (Anthropic's)."""
         scheme, _, token = headers.get("authorization", "").partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), self.api_key)
+        bearer = scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), self.api_key)
+        key = headers.get("x-api-key")
+        return bearer or (key is not None and hmac.compare_digest(key.strip().encode(), self.api_key))
 
     async def _limited(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
         received, started = 0, False

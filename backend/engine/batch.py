@@ -276,7 +276,8 @@ class BatchLoop:
             eval_duration=now - prompt_done,
         )
         request.sampler.close()
-        request.out.put(Chunk("", done=True, done_reason=reason, timings=timings, context=list(tokens)))
+        request.out.put(Chunk("", done=True, done_reason=reason, timings=timings, context=list(tokens),
+                              stop_sequence=request.stream.matched))
 
     def _fail(self, slot: Slot, error: EmberError) -> None:
         request = slot.request

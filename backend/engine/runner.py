@@ -54,12 +54,15 @@ class Runner:
 
     def __init__(self, model_path: Path, *, num_ctx: int = 4096, num_thread: int = 0,
                  num_batch: int = 512, num_gpu: int = -1, adapters: tuple[Path, ...] = (),
-                 num_parallel: int = DEFAULT_PARALLEL) -> None:
+                 num_parallel: int = DEFAULT_PARALLEL, main_gpu: int = 0, use_mmap: bool = True,
+                 use_mlock: bool = False) -> None:
         start = time.perf_counter_ns()
         self.path = Path(model_path)
         params = lc.llama_model_default_params()
         params.n_gpu_layers = 999 if num_gpu < 0 else num_gpu
-        params.use_mmap = True
+        params.main_gpu = main_gpu
+        params.use_mmap = use_mmap
+        params.use_mlock = use_mlock
         self.model = lc.llama_model_load_from_file(str(self.path).encode(), params)
         if not self.model:
             raise InvalidModelFile(f"llama.cpp could not load {self.path}: not a model it supports, or damaged")

@@ -16,7 +16,14 @@ from ember.backend.config import Config
 from ember.backend.engine.scheduler import ModelKey, Scheduler, parse_keep_alive
 from ember.backend.errors import EmberError, InvalidRequest, ModelNotFound
 from ember.backend.local.integrity import BlobVerifier
-from ember.backend.local.requestlimits import check_text, check_tokens, fit_context, keep_alive_seconds
+from ember.backend.local.requestlimits import (
+    check_capabilities,
+    check_fits,
+    check_text,
+    check_tokens,
+    fit_context,
+    keep_alive_seconds,
+)
 from ember.backend.parameters import Options
 from ember.backend.prompt.toolcalls import ToolCallStream
 from ember.backend.service import Backend
@@ -26,6 +33,7 @@ from ember.backend.store.names import parse_name
 from ember.backend.types import (
     ChatRequest,
     Chunk,
+    Embeddings,
     GenerateRequest,
     ImportResult,
     Message,
@@ -51,7 +59,8 @@ def _load_runner(key: ModelKey, config: Config, options: Options) -> tuple[objec
     return load_offloaded(
         key.model,
         lambda layers: Runner(key.model, adapters=key.adapters, num_parallel=config.num_parallel,
-                              num_thread=config.num_thread, num_ctx=options.num_ctx, num_gpu=layers),
+                              num_thread=config.num_thread, num_ctx=options.num_ctx, num_gpu=layers,
+                              main_gpu=options.main_gpu, use_mmap=options.use_mmap, use_mlock=options.use_mlock),
         num_ctx=options.num_ctx, num_gpu=options.num_gpu, parallel=config.num_parallel,
         num_batch=options.num_batch)
 
@@ -215,19 +224,21 @@ class LocalBackend(Backend):
 
         turn = self._turn(request.model, request.options, request.keep_alive, request.format)
         record = turn.record
+        check_capabilities(record, think=request.think, images=any(m.images for m in request.messages))
         if request.tools and "tools" not in record.capabilities:
             raise InvalidRequest(f'"{request.model}" does not support tools: its template has no place for them')
         if not request.messages:
             return turn  # a load
-        if any(m.images for m in request.messages):
-            raise InvalidRequest(f"{record.name} cannot read images: ember runs text models only for now")
         messages = with_persona(record, request.messages)
         check_text((m.content for m in messages), "a message")
 
         def tokens(runner: Runner, cancel: threading.Event) -> list[int]:
             prompt = render_prompt(record, messages, bos=runner.bos_text, eos=runner.eos_text, tools=request.tools,
                                    cancel=cancel)
-            return runner.tokenize(prompt, add_special=not prompt.startswith(runner.bos_text or "\0"))
+            ids = runner.tokenize(prompt, add_special=not prompt.startswith(runner.bos_text or "\0"))
+            if not request.truncate:
+                check_fits(ids, turn.options, runner.num_ctx)
+            return ids
 
         turn.tokens = tokens
         return turn
@@ -240,6 +251,7 @@ class LocalBackend(Backend):
 
         turn = self._turn(request.model, request.options, request.keep_alive, request.format)
         record = turn.record
+        check_capabilities(record, think=request.think, images=bool(request.images), suffix=bool(request.suffix))
         if not request.prompt and not request.context:
             return turn  # a load
         check_text([request.prompt, request.system or "", request.template or ""], "the prompt")
@@ -252,9 +264,12 @@ class LocalBackend(Backend):
                 said = [Message("user", request.prompt)]
                 messages = said if request.context else with_persona(record, said, request.system)
                 text = render_prompt(record, messages, bos=runner.bos_text, eos=runner.eos_text,
-                                     template=request.template, cancel=cancel)
+                                     template=request.template, suffix=request.suffix, cancel=cancel)
             fresh = not request.context and not text.startswith(runner.bos_text or "\0")
-            return list(request.context or []) + runner.tokenize(text, add_special=fresh)
+            ids = list(request.context or []) + runner.tokenize(text, add_special=fresh)
+            if not request.truncate:
+                check_fits(ids, turn.options, runner.num_ctx)
+            return ids
 
         turn.tokens = tokens
         return turn
@@ -301,6 +316,8 @@ class LocalBackend(Backend):
                 load=lambda: self._load_runner(self._key(record), options)))
             if turn.tokens is None:
                 held.close()
+                if turn.keep_alive == 0:  # unloading a model unloads all of it, its embeddings context too
+                    self.embedders.unload(self._key(record))
                 return Started(turn, None, load_ns, held, total_ns=time.perf_counter_ns() - start)
             request = runner.start(turn.tokens(runner, cancel), options, out, cancel=cancel, grammar=turn.grammar)
         except BaseException:
@@ -309,13 +326,34 @@ class LocalBackend(Backend):
         return Started(turn, request, load_ns, held)
 
     async def embed(self, model: str, inputs: list[str], *, truncate: bool = True) -> list[list[float]]:
+        return (await self.embed_with_count(model, inputs, truncate=truncate)).vectors
+
+    async def embed_with_count(self, model: str, inputs: list[str], *, truncate: bool = True) -> Embeddings:
         record = await run_blocking(self.record, model)
         check_text(inputs, "the input")
 
-        def work() -> list[list[float]]:
+        def work() -> Embeddings:
             self.verifier.check(record)
             with self.embedders.use(self._key(record), record.name.display()) as (embedder, _load_ns):
-                return embedder.embed(inputs, truncate=truncate)[0]  # type: ignore[attr-defined]
+                vectors, tokens = embedder.embed(inputs, truncate=truncate)  # type: ignore[attr-defined]
+                return Embeddings(vectors, tokens)
+
+        return await run_blocking(work)
+
+    async def count_tokens(self, request: ChatRequest) -> int:
+        def work() -> int:
+            from ember.backend.prompt.render import render_prompt, with_persona
+
+            record = self.record(request.model)
+            messages = with_persona(record, request.messages)
+            check_text((m.content for m in messages), "a message")
+            self.verifier.check(record)
+            options, key = self._options(record, {}), self._key(record)
+            with self.scheduler.use(key, record.name.display(),
+                                    load=lambda: self._load_runner(key, options)) as (runner, _load_ns):
+                prompt = render_prompt(record, messages, bos=runner.bos_text, eos=runner.eos_text,
+                                       tools=request.tools)
+                return len(runner.tokenize(prompt, add_special=not prompt.startswith(runner.bos_text or "\0")))
 
         return await run_blocking(work)
 

@@ -98,9 +98,10 @@ def _collate(messages: Sequence[Message]) -> tuple[str, list[Message]]:
 
 
 def render_ollama_template(template: str, messages: Sequence[Message], *,
-                           tools: list[dict[str, Any]] | None = None, limits: RenderLimits = LIMITS,
-                           cancel: threading.Event | None = None) -> str:
-    """The prompt for `messages` through a Modelfile TEMPLATE, as Ollama builds it, within `limits`."""
+                           tools: list[dict[str, Any]] | None = None, suffix: str = "",
+                           limits: RenderLimits = LIMITS, cancel: threading.Event | None = None) -> str:
+    """The prompt for `messages` through a Modelfile TEMPLATE, as Ollama builds it, within `limits`
+    (`suffix`: the text after the insertion point, for a fill-in-the-middle template's `.Suffix`)."""
     nodes = parse_template(template)
     budget = RenderBudget("the template", limits, cancel)
     names = _identifiers(nodes)
@@ -109,7 +110,8 @@ def render_ollama_template(template: str, messages: Sequence[Message], *,
     system, merged = _collate(messages)
     if "messages" in names:
         return execute(nodes, {"System": system, "Messages": [_message_data(m) for m in merged],
-                                "Tools": tools or None, "Response": "", "Prompt": "", "Think": False}, budget)
+                               "Tools": tools or None, "Response": "", "Prompt": "", "Think": False,
+                               "Suffix": suffix}, budget)
     # A template without .Messages is run once per exchange and left open at .Response.
     out: list[str] = []
     turn = {"System": "", "Prompt": "", "Response": ""}
@@ -130,5 +132,5 @@ def render_ollama_template(template: str, messages: Sequence[Message], *,
         elif message.role == "assistant":
             turn["Response"] = message.content
     open_nodes, _ = _cut_after_response(nodes)
-    out.append(execute(open_nodes, dict(turn), budget))
+    out.append(execute(open_nodes, {**turn, "Suffix": suffix}, budget))
     return "".join(out)

@@ -25,6 +25,7 @@ from ember.backend.service import Backend
 from ember.backend.types import (
     ChatRequest,
     Chunk,
+    Embeddings,
     GenerateRequest,
     Message,
     ModelDetails,
@@ -211,9 +212,11 @@ class RemoteBackend(Backend):
     async def chat(self, request: ChatRequest) -> AsyncIterator[Chunk]:
         body: dict[str, Any] = {"model": request.model, "messages": [_message(m) for m in request.messages],
                                 "options": request.options}
-        for key in ("format", "tools", "keep_alive"):
+        for key in ("format", "tools", "keep_alive", "think"):
             if getattr(request, key) is not None:
                 body[key] = getattr(request, key)
+        if not request.truncate:
+            body["truncate"] = False
         clock = StreamClock()
         async for line in self._stream("/api/chat", body, request.model, ollama.ChatResponse, clock):
             yield _chunk(line, clock)
@@ -221,18 +224,26 @@ class RemoteBackend(Backend):
     async def generate(self, request: GenerateRequest) -> AsyncIterator[Chunk]:
         body: dict[str, Any] = {"model": request.model, "prompt": request.prompt, "raw": request.raw,
                                 "options": request.options}
-        for key in ("system", "template", "context", "format", "keep_alive"):
+        for key in ("system", "template", "context", "format", "keep_alive", "think"):
             if getattr(request, key) is not None:
                 body[key] = getattr(request, key)
         if request.suffix:
             body["suffix"] = request.suffix
+        if request.images:
+            body["images"] = request.images
+        if not request.truncate:
+            body["truncate"] = False
         clock = StreamClock()
         async for line in self._stream("/api/generate", body, request.model, ollama.GenerateResponse, clock):
             yield _chunk(line, clock)
 
     async def embed(self, model: str, inputs: list[str], *, truncate: bool = True) -> list[list[float]]:
+        return (await self.embed_with_count(model, inputs, truncate=truncate)).vectors
+
+    async def embed_with_count(self, model: str, inputs: list[str], *, truncate: bool = True) -> Embeddings:
         body = {"model": model, "input": inputs, "truncate": truncate}
-        return (await self.transport.fetch(ollama.EmbedResponse, "POST", "/api/embed", body, model=model)).embeddings
+        data = await self.transport.fetch(ollama.EmbedResponse, "POST", "/api/embed", body, model=model)
+        return Embeddings(data.embeddings, data.prompt_eval_count)
 
     async def running(self) -> list[RunningModel]:
         ps = await self.transport.fetch(ollama.PsResponse, "GET", "/api/ps")

@@ -56,8 +56,11 @@ class ModelRecord:
     @property
     def capabilities(self) -> list[str]:
         caps = ["completion"]
-        if "tools" in self.meta.chat_template or ".Tools" in self.template:
+        template = self.template or self.meta.chat_template
+        if "tools" in template if "{%" in template else ".Tools" in template:
             caps.append("tools")
+        if ".Suffix" in self.template:  # Ollama's test for fill-in-the-middle
+            caps.append("insert")
         return caps
 
 

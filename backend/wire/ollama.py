@@ -10,6 +10,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+# The Ollama release whose API ember answers as (the first with Anthropic's Messages API): clients that
+# gate features on Ollama's version read /api/version's "version"; ember's own is beside it.
+API_VERSION = "0.14.0"
+
 Format = Literal["", "json"] | dict[str, Any] | None
 KeepAlive = str | float | int | None
 
@@ -78,6 +82,7 @@ class GenerateRequest(Named):
     stream: bool = True
     keep_alive: KeepAlive = None
     think: bool | str | None = None
+    truncate: bool | None = None
 
 
 class ChatRequest(Named):
@@ -88,6 +93,7 @@ class ChatRequest(Named):
     stream: bool = True
     keep_alive: KeepAlive = None
     think: bool | str | None = None
+    truncate: bool | None = None
 
 
 class Metrics(BaseModel):
@@ -240,7 +246,8 @@ class ProgressResponse(BaseModel):
 
 
 class VersionResponse(BaseModel):
-    version: str
+    version: str = Field(description="the Ollama API version ember implements")
+    ember_version: str = Field("", description="ember's own version")
 
 
 class ErrorResponse(BaseModel):

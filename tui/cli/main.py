@@ -91,6 +91,8 @@ def open_backend(args: argparse.Namespace) -> Backend:
         remote = connect_if_answers(explicit, api, config.api_key)
         if remote is not None:
             return remote
+        print(f"Note: no server answers at {explicit} (EMBER_HOST); using the models on this machine",
+              file=sys.stderr)
     if api:
         raise EmberError("--api says which protocol the --host server speaks; give --host URL too")
     from ember.backend.local.local_backend import LocalBackend
