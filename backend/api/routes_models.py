@@ -87,13 +87,14 @@ async def pull(body: ollama.PullRequest, request: Request, backend: Backend = De
         raise InvalidRequest(f'cannot pull "{body.model}": over the API, a pull names a model, hf.co/… or an '
                              'https URL, never a file on the server — run "ember pull PATH" on the machine '
                              "that holds the file")
-    return await _progress_response(request, backend.pull(body.model), body.stream)
+    return await _progress_response(request, backend.pull(body.model, insecure=body.insecure), body.stream)
 
 
 @router.post("/create", response_model=ollama.ProgressResponse, responses=STREAMED)
 async def create(body: ollama.CreateRequest, request: Request, backend: Backend = Depends(backend_of)) -> Response:
     text = body.modelfile or convert.modelfile_from_fields(body)
-    return await _progress_response(request, backend.create(body.model, text), body.stream)
+    return await _progress_response(request, backend.create(body.model, text, quantize=body.quantize or None),
+                                    body.stream)
 
 
 @router.head("/blobs/{digest}", responses={404: {"description": "the store has no such blob"}})

@@ -32,8 +32,8 @@ async def ensure_model(backend: Backend, name: str) -> None:
             raise missing from None  # a server's: its message says where it was looked for
 
 
-async def pull_with_progress(backend: Backend, name: str) -> None:
-    await print_progress(backend.pull(name))
+async def pull_with_progress(backend: Backend, name: str, *, insecure: bool = False) -> None:
+    await print_progress(backend.pull(name, insecure=insecure))
 
 
 async def print_progress(events) -> None:  # type: ignore[no-untyped-def]
@@ -159,7 +159,7 @@ def _param(value: object) -> str:
 
 
 async def cmd_pull(backend: Backend, args: argparse.Namespace) -> int:
-    await pull_with_progress(backend, args.model)
+    await pull_with_progress(backend, args.model, insecure=args.insecure)
     return 0
 
 
@@ -207,7 +207,8 @@ async def cmd_create(backend: Backend, args: argparse.Namespace) -> int:
     if not path.is_file():
         raise EmberError(f'no Modelfile at "{path}" — write one, or pass its path with -f')
     text = path.read_text(encoding="utf-8")
-    await print_progress(backend.create(args.model, text, base_dir=str(path.resolve().parent)))
+    await print_progress(backend.create(args.model, text, base_dir=str(path.resolve().parent),
+                                        quantize=args.quantize))
     return 0
 
 

@@ -1,0 +1,131 @@
+"""Pull `[host/][namespace/]model[:tag]` from Ollama's registry (registry.ollama.ai), as Ollama's client does.
+
+The manifest (`GET /v2/{namespace}/{model}/manifests/{tag}`, Docker manifest v2 with Ollama's media
+types) names every layer by digest: the GGUF weights, and the template, params, system, licence,
+messages, adapter and projector layers beside them. Each is fetched from `/v2/…/blobs/{digest}`
+(which redirects to the blob host), resumably, and checked against its digest; the manifest is
+written last, so an interrupted pull never shows as a model. https unless `insecure`.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from ember.backend import __version__
+from ember.backend.errors import EmberError, PullError
+from ember.backend.pull.download import check_space, fetch, staged_size, staging_lock, verify
+from ember.backend.pull.hf import offline
+from ember.backend.pull.register import write_model
+from ember.backend.store.modelstore import MANIFEST_MEDIA_TYPE, MEDIA_MODEL, Layer, ModelStore
+from ember.backend.store.names import DEFAULT_HOST, DEFAULT_TAG, ModelName
+from ember.backend.types import PullProgress
+
+_TIMEOUT = 30  # seconds to wait for the manifest
+
+
+@dataclass(frozen=True)
+class Registry:
+    """Where one model's manifest and blobs are, on its registry."""
+
+    name: ModelName
+    insecure: bool = False
+
+    @property
+    def base(self) -> str:
+        scheme = "http" if self.insecure else "https"
+        return f"{scheme}://{self.name.host}/v2/{self.name.namespace}/{self.name.model}"
+
+    def manifest_url(self, tag: str) -> str:
+        return f"{self.base}/manifests/{tag}"
+
+    def blob_url(self, digest: str) -> str:
+        return f"{self.base}/blobs/{digest}"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"User-Agent": f"ember/{__version__}"}
+
+    def tags_page(self) -> str:
+        """Where a person sees the model's tags (ollama.com, for Ollama's own registry)."""
+        if self.name.host != DEFAULT_HOST:
+            return ""
+        path = f"{self.name.namespace}/{self.name.model}"
+        return f" — see https://ollama.com/{path}/tags"
+
+
+def fetch_manifest(store: ModelStore, registry: Registry) -> tuple[Layer, ...]:
+    """The layers `registry.name` is made of; every way this fails is one PullError saying what to do."""
+    name = registry.name
+    response = _get_manifest(store, registry, name.tag)
+    if response.status_code == 404:
+        model = name.display().rsplit(":", 1)[0] if name.host == DEFAULT_HOST else f"{name.namespace}/{name.model}"
+        if name.tag != DEFAULT_TAG and _get_manifest(store, registry, DEFAULT_TAG).status_code == 200:
+            raise PullError(f'{model} has no tag "{name.tag}" on {name.host}{registry.tags_page()}')
+        hint = " (ollama.com/search lists Ollama's library)" if name.host == DEFAULT_HOST else ""
+        tag = "" if name.tag == DEFAULT_TAG else f":{name.tag}"
+        raise PullError(f'model "{model}{tag}" not found on {name.host} — check the name{hint}')
+    if response.status_code in (401, 403):
+        raise PullError(f"{name.host} refused {name.display()} ({response.status_code}): ember pulls public "
+                        "models, and this one needs a sign-in")
+    if response.status_code >= 400:
+        raise PullError(f"{name.host} answered {response.status_code} for {name.display()}; try again later")
+    try:
+        data = json.loads(response.content)
+        layers = tuple(Layer.from_json(layer) for layer in data["layers"])
+    except (ValueError, KeyError, TypeError, EmberError) as exc:
+        raise PullError(f"{name.host} sent no model manifest for {name.display()} ({exc}); is it an "
+                        "Ollama registry?") from None
+    if not any(layer.media_type == MEDIA_MODEL for layer in layers):
+        raise PullError(f"{name.display()} on {name.host} holds no GGUF weights (no model layer); "
+                        "ember runs GGUF models")
+    return layers
+
+
+def _get_manifest(store: ModelStore, registry: Registry, tag: str):  # type: ignore[no-untyped-def]
+    import httpx2
+    from huggingface_hub.utils import get_session
+
+    host = registry.name.host
+    try:
+        return get_session().get(registry.manifest_url(tag), timeout=_TIMEOUT, follow_redirects=True,
+                                 headers={**registry.headers, "Accept": MANIFEST_MEDIA_TYPE})
+    except (httpx2.ConnectError, httpx2.TimeoutException) as exc:
+        reason = _first_line(exc)
+        if not registry.insecure and ("SSL" in reason or "TLS" in reason):
+            raise PullError(f"{host} does not answer over https ({reason}); if it is a registry you trust "
+                            "on plain http, pull with --insecure") from None
+        raise offline(store, f"cannot pull {registry.name.display()}: {host} cannot be reached ({reason})") from None
+    except httpx2.HTTPError as exc:
+        raise PullError(f"fetching the manifest of {registry.name.display()} from {host} failed "
+                        f"({_first_line(exc)}); pull again") from None
+
+
+def pull(store: ModelStore, name: ModelName, cancel: threading.Event, *,
+         insecure: bool = False) -> Iterator[PullProgress]:
+    """Stream Ollama's progress for pulling `name`: the manifest, each layer, verifying, writing the manifest."""
+    registry = Registry(name, insecure)
+    yield PullProgress("pulling manifest")
+    layers = fetch_manifest(store, registry)
+    missing = {layer.digest: layer for layer in layers if not store.has_blob(layer.digest)}
+    check_space(store, sum(layer.size - staged_size(store.temp_path(layer.digest)) for layer in missing.values()))
+    for layer in layers:
+        status = f"pulling {layer.digest.removeprefix('sha256:')[:12]}"
+        tmp = store.temp_path(layer.digest)
+        with staging_lock(tmp):
+            if store.has_blob(layer.digest):
+                yield PullProgress(status, layer.digest, layer.size, layer.size)
+                continue
+            yield from fetch(store, tmp, registry.blob_url(layer.digest), headers=registry.headers,
+                             size=layer.size, status=status, digest=layer.digest, cancel=cancel)
+            yield from verify(store, tmp, layer.digest)
+    weights = [layer for layer in layers if layer.media_type == MEDIA_MODEL]
+    rest = tuple(layer for layer in layers if layer.media_type != MEDIA_MODEL)
+    yield from write_model(store, name, weights, rest)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
