@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from ember.backend.errors import CorruptBlob, DiskFull, EmberError, ModelNotFound, Offline
+from ember.backend.errors import CorruptBlob, EmberError, ModelNotFound, PullError
 from ember.backend.service import Backend
 from ember.backend.types import GenerateRequest, PullProgress
 from ember.tui.cli.doctor import cmd_doctor
@@ -22,8 +22,8 @@ async def ensure_model(backend: Backend, name: str) -> None:
     except ModelNotFound as missing:
         try:
             await pull_with_progress(backend, name)
-        except (Offline, DiskFull, CorruptBlob):
-            raise
+        except (PullError, CorruptBlob):
+            raise  # where it was looked for and why it failed: the registry's answer, the Hub's, offline
         except EmberError:
             if name.startswith(("hf.co/", "huggingface.co/", "https://", "/", "./", "~")):
                 raise
