@@ -5,6 +5,9 @@
   model or tag answers 404 with the Docker error `MANIFEST_UNKNOWN`, as registry.ollama.ai does.
 - `GET|HEAD /v2/{namespace}/{model}/blobs/sha256:…`: 307 to a second origin (the blob host, a signed
   URL as Ollama's registry hands out), which serves the bytes with `Range` (206 + Content-Range).
+- With `token` set, the registry wants it as a bearer token, and answers 401 with a Docker
+  `WWW-Authenticate: Bearer realm=…/token,service=…,scope=repository:…:pull` challenge otherwise;
+  `GET /token?service=…&scope=…` hands it out anonymously, as Docker's token server does.
 - The blob host misbehaves on demand: cut a transfer after some bytes (once, or every time), serve
   bytes that do not match the digest, or the whole registry goes down (503).
 """
@@ -27,6 +30,8 @@ PARAMS = "application/vnd.ollama.image.params"
 SYSTEM = "application/vnd.ollama.image.system"
 LICENSE = "application/vnd.ollama.image.license"
 MESSAGES = "application/vnd.ollama.image.messages"
+ADAPTER = "application/vnd.ollama.image.adapter"
+PROJECTOR = "application/vnd.ollama.image.projector"
 _CHUNK = 64 << 10
 
 
@@ -85,6 +90,7 @@ class Seen:
     path: str
     range: str | None
     blob_host: bool
+    authorization: str | None = None
 
 
 @dataclass
@@ -92,6 +98,7 @@ class RegistryServer:
     models: dict[str, RegistryModel]  # "namespace/model:tag"
     faults: Faults = field(default_factory=Faults)
     seen: list[Seen] = field(default_factory=list)
+    token: str | None = None  # when set, manifests and blobs need it
 
     def start(self) -> RegistryServer:
         self._registry = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self, blob_host=False))
@@ -141,13 +148,22 @@ def _handler(registry: RegistryServer, *, blob_host: bool) -> type[BaseHTTPReque
 
         def _answer(self, body: bool) -> None:
             path = urlsplit(self.path).path
-            registry.seen.append(Seen(self.command, path, self.headers.get("Range"), blob_host))
+            registry.seen.append(Seen(self.command, path, self.headers.get("Range"), blob_host,
+                                      self.headers.get("Authorization")))
             if registry.faults.down:
                 return self._error(503, "UNAVAILABLE", "service unavailable", body)
             if blob_host:
                 blob = registry.blob(path.removeprefix("/blobs/sha256-")) if path.startswith("/blobs/") else None
                 return self._serve(blob, body) if blob else self._error(404, "BLOB_UNKNOWN", "blob unknown", body)
             segments = path.strip("/").split("/")
+            if path == "/token":
+                return self._send(200, json.dumps({"token": registry.token}).encode(),
+                                  {"Content-Type": "application/json"}, body)
+            if registry.token and self.headers.get("Authorization") != f"Bearer {registry.token}":
+                scope = f"repository:{'/'.join(segments[1:3])}:pull"
+                challenge = f'Bearer realm="http://{registry.host}/token",service="stand-in",scope="{scope}"'
+                return self._send(401, json.dumps({"errors": [{"code": "UNAUTHORIZED"}]}).encode(),
+                                  {"Content-Type": "application/json", "WWW-Authenticate": challenge}, body)
             if len(segments) == 5 and segments[0] == "v2" and segments[3] == "manifests":
                 return self._manifest(f"{segments[1]}/{segments[2]}:{segments[4]}", body)
             if len(segments) == 5 and segments[0] == "v2" and segments[3] == "blobs":
@@ -236,7 +252,8 @@ SMOLLM2_LICENSE = "Apache License 2.0 (test copy)"
 
 
 def standard_registry(smollm2: Path) -> RegistryServer:
-    """`library/smollm2:135m` (weights, template, params, system, license) and `someone/tiny:q4` (weights only)."""
+    """`library/smollm2:135m` (weights, template, params, system, license, messages), `someone/tiny:q4`
+    (weights only) and `someone/vision` (weights, projector, adapter)."""
     weights = Blob(smollm2)
     config = Blob(json.dumps({"model_format": "gguf", "model_family": "llama", "model_families": ["llama"],
                               "model_type": "135M", "file_type": "Q4_1", "architecture": "amd64",
@@ -250,8 +267,12 @@ def standard_registry(smollm2: Path) -> RegistryServer:
         (MESSAGES, Blob(json.dumps([{"role": "user", "content": "Hi"},
                                     {"role": "assistant", "content": "Hello!"}]).encode())),
     ], config)
+    # a projector and an adapter as Ollama ships them beside the weights (only kept and shown here, never run)
+    vision = RegistryModel([(MODEL, weights), (PROJECTOR, Blob(b"GGUF projector stand-in")),
+                            (ADAPTER, Blob(b"GGUF adapter stand-in"))], config)
     return RegistryServer({
         "library/smollm2:135m": full,
         "library/smollm2:latest": full,
         "someone/tiny:q4": RegistryModel([(MODEL, weights)], config),
+        "someone/vision:latest": vision,
     })

@@ -5,14 +5,20 @@ types) names every layer by digest: the GGUF weights, and the template, params, 
 messages, adapter and projector layers beside them. Each is fetched from `/v2/…/blobs/{digest}`
 (which redirects to the blob host), resumably, and checked against its digest; the manifest is
 written last, so an interrupted pull never shows as a model. https unless `insecure`.
+
+A registry that answers 401 with a Docker `WWW-Authenticate: Bearer realm=…` challenge gets the
+anonymous token flow of the Docker registry protocol; the token goes to the registry only, never to
+the blob host its redirects lead to.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from ember.backend import __version__
 from ember.backend.errors import EmberError, PullError
@@ -24,14 +30,17 @@ from ember.backend.store.names import DEFAULT_HOST, DEFAULT_TAG, ModelName
 from ember.backend.types import PullProgress
 
 _TIMEOUT = 30  # seconds to wait for the manifest
+_MANIFEST_LIMIT = 1 << 20  # a manifest names a handful of layers; anything this large is not one
+_CHALLENGE = re.compile(r'(\w+)="([^"]*)"')
 
 
-@dataclass(frozen=True)
+@dataclass
 class Registry:
-    """Where one model's manifest and blobs are, on its registry."""
+    """Where one model's manifest and blobs are, on its registry, and the token it asked for."""
 
     name: ModelName
     insecure: bool = False
+    token: str = ""
 
     @property
     def base(self) -> str:
@@ -46,7 +55,8 @@ class Registry:
 
     @property
     def headers(self) -> dict[str, str]:
-        return {"User-Agent": f"ember/{__version__}"}
+        auth = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        return {"User-Agent": f"ember/{__version__}", **auth}
 
     def tags_page(self) -> str:
         """Where a person sees the model's tags (ollama.com, for Ollama's own registry)."""
@@ -60,6 +70,8 @@ def fetch_manifest(store: ModelStore, registry: Registry) -> tuple[Layer, ...]:
     """The layers `registry.name` is made of; every way this fails is one PullError saying what to do."""
     name = registry.name
     response = _get_manifest(store, registry, name.tag)
+    if response.status_code == 401 and not registry.token and _sign_in(store, registry, response):
+        response = _get_manifest(store, registry, name.tag)
     if response.status_code == 404:
         model = name.display().rsplit(":", 1)[0] if name.host == DEFAULT_HOST else f"{name.namespace}/{name.model}"
         if name.tag != DEFAULT_TAG and _get_manifest(store, registry, DEFAULT_TAG).status_code == 200:
@@ -73,8 +85,12 @@ def fetch_manifest(store: ModelStore, registry: Registry) -> tuple[Layer, ...]:
     if response.status_code >= 400:
         raise PullError(f"{name.host} answered {response.status_code} for {name.display()}; try again later")
     try:
+        if len(response.content) > _MANIFEST_LIMIT:
+            raise ValueError(f"{len(response.content)} bytes")
         data = json.loads(response.content)
-        layers = tuple(Layer.from_json(layer) for layer in data["layers"])
+        layers = tuple(dict.fromkeys(Layer.from_json(layer) for layer in data["layers"]))
+        if any(layer.size < 0 for layer in layers):
+            raise ValueError("a layer has a negative size")
     except (ValueError, KeyError, TypeError, EmberError) as exc:
         raise PullError(f"{name.host} sent no model manifest for {name.display()} ({exc}); is it an "
                         "Ollama registry?") from None
@@ -84,14 +100,37 @@ def fetch_manifest(store: ModelStore, registry: Registry) -> tuple[Layer, ...]:
     return layers
 
 
+def _sign_in(store: ModelStore, registry: Registry, challenge) -> bool:  # type: ignore[no-untyped-def]
+    """Ask the realm a 401 names for an anonymous pull token (the Docker registry's token flow)."""
+    header = challenge.headers.get("WWW-Authenticate", "")
+    if not header.lower().startswith("bearer "):
+        return False
+    params = dict(_CHALLENGE.findall(header))
+    realm = params.pop("realm", "")
+    if urlsplit(realm).scheme not in (("http", "https") if registry.insecure else ("https",)):
+        return False
+    answer = _get(store, registry, realm, params={k: v for k, v in params.items() if k in ("service", "scope")})
+    try:
+        body = answer.json() if answer.status_code == 200 else {}
+        registry.token = str(body.get("token") or body.get("access_token") or "")
+    except ValueError:
+        return False
+    return bool(registry.token)
+
+
 def _get_manifest(store: ModelStore, registry: Registry, tag: str):  # type: ignore[no-untyped-def]
+    return _get(store, registry, registry.manifest_url(tag), headers={"Accept": MANIFEST_MEDIA_TYPE})
+
+
+def _get(store: ModelStore, registry: Registry, url: str, *, headers: dict[str, str] | None = None,
+         params: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
     import httpx2
     from huggingface_hub.utils import get_session
 
     host = registry.name.host
     try:
-        return get_session().get(registry.manifest_url(tag), timeout=_TIMEOUT, follow_redirects=True,
-                                 headers={**registry.headers, "Accept": MANIFEST_MEDIA_TYPE})
+        return get_session().get(url, timeout=_TIMEOUT, follow_redirects=True, params=params,
+                                 headers={**registry.headers, **(headers or {})})
     except (httpx2.ConnectError, httpx2.TimeoutException) as exc:
         reason = _first_line(exc)
         if not registry.insecure and ("SSL" in reason or "TLS" in reason):

@@ -186,3 +186,24 @@ def test_names_are_checked_before_anything_is_asked():
             source_for(bad)
         assert "invalid model name" in str(error.value)
     assert parse_name("registry.ollama.ai/library/gemma3:4b").display() == "gemma3:4b"
+
+
+async def test_a_registry_that_wants_a_token_gets_one_and_the_blob_host_never_sees_it(registry, local):
+    registry.token = "pull-token-123"
+    await pull(local, f"{registry.host}/library/smollm2:135m")
+    assert any(s.path == "/token" for s in registry.seen)
+    manifests = [s for s in registry.seen if "/manifests/" in s.path]
+    assert manifests[0].authorization is None and manifests[-1].authorization == "Bearer pull-token-123"
+    assert all(s.authorization == "Bearer pull-token-123" for s in registry.seen if "/blobs/" in s.path
+               and not s.blob_host)
+    assert all(s.authorization is None for s in registry.seen if s.blob_host)
+    assert await names(local) == [f"{registry.host}/library/smollm2:135m"]
+
+
+async def test_projector_and_adapter_layers_are_kept_as_shipped(registry, local):
+    name = f"{registry.host}/someone/vision"
+    await pull(local, name)
+    kept = [(layer.media_type, layer.digest) for layer in local.store.get(name).manifest.layers]
+    shipped = [(media_type, blob.digest) for media_type, blob in registry.models["someone/vision:latest"].layers]
+    assert kept == shipped
+    assert "ADAPTER " in (await local.show(name)).modelfile
