@@ -20,12 +20,18 @@ def registry(smollm2_gguf: Path):
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory: pytest.TempPathFactory, session_home: Path):  # type: ignore[no-untyped-def]
-    import ollama
-
+def served(tmp_path_factory: pytest.TempPathFactory, session_home: Path):  # type: ignore[no-untyped-def]
+    """`ember serve` on its own store, so what these tests pull stays out of the session's."""
     config = Config(models=tmp_path_factory.mktemp("registry-api") / "models", keep_alive="0")
     with running_server(LocalBackend(config), config) as url:
-        yield ollama.Client(host=url)
+        yield url
+
+
+@pytest.fixture(scope="module")
+def client(served: str):  # type: ignore[no-untyped-def]
+    import ollama
+
+    return ollama.Client(host=served)
 
 
 def test_the_official_client_pulls_from_a_registry_with_insecure_and_chats_with_the_model(registry, client):
@@ -77,3 +83,18 @@ def test_create_with_an_unknown_quantization_is_a_400(client):
     with pytest.raises(ollama.ResponseError) as error:
         client.create("smol-bad", from_="smollm2:135m", quantize="q9_9")
     assert error.value.status_code == 400 and "choose one of" in error.value.error
+
+
+async def test_ember_host_passes_insecure_and_quantize_on_to_the_server(registry, served):
+    from ember.backend.remote.ollama_backend import RemoteBackend
+
+    remote = RemoteBackend(served)
+    try:
+        name = f"{registry.host}/someone/tiny:q4"
+        events = [e async for e in remote.pull(name, insecure=True)]
+        assert events[-1].status == "success" and name in [m.name for m in await remote.list_models()]
+        events = [e async for e in remote.create("tiny-q4-0", f"FROM {name}\n", quantize="q4_0")]
+        assert any(e.status == "quantizing Q4_1 model to Q4_0" for e in events)
+        assert (await remote.show("tiny-q4-0")).details.quantization_level == "Q4_0"
+    finally:
+        await remote.close()
