@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from ember.backend import __version__
-from ember.backend.errors import EmberError, PullError
+from ember.backend.errors import EmberError, NotInRegistry, PullError
 from ember.backend.pull.download import check_space, fetch, staged_size, staging_lock, verify
 from ember.backend.pull.hf import offline
 from ember.backend.pull.register import write_model
@@ -75,10 +75,10 @@ def fetch_manifest(store: ModelStore, registry: Registry) -> tuple[Layer, ...]:
     if response.status_code == 404:
         model = name.display().rsplit(":", 1)[0] if name.host == DEFAULT_HOST else f"{name.namespace}/{name.model}"
         if name.tag != DEFAULT_TAG and _get_manifest(store, registry, DEFAULT_TAG).status_code == 200:
-            raise PullError(f'{model} has no tag "{name.tag}" on {name.host}{registry.tags_page()}')
+            raise NotInRegistry(f'{model} has no tag "{name.tag}" on {name.host}{registry.tags_page()}')
         hint = " (ollama.com/search lists Ollama's library)" if name.host == DEFAULT_HOST else ""
         tag = "" if name.tag == DEFAULT_TAG else f":{name.tag}"
-        raise PullError(f'model "{model}{tag}" not found on {name.host} — check the name{hint}')
+        raise NotInRegistry(f'model "{model}{tag}" not found on {name.host} — check the name{hint}')
     if response.status_code in (401, 403):
         raise PullError(f"{name.host} refused {name.display()} ({response.status_code}): ember pulls public "
                         "models, and this one needs a sign-in")
