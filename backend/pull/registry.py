@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 from ember.backend import __version__
 from ember.backend.errors import EmberError, NotInRegistry, PullError
 from ember.backend.pull.download import check_space, fetch, staged_size, staging_lock, verify
-from ember.backend.pull.hf import offline
+from ember.backend.pull.hf import is_offline, offline
 from ember.backend.pull.register import write_model
 from ember.backend.store.modelstore import MANIFEST_MEDIA_TYPE, MEDIA_MODEL, Layer, ModelStore
 from ember.backend.store.names import DEFAULT_HOST, DEFAULT_TAG, ModelName
@@ -69,6 +69,8 @@ class Registry:
 def fetch_manifest(store: ModelStore, registry: Registry) -> tuple[Layer, ...]:
     """The layers `registry.name` is made of; every way this fails is one PullError saying what to do."""
     name = registry.name
+    if is_offline():
+        raise offline(store, f"HF_HUB_OFFLINE is set, so ember cannot fetch {name.display()} from {name.host}")
     response = _get_manifest(store, registry, name.tag)
     if response.status_code == 401 and not registry.token and _sign_in(store, registry, response):
         response = _get_manifest(store, registry, name.tag)
@@ -125,12 +127,15 @@ def _get_manifest(store: ModelStore, registry: Registry, tag: str):  # type: ign
 def _get(store: ModelStore, registry: Registry, url: str, *, headers: dict[str, str] | None = None,
          params: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
     import httpx2
+    from huggingface_hub.errors import OfflineModeIsEnabled
     from huggingface_hub.utils import get_session
 
     host = registry.name.host
     try:
         return get_session().get(url, timeout=_TIMEOUT, follow_redirects=True, params=params,
                                  headers={**registry.headers, **(headers or {})})
+    except OfflineModeIsEnabled:
+        raise offline(store, f"HF_HUB_OFFLINE is set, so ember cannot fetch {registry.name.display()}") from None
     except (httpx2.ConnectError, httpx2.TimeoutException) as exc:
         reason = _first_line(exc)
         if not registry.insecure and ("SSL" in reason or "TLS" in reason):

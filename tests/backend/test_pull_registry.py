@@ -33,7 +33,8 @@ def registry(smollm2_gguf: Path):
 
 
 @pytest.fixture
-def local(tmp_path: Path) -> LocalBackend:
+def local(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> LocalBackend:
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     return LocalBackend(Config(models=tmp_path / "models"))
 
 
@@ -168,12 +169,16 @@ def _closed_port() -> int:
         return s.getsockname()[1]
 
 
-async def test_offline_fails_fast_and_lists_the_models_already_here(registry, local):
+async def test_offline_fails_fast_and_lists_the_models_already_here(registry, local, monkeypatch):
     await pull(local, f"{registry.host}/someone/tiny:q4")
     with pytest.raises(Offline) as error:
         await pull(local, f"127.0.0.1:{_closed_port()}/library/smollm2:135m")
     message = str(error.value)
     assert "\n" not in message and "offline" in message and f"{registry.host}/someone/tiny:q4" in message
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(Offline, match="HF_HUB_OFFLINE is set"):
+        await pull(local, f"{registry.host}/library/smollm2:135m")
+    monkeypatch.delenv("HF_HUB_OFFLINE")
     registry.faults.down = True
     with pytest.raises(PullError, match="answered 503"):
         await pull(local, f"{registry.host}/library/smollm2:135m")
