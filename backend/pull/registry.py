@@ -77,10 +77,11 @@ def fetch_manifest(store: ModelStore, registry: Registry) -> tuple[Layer, ...]:
     if response.status_code == 404:
         model = name.display().rsplit(":", 1)[0] if name.host == DEFAULT_HOST else f"{name.namespace}/{name.model}"
         if name.tag != DEFAULT_TAG and _get_manifest(store, registry, DEFAULT_TAG).status_code == 200:
-            raise NotInRegistry(f'{model} has no tag "{name.tag}" on {name.host}{registry.tags_page()}')
+            raise NotInRegistry(f'cannot pull {name.display()}: {name.host} has no tag "{name.tag}" of {model}'
+                                f"{registry.tags_page()}")
         hint = " (ollama.com/search lists Ollama's library)" if name.host == DEFAULT_HOST else ""
-        tag = "" if name.tag == DEFAULT_TAG else f":{name.tag}"
-        raise NotInRegistry(f'model "{model}{tag}" not found on {name.host} — check the name{hint}')
+        raise NotInRegistry(f'cannot pull {name.display()}: {name.host} has no model "{model}" — check the '
+                            f"name{hint}")
     if response.status_code in (401, 403):
         raise PullError(f"{name.host} refused {name.display()} ({response.status_code}): ember pulls public "
                         "models, and this one needs a sign-in")
@@ -143,7 +144,7 @@ def _get(store: ModelStore, registry: Registry, url: str, *, headers: dict[str, 
                             "on plain http, pull with --insecure") from None
         raise offline(store, f"cannot pull {registry.name.display()}: {host} cannot be reached ({reason})") from None
     except httpx2.HTTPError as exc:
-        raise PullError(f"fetching the manifest of {registry.name.display()} from {host} failed "
+        raise PullError(f"asking {host} for {registry.name.display()} failed "
                         f"({_first_line(exc)}); pull again") from None
 
 

@@ -65,7 +65,7 @@ def test_without_insecure_a_plain_http_registry_is_refused_in_one_line(registry,
 def test_a_missing_tag_is_a_clear_error_and_nothing_is_listed(registry, client):
     import ollama
 
-    with pytest.raises(ollama.ResponseError, match='has no tag "7b"') as error:
+    with pytest.raises(ollama.ResponseError, match='has no tag "7b" of library/smollm2') as error:
         client.pull(f"{registry.host}/library/smollm2:7b", insecure=True)
     assert error.value.status_code == 404
     assert f"{registry.host}/library/smollm2:7b" not in [m.model for m in client.list().models]

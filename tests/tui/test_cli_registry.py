@@ -50,7 +50,7 @@ def test_pull_insecure_prints_each_layer_and_show_gives_what_ollama_would(regist
     missing = ember("pull", "--insecure", f"{registry.host}/library/smollm2:7b", env=env)
     assert missing.returncode == 1
     assert missing.stderr.strip().splitlines()[-1] == \
-        f'Error: library/smollm2 has no tag "7b" on {registry.host}'
+        f'Error: cannot pull {registry.host}/library/smollm2:7b: {registry.host} has no tag "7b" of library/smollm2'
 
 
 def test_create_quantize_writes_the_model_in_the_new_type(registry, env, tmp_path):
