@@ -253,7 +253,7 @@ SMOLLM2_LICENSE = "Apache License 2.0 (test copy)"
 
 def standard_registry(smollm2: Path) -> RegistryServer:
     """`library/smollm2:135m` (weights, template, params, system, license, messages), `someone/tiny:q4`
-    (weights only) and `someone/vision` (weights, projector, adapter)."""
+    (weights only), `someone/vision` (weights, projector, adapter) and `someone/legacy` (retired options)."""
     weights = Blob(smollm2)
     config = Blob(json.dumps({"model_format": "gguf", "model_family": "llama", "model_families": ["llama"],
                               "model_type": "135M", "file_type": "Q4_1", "architecture": "amd64",
@@ -275,4 +275,7 @@ def standard_registry(smollm2: Path) -> RegistryServer:
         "library/smollm2:latest": full,
         "someone/tiny:q4": RegistryModel([(MODEL, weights)], config),
         "someone/vision:latest": vision,
+        # parameters as older library models ship them, with options Ollama has since retired
+        "someone/legacy:latest": RegistryModel([(MODEL, weights), (PARAMS, Blob(json.dumps(
+            {"num_gqa": 8, "temperature": 0.3, "use_mmap": True}).encode()))], config),
     })

@@ -25,7 +25,7 @@ from ember.backend.errors import EmberError, NotInRegistry, PullError
 from ember.backend.pull.download import check_space, fetch, staged_size, staging_lock, verify
 from ember.backend.pull.hf import is_offline, offline
 from ember.backend.pull.register import write_model
-from ember.backend.store.modelstore import MANIFEST_MEDIA_TYPE, MEDIA_MODEL, Layer, ModelStore
+from ember.backend.store.modelstore import MANIFEST_MEDIA_TYPE, MEDIA_MODEL, MEDIA_PARAMS, Layer, ModelStore
 from ember.backend.store.names import DEFAULT_HOST, DEFAULT_TAG, ModelName
 from ember.backend.types import PullProgress
 
@@ -166,9 +166,40 @@ def pull(store: ModelStore, name: ModelName, cancel: threading.Event, *,
             yield from fetch(store, tmp, registry.blob_url(layer.digest), headers=registry.headers,
                              size=layer.size, status=status, digest=layer.digest, cancel=cancel)
             yield from verify(store, tmp, layer.digest)
+    layers = yield from _usable_parameters(store, layers)
     weights = [layer for layer in layers if layer.media_type == MEDIA_MODEL]
     rest = tuple(layer for layer in layers if layer.media_type != MEDIA_MODEL)
     yield from write_model(store, name, weights, rest)
+
+
+def _usable_parameters(store: ModelStore, layers: tuple[Layer, ...]) -> Iterator[PullProgress]:
+    """The layers, with a params layer holding options ember does not have (Ollama's retired `num_gqa`,
+    `use_mmap`, …) replaced by one without them, so every request to the model does not fail on them."""
+    from ember.backend.parameters import coerce
+
+    kept: list[Layer] = []
+    for layer in layers:
+        if layer.media_type == MEDIA_PARAMS:
+            try:
+                params = json.loads(store.read_blob(layer.digest))
+            except ValueError:
+                params = None
+            if not isinstance(params, dict):
+                raise PullError(f"the parameters layer {layer.digest} is not a JSON object; the model is "
+                                "damaged at its source")
+            usable = {}
+            for key, value in params.items():
+                try:
+                    coerce(key, value)
+                    usable[key] = value
+                except EmberError:
+                    continue
+            if len(usable) < len(params):
+                dropped = ", ".join(k for k in params if k not in usable)
+                yield PullProgress(f"ignoring parameters ember does not take: {dropped}")
+                layer = store.write_bytes(json.dumps(usable).encode(), MEDIA_PARAMS)
+        kept.append(layer)
+    return tuple(kept)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -14,6 +14,7 @@ from ember.backend.local.local_backend import LocalBackend
 from ember.backend.pull.registry import Registry
 from ember.backend.pull.sources import HubSource, PackageSource, RegistrySource, source_for
 from ember.backend.store.names import parse_name
+from ember.backend.types import GenerateRequest
 
 from tests.registryserver import (
     SMOLLM2_LICENSE,
@@ -212,3 +213,13 @@ async def test_projector_and_adapter_layers_are_kept_as_shipped(registry, local)
     shipped = [(media_type, blob.digest) for media_type, blob in registry.models["someone/vision:latest"].layers]
     assert kept == shipped
     assert "ADAPTER " in (await local.show(name)).modelfile
+
+
+async def test_parameters_ember_does_not_take_are_dropped_so_the_model_runs(registry, local):
+    name = f"{registry.host}/someone/legacy"
+    events = await pull(local, name)
+    assert "ignoring parameters ember does not take: num_gqa, use_mmap" in [e.status for e in events]
+    assert (await local.show(name)).parameters == {"temperature": 0.3}
+    request = GenerateRequest(model=name, prompt="Hello", raw=True, options={"num_predict": 2}, keep_alive=0)
+    answer = [chunk async for chunk in local.generate(request)]
+    assert answer[-1].done and answer[-1].done_reason in ("stop", "length")
