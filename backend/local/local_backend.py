@@ -165,18 +165,20 @@ class LocalBackend(Backend):
             pass
         await run_blocking(self.store.delete, parsed)
 
-    def create(self, name: str, modelfile: str, *, base_dir: str | None = None) -> AsyncIterator[PullProgress]:
+    def create(self, name: str, modelfile: str, *, base_dir: str | None = None,
+               quantize: str | None = None) -> AsyncIterator[PullProgress]:
         from ember.backend.models.create import create_model
 
         target = parse_name(name)
         base = Path(base_dir) if base_dir else None  # None: a Modelfile may name no file (the API)
-        return stream_from_thread(lambda cancel: create_model(self.store, target, modelfile, base))
+        return stream_from_thread(lambda cancel: create_model(self.store, target, modelfile, base,
+                                                                quantize=quantize, cancel=cancel))
 
-    def pull(self, name: str, *, over_api: bool = False) -> AsyncIterator[PullProgress]:
+    def pull(self, name: str, *, over_api: bool = False, insecure: bool = False) -> AsyncIterator[PullProgress]:
         from ember.backend.pull.sources import ApiRule, pull
 
         rule = ApiRule(self.config.pull_hosts) if over_api else None
-        return stream_from_thread(lambda cancel: pull(self.store, name, cancel, rule))
+        return stream_from_thread(lambda cancel: pull(self.store, name, cancel, rule, insecure=insecure))
 
     async def prune(self, *, partials: bool = False) -> list[str]:
         return await run_blocking(lambda: self.store.prune(partials=partials))

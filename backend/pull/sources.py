@@ -3,7 +3,8 @@
 - `hf.co/{user}/{repo}[:{quant}]` (or `huggingface.co/…`, or its https URL): the Hugging Face Hub
 - `https://…/model.gguf`: any web server
 - `./model.gguf`, `/path/to/model.gguf`, `~/…`: a file on this machine
-- the names in `PACKAGED_MODELS`: models shipped as Python packages (the embedded default)
+- the names in `PACKAGED_MODELS`: models shipped as Python packages (the embedded default), first
+- any other name, `[host/][namespace/]model[:tag]`: Ollama's registry (registry.ollama.ai, or the host named)
 """
 
 from __future__ import annotations
@@ -15,8 +16,7 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
 
-from ember.backend.errors import PullError
-from ember.backend.pull import hf, local, url
+from ember.backend.pull import hf, local, registry, url
 from ember.backend.pull.packages import PACKAGED_MODELS, PackagedModel, find_packaged_gguf
 from ember.backend.pull.register import register_steps
 from ember.backend.store.modelstore import ModelStore
@@ -68,6 +68,15 @@ class FileSource:
 
 
 @dataclass(frozen=True)
+class RegistrySource:
+    name: ModelName
+    insecure: bool = False
+
+    def pull(self, store: ModelStore, cancel: threading.Event) -> Iterator[PullProgress]:
+        return registry.pull(store, self.name, cancel, insecure=self.insecure)
+
+
+@dataclass(frozen=True)
 class PackageSource:
     name: ModelName
     package: PackagedModel
@@ -77,8 +86,11 @@ class PackageSource:
         yield from register_steps(store, self.name, [find_packaged_gguf(self.package)])
 
 
-def source_for(text: str) -> Source:
-    """The source `text` names; an InvalidName or PullError that says what to type instead."""
+def source_for(text: str, *, insecure: bool = False) -> Source:
+    """The source `text` names; an InvalidName or PullError that says what to type instead.
+
+    `insecure` lets a registry be reached over plain http (as `ollama pull --insecure`).
+    """
     text = text.strip()
     if url.is_url(text):
         parts = urlsplit(text)
@@ -94,13 +106,13 @@ def source_for(text: str) -> Source:
     package = PACKAGED_MODELS.get(name.display())
     if package is not None:
         return PackageSource(name, package)
-    raise PullError(f'cannot pull "{text}": ember pulls hf.co/{{user}}/{{repo}}[:{{quant}}] from Hugging Face, '
-                    f"https://…/model.gguf, a local .gguf path, or a packaged model ({', '.join(PACKAGED_MODELS)})")
+    return RegistrySource(name, insecure)
 
 
-def pull(store: ModelStore, text: str, cancel: threading.Event, rule: ApiRule | None = None) -> Iterator[PullProgress]:
+def pull(store: ModelStore, text: str, cancel: threading.Event, rule: ApiRule | None = None, *,
+         insecure: bool = False) -> Iterator[PullProgress]:
     """Stream the progress of pulling `text` into `store`, as it happens; `rule`: a client of the API asked."""
-    source = source_for(text)
+    source = source_for(text, insecure=insecure)
     if rule is not None:
         source = _under(rule, source, text)
     with store.writing():  # no collection deletes a fetched blob before its manifest is written

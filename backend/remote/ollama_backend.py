@@ -178,7 +178,8 @@ class RemoteBackend(Backend):
             modelfile=shown.modelfile, modified_at=_unix(shown.modified_at), capabilities=shown.capabilities,
         )
 
-    async def create(self, name: str, modelfile: str, *, base_dir: str | None = None) -> AsyncIterator[PullProgress]:
+    async def create(self, name: str, modelfile: str, *, base_dir: str | None = None,
+                     quantize: str | None = None) -> AsyncIterator[PullProgress]:
         upload = _file_to_upload(modelfile, base_dir)
         uploaded = None
         if upload is not None:  # a GGUF on this machine: the server gets it through /api/blobs first
@@ -187,8 +188,10 @@ class RemoteBackend(Backend):
             if not await self.has_blob(uploaded):
                 yield PullProgress(f"uploading {upload.name}", total=upload.stat().st_size)
                 await self.add_blob(uploaded, _read_chunks(upload))
-        async for line in self._stream("/api/create", create_body(name, modelfile, uploaded), None,
-                                       ollama.ProgressResponse):
+        body = create_body(name, modelfile, uploaded)
+        if quantize:
+            body["quantize"] = quantize
+        async for line in self._stream("/api/create", body, None, ollama.ProgressResponse):
             yield _progress(line)
 
     async def has_blob(self, digest: str) -> bool:
@@ -203,8 +206,9 @@ class RemoteBackend(Backend):
     async def delete(self, name: str) -> None:
         await self._call("DELETE", "/api/delete", {"model": name}, model=name)
 
-    async def pull(self, name: str, *, over_api: bool = False) -> AsyncIterator[PullProgress]:
-        async for line in self._stream("/api/pull", {"model": name}, None, ollama.ProgressResponse):
+    async def pull(self, name: str, *, over_api: bool = False, insecure: bool = False) -> AsyncIterator[PullProgress]:
+        body: dict[str, Any] = {"model": name, **({"insecure": True} if insecure else {})}
+        async for line in self._stream("/api/pull", body, None, ollama.ProgressResponse):
             yield _progress(line)
 
     # inference ------------------------------------------------------------------------------

@@ -220,7 +220,7 @@ class CreateRequest(Named):
     messages: list[ChatMessage] | None = None
     adapters: dict[str, str] | None = None
     files: dict[str, str] | None = None
-    quantize: str | None = None
+    quantize: str | None = Field(None, description="write the weights anew in this quantisation, e.g. q4_K_M")
     stream: bool = True
 
 
@@ -234,7 +234,7 @@ class DeleteRequest(Named):
 
 
 class PullRequest(Named):
-    insecure: bool = False
+    insecure: bool = Field(False, description="allow a registry on plain http")
     stream: bool = True
 
 

@@ -67,9 +67,13 @@ def test_list_show_cp_rm(store):
 
 
 def test_unknown_model_is_one_clear_line_and_status_1(store):
-    out = ember("run", "nosuch", "hi")
+    out = ember("show", "nosuch")
     assert out.returncode == 1
-    assert out.stderr.strip() == 'Error: model "nosuch" not found — see "ember list", or "ember pull nosuch"'
+    assert out.stderr.strip() == 'Error: model "nosuch:latest" not found — see "ember list", or "ember pull nosuch:latest"'
+    out = ember("run", "nosuch", "hi")  # pulled from Ollama's registry first, as ollama run does
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    error = out.stderr.strip().splitlines()[-1]  # offline here, or the registry's "not found"
+    assert error.startswith("Error: ") and "nosuch" in error and "registry.ollama.ai" in error
 
 
 @pytest.mark.parametrize("name", ["../../etc/passwd", "/etc/passwd", "", "my model"])

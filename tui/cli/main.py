@@ -47,8 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("model")
     for flag in ("modelfile", "parameters", "template", "system", "license"):
         show.add_argument(f"--{flag}", action="store_true", help=f"print only the {flag}")
-    pull = sub.add_parser("pull", help="fetch a model: hf.co/USER/REPO[:QUANT], an https URL or path to a .gguf")
+    pull = sub.add_parser("pull", help="fetch a model: from Ollama's registry ([host/][namespace/]model[:tag]), "
+                          "hf.co/USER/REPO[:QUANT], an https URL or path to a .gguf")
     pull.add_argument("model")
+    pull.add_argument("--insecure", action="store_true", help="allow a registry on plain http")
     imports = sub.add_parser("import", help="register the models of Ollama or the Hugging Face cache, without copying")
     imports.add_argument("source", choices=["ollama", "hf-cache"])
     imports.add_argument("--path", help="the store to read (default: OLLAMA_MODELS or ~/.ollama/models; HF_HUB_CACHE)")
@@ -65,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     create = sub.add_parser("create", help="create a model from a Modelfile")
     create.add_argument("model")
     create.add_argument("-f", "--file", default="Modelfile", help="the Modelfile (default ./Modelfile)")
+    create.add_argument("-q", "--quantize", help="quantise the weights, e.g. q4_K_M, q8_0")
     serve = sub.add_parser("serve", help="serve the Ollama API (default 127.0.0.1:11434)")
     serve.add_argument("--listen", help="address to listen on, host:port")
     from ember.tui.cli.remote_verbs import add_parser as add_remote_parser

@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from ember.backend.errors import CorruptBlob, DiskFull, EmberError, ModelNotFound, Offline
+from ember.backend.errors import CorruptBlob, EmberError, ModelNotFound, PullError
 from ember.backend.service import Backend
 from ember.backend.types import GenerateRequest, PullProgress
 from ember.tui.cli.doctor import cmd_doctor
@@ -31,8 +31,8 @@ async def ensure_model(backend: Backend, name: str) -> None:
     except ModelNotFound as missing:
         try:
             await pull_with_progress(backend, name)
-        except (Offline, DiskFull, CorruptBlob):
-            raise
+        except (PullError, CorruptBlob):
+            raise  # where it was looked for and why it failed: the registry's answer, the Hub's, offline
         except EmberError:
             if name.startswith(("hf.co/", "huggingface.co/", "https://", "/", "./", "~")):
                 raise
@@ -41,8 +41,8 @@ async def ensure_model(backend: Backend, name: str) -> None:
             raise missing from None  # a server's: its message says where it was looked for
 
 
-async def pull_with_progress(backend: Backend, name: str) -> None:
-    await print_progress(backend.pull(name))
+async def pull_with_progress(backend: Backend, name: str, *, insecure: bool = False) -> None:
+    await print_progress(backend.pull(name, insecure=insecure))
 
 
 async def print_progress(events) -> None:  # type: ignore[no-untyped-def]
@@ -141,7 +141,7 @@ async def cmd_show(backend: Backend, args: argparse.Namespace) -> int:
 
 
 async def cmd_pull(backend: Backend, args: argparse.Namespace) -> int:
-    await pull_with_progress(backend, args.model)
+    await pull_with_progress(backend, args.model, insecure=args.insecure)
     return 0
 
 
@@ -196,7 +196,8 @@ async def cmd_create(backend: Backend, args: argparse.Namespace) -> int:
     if not path.is_file():
         raise EmberError(f'no Modelfile at "{path}" — write one, or pass its path with -f')
     text = path.read_text(encoding="utf-8")
-    await print_progress(backend.create(args.model, text, base_dir=str(path.resolve().parent)))
+    await print_progress(backend.create(args.model, text, base_dir=str(path.resolve().parent),
+                                        quantize=args.quantize))
     return 0
 
 
