@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
 
+from ember.backend.errors import PullError
 from ember.backend.pull import hf, local, registry, url
 from ember.backend.pull.packages import PACKAGED_MODELS, PackagedModel, find_packaged_gguf
 from ember.backend.pull.register import register_steps
