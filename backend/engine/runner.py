@@ -133,15 +133,17 @@ class Runner:
     # generation -----------------------------------------------------------------------------
 
     def generate(self, prompt: list[int], options: Options, *, cancel: threading.Event | None = None,
-                 grammar: str | None = None) -> Iterator[Chunk]:
+                 grammar: str | None = None, top_logprobs: int = -1, special: bool = False) -> Iterator[Chunk]:
         """Evaluate `prompt` (reusing a cached prefix) and stream the answer as Chunks.
 
-        Stopping the iteration early (closing the generator) cancels the request and frees its slot.
+        With `top_logprobs` 0 or more, every chunk carries its tokens' log probabilities (and that many
+        alternatives each); `special` writes control tokens into the text. Stopping the iteration
+        early (closing the generator) cancels the request and frees its slot.
         """
         if not prompt:
             raise EmberError("the prompt is empty after templating")
         request = Request(list(prompt), options, SamplerChain(self.vocab, self.n_vocab, options, grammar),
-                          cancel)
+                          cancel, top_logprobs=top_logprobs, special=special)
         try:
             self.loop.submit(request)
         except BaseException:
