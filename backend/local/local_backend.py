@@ -14,6 +14,7 @@ from ember.backend.engine.scheduler import ModelKey, Scheduler, parse_keep_alive
 from ember.backend.errors import EmberError, InvalidRequest, ModelNotFound
 from ember.backend.local.integrity import BlobVerifier
 from ember.backend.local.requestlimits import check_text, check_tokens, fit_context, keep_alive_seconds
+from ember.backend.local.thinkmode import resolve_think, splitter_for
 from ember.backend.parameters import Options, validate
 from ember.backend.prompt.toolcalls import stream_tool_calls
 from ember.backend.service import Backend
@@ -209,13 +210,29 @@ class LocalBackend(Backend):
             raise InvalidRequest(f"{record.name} cannot read images: ember runs text models only for now")
         check_text((m.content for m in messages), "a message")
         grammar = _grammar_for(request.format)
+        think = resolve_think(record, request.think)
+        top_logprobs = _top_logprobs(request.logprobs, request.top_logprobs)
         self.verifier.check(record)
         self._loading.options = options
         with self.scheduler.use(self._key(record), record.name.display(), keep_alive) as (runner, load_ns):
-            prompt = render_prompt(record, messages, bos=runner.bos_text, eos=runner.eos_text, tools=request.tools)
+            prompt = render_prompt(record, messages, bos=runner.bos_text, eos=runner.eos_text, tools=request.tools,
+                                   think=think)
             tokens = runner.tokenize(prompt, add_special=not prompt.startswith(runner.bos_text or "\0"))
-            chunks = _with_load_time(runner.generate(tokens, options, cancel=cancel, grammar=grammar), load_ns)
+            chunks = self._answer(runner, record, prompt, tokens, options, cancel, grammar, top_logprobs)
+            chunks = _with_load_time(chunks, load_ns)
             yield from stream_tool_calls(chunks, request.tools) if request.tools else chunks
+
+    def _answer(self, runner: Any, record: ModelRecord, prompt: str, tokens: list[int], options: Options,
+                cancel: threading.Event, grammar: str | None, top_logprobs: int) -> Iterator[Chunk]:
+        """The runner's answer to `tokens`, its thinking split from its content when the model thinks."""
+        chunks = runner.generate(tokens, options, cancel=cancel, grammar=grammar, top_logprobs=top_logprobs,
+                                 special=record.channels)
+        splitter = splitter_for(record, prompt)
+        if splitter is None:
+            return chunks
+        from ember.backend.engine.thinking import split_thinking
+
+        return split_thinking(chunks, splitter)
 
     def generate(self, request: GenerateRequest) -> AsyncIterator[Chunk]:
         return stream_from_thread(lambda cancel: self._generate(request, cancel), merge_text_chunks)
@@ -231,6 +248,8 @@ class LocalBackend(Backend):
             return
         check_text([request.prompt, request.system or "", request.template or ""], "the prompt")
         grammar = _grammar_for(request.format)
+        think = resolve_think(record, request.think)
+        top_logprobs = _top_logprobs(request.logprobs, request.top_logprobs)
         self.verifier.check(record)
         self._loading.options = options
         with self.scheduler.use(self._key(record), record.name.display(), keep_alive) as (runner, load_ns):
@@ -241,10 +260,11 @@ class LocalBackend(Backend):
                 turn = [Message("user", request.prompt)]
                 messages = turn if request.context else with_persona(record, turn, request.system)
                 text = render_prompt(record, messages, bos=runner.bos_text, eos=runner.eos_text,
-                                     template=request.template)
+                                     template=request.template, think=think)
             fresh = not request.context and not text.startswith(runner.bos_text or "\0")
             tokens = list(request.context or []) + runner.tokenize(text, add_special=fresh)
-            yield from _with_load_time(runner.generate(tokens, options, cancel=cancel, grammar=grammar), load_ns)
+            chunks = self._answer(runner, record, text, tokens, options, cancel, grammar, top_logprobs)
+            yield from _with_load_time(chunks, load_ns)
 
     def _load_only(self, record: ModelRecord, keep_alive: float) -> Iterator[Chunk]:
         start = time.perf_counter_ns()
@@ -310,6 +330,16 @@ def _with_load_time(chunks: Iterator[Chunk], load_ns: int) -> Iterator[Chunk]:
             chunk.timings.load_duration = load_ns
             chunk.timings.total_duration += load_ns
         yield chunk
+
+
+MAX_TOP_LOGPROBS = 20
+
+
+def _top_logprobs(logprobs: bool, top: int) -> int:
+    """The runner's `top_logprobs`: -1 when no logprobs were asked for (the cheap path)."""
+    if not 0 <= top <= MAX_TOP_LOGPROBS:
+        raise InvalidRequest(f"top_logprobs must be between 0 and {MAX_TOP_LOGPROBS}, got {top}")
+    return top if logprobs else -1
 
 
 def _grammar_for(fmt: str | dict[str, Any] | None) -> str | None:

@@ -23,11 +23,16 @@ def with_persona(record: ModelRecord, messages: Sequence[Message], system: str |
 
 
 def render_prompt(record: ModelRecord, messages: Sequence[Message], *, bos: str, eos: str,
-                  tools: list[dict[str, Any]] | None = None, template: str | None = None) -> str:
-    """Prompt text for `messages` (already including the persona) ready to tokenise."""
+                  tools: list[dict[str, Any]] | None = None, template: str | None = None,
+                  think: bool | str | None = None) -> str:
+    """Prompt text for `messages` (already including the persona) ready to tokenise.
+
+    `think` (True/False or a level; None leaves the template's default) is the template's thinking switch.
+    """
     go_template = template if template is not None else record.template
     if go_template:
         from ember.backend.prompt.gotemplate import render_ollama_template
 
-        return render_ollama_template(go_template, messages, tools=tools)
-    return render_chat(record.meta.chat_template or None, messages, bos_token=bos, eos_token=eos, tools=tools)
+        return render_ollama_template(go_template, messages, tools=tools, think=think)
+    return render_chat(record.meta.chat_template or None, messages, bos_token=bos, eos_token=eos, tools=tools,
+                       think=think)

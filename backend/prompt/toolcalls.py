@@ -108,6 +108,8 @@ def stream_tool_calls(chunks: Iterator[Chunk], tools: list[dict[str, Any]] | Non
                 yield Chunk(buffer)
             yield chunk
             return
+        if chunk.thinking or chunk.logprobs:  # thinking and scores pass straight through
+            yield Chunk("", thinking=chunk.thinking, logprobs=chunk.logprobs, pieces=0)
         buffer += chunk.text
         if holding:
             continue
