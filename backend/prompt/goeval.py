@@ -24,6 +24,14 @@ from ember.backend.prompt.goparse import (
 )
 
 
+class JSONList(list):
+    """A list Go prints as JSON, as Ollama's `api.Tools` does through its String method."""
+
+
+class JSONMap(dict):
+    """A map Go prints as JSON, as Ollama's tool function and call arguments do."""
+
+
 class _Break(Exception):
     pass
 
@@ -45,6 +53,8 @@ def to_text(value: object) -> str:
     """How Go prints a value with %v."""
     if value is None:
         return ""
+    if isinstance(value, (JSONList, JSONMap)):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):

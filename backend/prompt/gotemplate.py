@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ember.backend.prompt.goeval import execute
+from ember.backend.prompt.goeval import JSONList, JSONMap, execute
 from ember.backend.prompt.goparse import (
     Action,
     Branch,
@@ -78,7 +78,24 @@ def _cut_after_response(nodes: Sequence[Node]) -> tuple[list[Node], bool]:
 
 def _message_data(message: Message) -> dict[str, object]:
     return {"Role": message.role, "Content": message.content, "Images": list(message.images),
-            "ToolCalls": list(message.tool_calls), "ToolName": message.tool_name, "Thinking": message.thinking}
+            "ToolCalls": [_call_data(c) for c in message.tool_calls], "ToolName": message.tool_name,
+            "Thinking": message.thinking}
+
+
+def _call_data(call: dict[str, Any]) -> dict[str, Any]:
+    """A tool call whose `.Function.Arguments` prints as JSON, as in Ollama."""
+    function = call.get("function")
+    if not isinstance(function, dict) or not isinstance(function.get("arguments"), dict):
+        return call
+    return {**call, "function": {**function, "arguments": JSONMap(function["arguments"])}}
+
+
+def _tools_data(tools: list[dict[str, Any]] | None) -> JSONList | None:
+    """`.Tools` (and each tool's `.Function`) print as JSON, as Ollama's types do."""
+    if not tools:
+        return None
+    return JSONList(JSONMap({**t, "function": JSONMap(t["function"])}) if isinstance(t.get("function"), dict)
+                    else t for t in tools)
 
 
 def _collate(messages: Sequence[Message]) -> tuple[str, list[Message]]:
@@ -111,7 +128,7 @@ def render_ollama_template(template: str, messages: Sequence[Message], *,
     system, merged = _collate(messages)
     if "messages" in names:
         return execute(nodes, {"System": system, "Messages": [_message_data(m) for m in merged],
-                                "Tools": tools or None, "Response": "", "Prompt": "", **_think_data(think)})
+                                "Tools": _tools_data(tools), "Response": "", "Prompt": "", **_think_data(think)})
     # A template without .Messages is run once per exchange and left open at .Response.
     out: list[str] = []
     turn = {"System": "", "Prompt": "", "Response": ""}
