@@ -14,9 +14,14 @@ LEVELS = ("low", "medium", "high")
 
 
 def resolve_think(record: ModelRecord, think: bool | str | None) -> bool | str | None:
-    """The `think` value the template gets; a 400 for a model that cannot think or a level that is no level."""
-    if think is None or think is False:
-        return think
+    """The `think` value the template gets; a 400 for a model that cannot think or a level that is no level.
+
+    Unset, a model that can think does (as in Ollama); one that cannot is left as it is.
+    """
+    if think is None:
+        return True if record.thinks else None
+    if think is False:
+        return False
     if isinstance(think, str) and think not in LEVELS:
         raise InvalidRequest(f'think must be true, false, "low", "medium" or "high", not {think!r}')
     if not record.thinks:

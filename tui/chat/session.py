@@ -31,6 +31,8 @@ class ChatState:
     messages: list[Message] = field(default_factory=list)
     keep_alive: str | float | None = None
     model_parameters: dict[str, Any] = field(default_factory=dict)  # the model's own PARAMETERs, for display
+    think: bool | str | None = None  # /set think, /set nothink, --think; None = the model's default
+    hide_thinking: bool = False  # --hidethinking: thinking is kept but not shown
 
 
 class ChatSession:
@@ -151,7 +153,7 @@ class ChatSession:
             messages.extend(Message(m.role, m.content) for m in self.state.persona.messages)
         messages.extend(self.state.messages)
         return ChatRequest(model=self.state.model, messages=messages, options=self.effective_options(),
-                           format=self.state.format, keep_alive=self.state.keep_alive)
+                           format=self.state.format, keep_alive=self.state.keep_alive, think=self.state.think)
 
     def _saving(self, write: Callable[[], Any]) -> Any:
         try:
@@ -171,7 +173,7 @@ class ChatSession:
             if self.conversation_id is None:
                 self.conversation_id = self.history.new_conversation(model=self.state.model, persona=persona).id
             return self.history.add_message(self.conversation_id, message.role, message.content,
-                                            model=self.state.model, persona=persona).id
+                                            model=self.state.model, persona=persona, thinking=message.thinking).id
 
         stored = self._saving(write)
         if stored:
@@ -192,18 +194,20 @@ class ChatSession:
     async def answer(self) -> AsyncIterator[Chunk]:
         """Stream the answer to the conversation so far; what was said is kept even if cut short."""
         parts: list[str] = []
+        thoughts: list[str] = []
         epoch = self._epoch
         try:
             async with aclosing(self.backend.chat(self.request())) as chunks:
                 async for chunk in chunks:
                     parts.append(chunk.text)
+                    thoughts.append(chunk.thinking)
                     if chunk.done:
                         self.last_timings = chunk.timings
                     yield chunk
         finally:
-            text = "".join(parts)
-            if text and epoch == self._epoch:
-                message = Message("assistant", text)
+            text, thinking = "".join(parts), "".join(thoughts)
+            if (text or thinking) and epoch == self._epoch:
+                message = Message("assistant", text, thinking=thinking)
                 self.state.messages.append(message)
                 self._persist(message)
 
@@ -247,7 +251,7 @@ class ChatSession:
         conversation = self.history.conversation(conversation_id)
         self.clear()
         for stored in self.history.messages(conversation.id):
-            message = Message(stored.role, stored.content)
+            message = Message(stored.role, stored.content, thinking=stored.thinking)
             self.state.messages.append(message)
             self._stored[id(message)] = stored.id
         self.conversation_id = conversation.id
