@@ -93,6 +93,8 @@ def _message(m: Message) -> dict[str, Any]:
         data["tool_calls"] = m.tool_calls
     if m.tool_name:
         data["tool_name"] = m.tool_name
+    if m.thinking:
+        data["thinking"] = m.thinking
     return data
 
 
@@ -103,8 +105,10 @@ def _text_of(data: dict[str, Any]) -> str:
 def _chunk(data: dict[str, Any], text: str, clock: StreamClock) -> Chunk:
     done = bool(data.get("done"))
     timings = clock.with_server(Timings(**{k: int(data.get(k) or 0) for k in _TIMING_FIELDS})) if done else None
+    message = data.get("message") or {}
     return Chunk(text, done=done, done_reason=data.get("done_reason") or "", timings=timings,
-                 context=data.get("context"), tool_calls=list((data.get("message") or {}).get("tool_calls") or []))
+                 context=data.get("context"), tool_calls=list(message.get("tool_calls") or []),
+                 thinking=message.get("thinking") or data.get("thinking") or "")
 
 
 class RemoteBackend(Backend):
@@ -201,7 +205,7 @@ class RemoteBackend(Backend):
     async def chat(self, request: ChatRequest) -> AsyncIterator[Chunk]:
         body: dict[str, Any] = {"model": request.model, "messages": [_message(m) for m in request.messages],
                                 "options": request.options}
-        for key in ("format", "tools", "keep_alive"):
+        for key in ("format", "tools", "keep_alive", "think"):
             if getattr(request, key) is not None:
                 body[key] = getattr(request, key)
         clock = StreamClock()
@@ -211,7 +215,7 @@ class RemoteBackend(Backend):
     async def generate(self, request: GenerateRequest) -> AsyncIterator[Chunk]:
         body: dict[str, Any] = {"model": request.model, "prompt": request.prompt, "raw": request.raw,
                                 "options": request.options}
-        for key in ("system", "template", "context", "format", "keep_alive"):
+        for key in ("system", "template", "context", "format", "keep_alive", "think"):
             if getattr(request, key) is not None:
                 body[key] = getattr(request, key)
         if request.suffix:

@@ -124,3 +124,18 @@ def test_openai_streams_reasoning_deltas(openai_client: openai.OpenAI, thinker: 
     deltas = [c.choices[0].delta for c in stream if c.choices]
     reasoning = "".join(getattr(d, "reasoning", None) or "" for d in deltas)
     assert reasoning and "<think>" not in "".join(d.content or "" for d in deltas)
+
+
+async def test_the_remote_backend_carries_think_and_thinking(server: str, thinker: str,
+                                                            raw: dict[bool, str]) -> None:
+    from ember.backend.remote.ollama_backend import RemoteBackend
+    from ember.backend.types import ChatRequest, Message
+
+    remote = RemoteBackend(server)
+    try:
+        request = ChatRequest(thinker, [Message("user", QUESTION)], options=OPTIONS, think=True)
+        chunks = [c async for c in remote.chat(request)]
+    finally:
+        await remote.close()
+    thinking, content = expected_split(raw[True])
+    assert "".join(c.thinking for c in chunks) == thinking and "".join(c.text for c in chunks) == content

@@ -6,6 +6,9 @@ import subprocess
 import sys
 
 import pytest
+from ember.backend.history import History
+from ember.tui.chat.session import ChatSession, ChatState
+from ember.tui.chat.slash_run import run_command
 
 THINKER = "cli/thinks"
 MODELFILE = '''FROM smollm2:135m
@@ -53,9 +56,21 @@ def test_a_bad_think_value_is_one_line(thinker: str) -> None:
     assert "Traceback" not in out.stderr
 
 
-def test_set_think_and_nothink_in_the_plain_chat(thinker: str) -> None:
-    out = ember("run", thinker, "--plain", stdin="/set nothink\nhi\n/set think\nhi\n/bye\n")
-    assert out.returncode == 0, out.stderr
-    assert "Set 'nothink' mode." in out.stdout and "Set 'think' mode." in out.stdout
-    after_think = out.stdout.split("Set 'think' mode.", 1)[1]
-    assert "Thinking..." not in out.stdout.split("Set 'think' mode.", 1)[0] and "Thinking..." in after_think
+async def test_set_think_and_nothink_shape_the_request_and_history_keeps_the_thinking(
+        backend, thinker: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    history = History(tmp_path / "history.db")
+    session = ChatSession(backend, ChatState(model=thinker), history)
+    assert (await run_command(session, "/set nothink")).text == "Set 'nothink' mode."
+    assert session.request().think is False
+    assert (await run_command(session, "/set think high")).text == "Set 'think' mode (high)."
+    assert session.request().think == "high"
+    assert "Usage: /set think" in (await run_command(session, "/set think hard")).text
+    await run_command(session, "/set think")
+    chunks = [c async for c in session.send("Why is the sky blue?")]
+    thinking = "".join(c.thinking for c in chunks)
+    assert thinking and session.turns[-1].thinking == thinking
+    stored = history.messages(session.conversation_id)
+    assert stored[-1].role == "assistant" and stored[-1].thinking == thinking
+    session.open_conversation(session.conversation_id)
+    assert session.turns[-1].thinking == thinking
+    history.close()
