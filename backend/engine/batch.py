@@ -252,10 +252,11 @@ class BatchLoop:
         if request.top_logprobs >= 0:
             request.logprobs.append(self._logprob(piece, scored.logprob, scored.top))
         text = request.stream.feed(piece) if piece else ""
-        if text:
+        if text and request.logprobs:
             request.out.put(Chunk(text, logprobs=request.logprobs))
-            if request.logprobs:
-                request.logprobs = []
+            request.logprobs = []
+        elif text:
+            request.out.put(Chunk(text))
         if request.stream.stopped:
             self._finish(slot, "stop")
         elif request.stopping:

@@ -14,7 +14,7 @@ from typing import Protocol
 from ember.backend.types import Chunk
 
 OPEN_TAG, CLOSE_TAG = "<think>", "</think>"
-HARMONY_ENDS = ("<|end|>", "<|return|>", "<|call|>")
+HARMONY_ENDS = ("<|end|>", "<|return|>", "<|call|>", "<|start|>")  # <|start|>: a new message, should <|end|> not show
 HARMONY_MESSAGE = "<|message|>"
 
 
@@ -129,7 +129,8 @@ class HarmonySplitter:
                 at = min(ends)
                 sink.append(held[:at])
                 end = next(e for e in HARMONY_ENDS if held.startswith(e, at))
-                self.state, held = "header", held[at + len(end):]
+                skip = 0 if end == "<|start|>" else len(end)  # <|start|> begins the next header
+                self.state, held = "header", held[at + skip:]
                 continue
             keep = _partial_tail(held, HARMONY_ENDS)
             sink.append(held[: len(held) - keep])

@@ -73,3 +73,9 @@ def test_split_thinking_keeps_each_chunks_logprobs_and_the_last_chunk() -> None:
     out = list(split_thinking(iter(chunks), ThinkTagSplitter()))
     assert [(c.thinking, c.text) for c in out] == [("a", ""), ("", ""), ("", "b"), ("", "")]
     assert out[1].logprobs == lp and out[-1].done and out[-1].done_reason == "stop"
+
+
+@pytest.mark.parametrize("pieces", cuts("<|channel|>analysis<|message|>Think.<|start|>assistant<|channel|>final"
+                                         "<|message|>Done.")[::5])
+def test_a_new_message_ends_the_analysis_even_without_its_end_marker(pieces: list[str]) -> None:
+    assert run(HarmonySplitter(), pieces) == ("Think.", "Done.")
