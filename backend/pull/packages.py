@@ -13,6 +13,7 @@ from ember.backend.store.modelstore import MEDIA_PARAMS, MEDIA_TEMPLATE, Layer, 
 
 # The TEMPLATE of Ollama's library smollm2 (ollama.com/library/smollm2): ChatML, with the tools listed
 # in the system turn and calls answered as <tool_call>[…]</tool_call>, so `tools` works out of the box.
+# One fix: Ollama's leaves a system prompt's turn unclosed; here it ends with <|im_end|> as ChatML wants.
 SMOLLM2_TEMPLATE = """{{- if .Messages }}
 {{- if .Tools }}<|im_start|>system
 You are an expert in composing functions. You are given a question and a set of possible functions.
@@ -29,7 +30,7 @@ please make the tool calls an empty list '[]'.
 (more tool calls as required)
 ]</tool_call><|im_end|>
 {{ else if .System }}<|im_start|>system
-{{ .System }}
+{{ .System }}<|im_end|>
 {{ end }}
 {{- range $i, $_ := .Messages }}
 {{- $last := eq (len (slice $.Messages $i)) 1 -}}
