@@ -24,11 +24,13 @@ async def interactive(backend: Backend, args: argparse.Namespace) -> int:
     if wants_plain(args):
         from ember.tui.repl import Repl
 
-        return await Repl(backend, args.model, verbose=args.verbose).run()
+        return await Repl(backend, args.model, verbose=args.verbose, think=getattr(args, "think", None),
+                          hide_thinking=getattr(args, "hidethinking", False)).run()
     from ember.tui.app.app import EmberApp
 
     app = EmberApp(backend, args.model)
     app.session.keep_alive = getattr(args, "keepalive", None)
+    app.session.state.think = getattr(args, "think", None)
     try:
         await app.run_async()
     finally:

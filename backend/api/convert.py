@@ -34,12 +34,15 @@ def chat_request(body: ollama.ChatRequest) -> ChatRequest:
         keep_alive=body.keep_alive,
         think=body.think,
         truncate=body.truncate is not False,
+        logprobs=body.logprobs,
+        top_logprobs=body.top_logprobs,
     )
 
 
 def message(m: ollama.ChatMessage) -> Message:
     calls = [{"function": c.function.model_dump(exclude_none=True)} for c in m.tool_calls or []]
-    return Message(m.role, m.content, images=list(m.images or []), tool_calls=calls, tool_name=m.tool_name)
+    return Message(m.role, m.content, images=list(m.images or []), tool_calls=calls, tool_name=m.tool_name,
+                   thinking=m.thinking or "")
 
 
 def generate_request(body: ollama.GenerateRequest) -> GenerateRequest:
@@ -57,6 +60,8 @@ def generate_request(body: ollama.GenerateRequest) -> GenerateRequest:
         think=body.think,
         truncate=body.truncate is not False,
         images=list(body.images or []),
+        logprobs=body.logprobs,
+        top_logprobs=body.top_logprobs,
     )
 
 
@@ -66,11 +71,21 @@ def metrics(chunk: Chunk) -> dict[str, Any]:
     return data
 
 
+def logprobs(chunk: Chunk) -> list[dict[str, Any]]:
+    """Ollama's `logprobs`: each token with its log probability, bytes and likeliest alternatives."""
+    return [{"token": lp.token, "logprob": lp.logprob, "bytes": lp.bytes,
+             "top_logprobs": [asdict(t) for t in lp.top_logprobs]} for lp in chunk.logprobs]
+
+
 def chat_chunk(model: str, chunk: Chunk) -> dict[str, Any]:
     answer: dict[str, Any] = {"role": "assistant", "content": chunk.text}
+    if chunk.thinking:
+        answer["thinking"] = chunk.thinking
     if chunk.tool_calls:
         answer["tool_calls"] = chunk.tool_calls
     data: dict[str, Any] = {"model": model, "created_at": timestamp(), "message": answer, "done": chunk.done}
+    if chunk.logprobs:
+        data["logprobs"] = logprobs(chunk)
     if chunk.done:
         data.update(metrics(chunk))
     return data
@@ -78,6 +93,10 @@ def chat_chunk(model: str, chunk: Chunk) -> dict[str, Any]:
 
 def generate_chunk(model: str, chunk: Chunk) -> dict[str, Any]:
     data: dict[str, Any] = {"model": model, "created_at": timestamp(), "response": chunk.text, "done": chunk.done}
+    if chunk.thinking:
+        data["thinking"] = chunk.thinking
+    if chunk.logprobs:
+        data["logprobs"] = logprobs(chunk)
     if chunk.done:
         data.update(metrics(chunk))
         if chunk.context is not None:
@@ -85,14 +104,24 @@ def generate_chunk(model: str, chunk: Chunk) -> dict[str, Any]:
     return data
 
 
-async def collect(first: Chunk, rest: AsyncIterator[Chunk]) -> tuple[str, list[dict[str, Any]], Chunk]:
-    """The whole answer of a stream: its text, its tool calls and its last chunk."""
-    texts, calls, last = [first.text], list(first.tool_calls), first
+async def collect_answer(first: Chunk, rest: AsyncIterator[Chunk]) -> Chunk:
+    """The whole answer of a stream as one last chunk: text, thinking, tool calls and logprobs joined."""
+    texts, thoughts, calls, scores, last = [first.text], [first.thinking], list(first.tool_calls), \
+        list(first.logprobs), first
     async for chunk in rest:
         texts.append(chunk.text)
+        thoughts.append(chunk.thinking)
         calls.extend(chunk.tool_calls)
+        scores.extend(chunk.logprobs)
         last = chunk
-    return "".join(texts), calls, last
+    return Chunk("".join(texts), done=last.done, done_reason=last.done_reason, timings=last.timings,
+                 context=last.context, tool_calls=calls, thinking="".join(thoughts), logprobs=scores)
+
+
+async def collect(first: Chunk, rest: AsyncIterator[Chunk]) -> tuple[str, list[dict[str, Any]], Chunk]:
+    """The whole answer of a stream: its text, its tool calls and its last chunk."""
+    answer = await collect_answer(first, rest)
+    return answer.text, answer.tool_calls, answer
 
 
 @dataclass
@@ -105,7 +134,7 @@ class Answer:
     last: Chunk
 
 
-async def collect_answer(chunks: AsyncIterator[Chunk]) -> Answer:
+async def gather_answer(chunks: AsyncIterator[Chunk]) -> Answer:
     thinking: list[str] = []
     text: list[str] = []
     calls: list[dict[str, Any]] = []

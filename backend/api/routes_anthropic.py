@@ -12,7 +12,7 @@ import secrets
 from collections.abc import AsyncIterator
 from typing import Any
 
-from ember.backend.api.convert import collect_answer
+from ember.backend.api.convert import gather_answer
 from ember.backend.api.deps import backend_of
 from ember.backend.api.streaming import chunks_of, first_and_rest, named_sse_response, until_disconnected
 from ember.backend.errors import EmberError, InvalidRequest
@@ -142,7 +142,7 @@ async def messages(body: anthropic.MessagesRequest, request: Request,
     ident = f"msg_{secrets.token_hex(12)}"
     if body.stream:
         return named_sse_response(_events(body.model, ident, chunks_of(first, rest)), _stream_error)
-    answer = await until_disconnected(request, collect_answer(chunks_of(first, rest)))
+    answer = await until_disconnected(request, gather_answer(chunks_of(first, rest)))
     content: list[dict[str, Any]] = []
     if answer.thinking:
         content.append({"type": "thinking", "thinking": answer.thinking, "signature": ""})

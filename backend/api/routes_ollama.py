@@ -26,9 +26,8 @@ async def generate(body: ollama.GenerateRequest, request: Request,
     first, rest = await first_and_rest(request, backend.generate(convert.generate_request(body)))
     if body.stream:
         return ndjson_response(first, rest, lambda chunk: convert.generate_chunk(body.model, chunk))
-    text, _calls, last = await until_disconnected(request, convert.collect(first, rest))
-    last.text = text
-    return JSONResponse(convert.generate_chunk(body.model, last))
+    answer = await until_disconnected(request, convert.collect_answer(first, rest))
+    return JSONResponse(convert.generate_chunk(body.model, answer))
 
 
 @router.post("/chat", response_model=ollama.ChatResponse, responses=STREAMED)
@@ -36,9 +35,8 @@ async def chat(body: ollama.ChatRequest, request: Request, backend: Backend = De
     first, rest = await first_and_rest(request, backend.chat(convert.chat_request(body)))
     if body.stream:
         return ndjson_response(first, rest, lambda chunk: convert.chat_chunk(body.model, chunk))
-    text, calls, last = await until_disconnected(request, convert.collect(first, rest))
-    last.text, last.tool_calls = text, calls
-    return JSONResponse(convert.chat_chunk(body.model, last))
+    answer = await until_disconnected(request, convert.collect_answer(first, rest))
+    return JSONResponse(convert.chat_chunk(body.model, answer))
 
 
 async def embed_texts(backend: Backend, model: str, texts: list[str], truncate: bool,

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ember.backend.api.convert import collect_answer
+from ember.backend.api.convert import gather_answer
 from ember.backend.api.deps import backend_of
 from ember.backend.api.streaming import chunks_of, first_and_rest, named_sse_response, until_disconnected
 from ember.backend.errors import EmberError, InvalidRequest
@@ -168,7 +168,7 @@ async def responses(body: wire.ResponsesRequest, request: Request,
     ident = _ident("resp")
     if body.stream:
         return named_sse_response(_numbered(_events(body, ident, chunks_of(first, rest))), _stream_error)
-    answer = await until_disconnected(request, collect_answer(chunks_of(first, rest)))
+    answer = await until_disconnected(request, gather_answer(chunks_of(first, rest)))
     output: list[Any] = []
     if answer.thinking:
         output.append(wire.OutputReasoning(id=_ident("rs"), content=[wire.ReasoningText(text=answer.thinking)]))

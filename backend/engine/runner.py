@@ -137,13 +137,17 @@ class Runner:
     # generation -----------------------------------------------------------------------------
 
     def start(self, prompt: list[int], options: Options, out: Outbox, *, cancel: threading.Event | None = None,
-              grammar: str | None = None) -> Request:
+              grammar: str | None = None, top_logprobs: int = -1, special: bool = False) -> Request:
         """Queue `prompt` (reusing a cached prefix); its chunks are put into `out` from the batch thread,
-        the last one done (or an error). Setting `cancel` or the request's `abandoned` frees its slot."""
+        the last one done (or an error). Setting `cancel` or the request's `abandoned` frees its slot.
+
+        With `top_logprobs` 0 or more, every chunk carries its tokens' log probabilities (and that many
+        alternatives each); `special` writes control tokens into the text.
+        """
         if not prompt:
             raise EmberError("the prompt is empty after templating")
         request = Request(list(prompt), options, SamplerChain(self.vocab, self.n_vocab, options, grammar),
-                          cancel, out)
+                          cancel, out, top_logprobs=top_logprobs, special=special)
         try:
             self.loop.submit(request)
         except BaseException:
@@ -152,13 +156,14 @@ class Runner:
         return request
 
     def generate(self, prompt: list[int], options: Options, *, cancel: threading.Event | None = None,
-                 grammar: str | None = None) -> Iterator[Chunk]:
+                 grammar: str | None = None, top_logprobs: int = -1, special: bool = False) -> Iterator[Chunk]:
         """Evaluate `prompt` and stream the answer as Chunks to this thread.
 
         Stopping the iteration early (closing the generator) cancels the request and frees its slot.
         """
         answer: queue.SimpleQueue[Chunk | BaseException] = queue.SimpleQueue()
-        request = self.start(prompt, options, answer, cancel=cancel, grammar=grammar)
+        request = self.start(prompt, options, answer, cancel=cancel, grammar=grammar, top_logprobs=top_logprobs,
+                             special=special)
         get = answer.get
         try:
             while True:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from ember.backend.asyncbridge import Channel, run_blocking, stream_from_thread
 from ember.backend.config import Config
 from ember.backend.engine.scheduler import ModelKey, Scheduler, parse_keep_alive
+from ember.backend.engine.thinking import Splitter, split_chunk
 from ember.backend.errors import EmberError, InvalidRequest, ModelNotFound
 from ember.backend.local.integrity import BlobVerifier
 from ember.backend.local.requestlimits import (
@@ -24,6 +25,7 @@ from ember.backend.local.requestlimits import (
     fit_context,
     keep_alive_seconds,
 )
+from ember.backend.local.thinkmode import resolve_think, splitter_for
 from ember.backend.parameters import Options
 from ember.backend.prompt.toolcalls import ToolCallStream
 from ember.backend.service import Backend
@@ -233,10 +235,13 @@ class LocalBackend(Backend):
             return turn  # a load
         messages = with_persona(record, request.messages)
         check_text((m.content for m in messages), "a message")
+        think = resolve_think(record, request.think)
+        turn.top_logprobs = _top_logprobs(request.logprobs, request.top_logprobs)
 
         def tokens(runner: Runner, cancel: threading.Event) -> list[int]:
             prompt = render_prompt(record, messages, bos=runner.bos_text, eos=runner.eos_text, tools=request.tools,
-                                   cancel=cancel)
+                                   think=think, cancel=cancel)
+            turn.splitter = splitter_for(record, prompt)
             ids = runner.tokenize(prompt, add_special=not prompt.startswith(runner.bos_text or "\0"))
             if not request.truncate:
                 check_fits(ids, turn.options, runner.num_ctx)
@@ -257,6 +262,8 @@ class LocalBackend(Backend):
         if not request.prompt and not request.context:
             return turn  # a load
         check_text([request.prompt, request.system or "", request.template or ""], "the prompt")
+        think = resolve_think(record, request.think)
+        turn.top_logprobs = _top_logprobs(request.logprobs, request.top_logprobs)
 
         def tokens(runner: Runner, cancel: threading.Event) -> list[int]:
             check_tokens(request.context or [], runner.n_vocab)
@@ -266,7 +273,9 @@ class LocalBackend(Backend):
                 said = [Message("user", request.prompt)]
                 messages = said if request.context else with_persona(record, said, request.system)
                 text = render_prompt(record, messages, bos=runner.bos_text, eos=runner.eos_text,
-                                     template=request.template, suffix=request.suffix, cancel=cancel)
+                                     template=request.template, suffix=request.suffix, think=think,
+                                     cancel=cancel)
+            turn.splitter = splitter_for(record, text)
             fresh = not request.context and not text.startswith(runner.bos_text or "\0")
             ids = list(request.context or []) + runner.tokenize(text, add_special=fresh)
             if not request.truncate:
@@ -289,6 +298,7 @@ class LocalBackend(Backend):
                             timings=Timings(total_duration=started.total_ns, load_duration=started.load_ns))
                 return
             calls = ToolCallStream(tools) if tools else None
+            splitter = started.turn.splitter
             while True:
                 arrived = await channel.take_all()
                 ready: list[Chunk] = []
@@ -296,7 +306,8 @@ class LocalBackend(Backend):
                     if chunk.done and chunk.timings is not None:
                         chunk.timings.load_duration = started.load_ns
                         chunk.timings.total_duration += started.load_ns
-                    ready.extend(calls.feed(chunk) if calls else (chunk,))
+                    for part in split_chunk(chunk, splitter) if splitter else (chunk,):
+                        ready.extend(calls.feed(part) if calls else (part,))
                 for chunk in merge_text_chunks(ready) if len(ready) > 1 else ready:
                     yield chunk
                 if arrived[-1].done:
@@ -321,7 +332,8 @@ class LocalBackend(Backend):
                 if turn.keep_alive == 0:  # unloading a model unloads all of it, its embeddings context too
                     self.embedders.unload(self._key(record))
                 return Started(turn, None, load_ns, held, total_ns=time.perf_counter_ns() - start)
-            request = runner.start(turn.tokens(runner, cancel), options, out, cancel=cancel, grammar=turn.grammar)
+            request = runner.start(turn.tokens(runner, cancel), options, out, cancel=cancel, grammar=turn.grammar,
+                                   top_logprobs=turn.top_logprobs, special=record.channels)
         except BaseException:
             held.close()
             raise
@@ -404,6 +416,8 @@ class Turn:
     keep_alive: float
     grammar: str | None
     tokens: Callable[[Runner, threading.Event], list[int]] | None = None
+    top_logprobs: int = -1  # below 0: no logprobs asked for
+    splitter: Splitter | None = None  # how the answer's thinking is told from its content (set when rendered)
 
 
 @dataclass
@@ -425,6 +439,16 @@ async def _release(starting: asyncio.Future[Started]) -> None:
     if started.request is not None:
         started.request.abandoned = True  # a client that left frees its slot at the next step
     await run_blocking(started.held.close)
+
+
+MAX_TOP_LOGPROBS = 20
+
+
+def _top_logprobs(logprobs: bool, top: int) -> int:
+    """The runner's `top_logprobs`: -1 when no logprobs were asked for (the cheap path)."""
+    if not 0 <= top <= MAX_TOP_LOGPROBS:
+        raise InvalidRequest(f"top_logprobs must be between 0 and {MAX_TOP_LOGPROBS}, got {top}")
+    return top if logprobs else -1
 
 
 def _grammar_for(fmt: str | dict[str, Any] | None) -> str | None:

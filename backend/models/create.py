@@ -170,7 +170,7 @@ def _base_from_blob(store: ModelStore, value: str, line: int) -> Iterator[PullPr
 
 def _pull_packaged(store: ModelStore, name: ModelName, value: str, line: int) -> Iterator[PullProgress]:
     """A missing base that ships as a Python package is registered, as `ollama create` pulls."""
-    from ember.backend.pull.packages import PACKAGED_MODELS, find_packaged_gguf
+    from ember.backend.pull.packages import PACKAGED_MODELS, find_packaged_gguf, packaged_layers
     from ember.backend.pull.register import register_gguf
 
     packaged = PACKAGED_MODELS.get(name.display())
@@ -179,7 +179,8 @@ def _pull_packaged(store: ModelStore, name: ModelName, value: str, line: int) ->
                              f'("ember pull {value}") or give the path of a .gguf file', line)
     yield PullProgress("pulling manifest")
     events: list[PullProgress] = []
-    register_gguf(store, name, find_packaged_gguf(packaged), progress=events.append)
+    register_gguf(store, name, find_packaged_gguf(packaged), extra_layers=packaged_layers(store, packaged),
+                  progress=events.append)
     yield from (e for e in events if e.status != "success")
 
 

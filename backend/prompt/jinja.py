@@ -231,17 +231,28 @@ def render_chat(
     eos_token: str = "",
     add_generation_prompt: bool = True,
     tools: list[dict] | None = None,
+    think: bool | str | None = None,
     limits: RenderLimits = LIMITS,
     cancel: threading.Event | None = None,
 ) -> str:
-    """Render `messages` into the prompt text the model expects, within `limits`."""
+    """Render `messages` into the prompt text the model expects, within `limits`.
+
+    `think` sets the switches GGUF templates read: `enable_thinking` (qwen3, SmolLM3) and, for a level,
+    `reasoning_effort` (gpt-oss); None leaves them undefined, so the template's default holds.
+    """
     compiled = compile_template(template or FALLBACK_TEMPLATE)
     data = [m.to_template() for m in messages]
+    switches: dict[str, Any] = {}
+    if think is not None:
+        switches["enable_thinking"] = bool(think)
+    if isinstance(think, str):
+        switches["reasoning_effort"] = think
     budget = _local.budget = RenderBudget(WHO, limits, cancel)
     try:
         parts = []
         for part in compiled.generate(messages=data, add_generation_prompt=add_generation_prompt,
-                                      bos_token=bos_token, eos_token=eos_token, tools=tools or None):
+                                      bos_token=bos_token, eos_token=eos_token, tools=tools or None,
+                                      **switches):
             budget.emit(len(part))
             budget.tick()
             parts.append(part)

@@ -116,7 +116,13 @@ class ToolCallStream:
                 out.append(Chunk(self._buffer))
             self._buffer = ""
             return [*out, chunk]
-        self._buffer += chunk.text
+        # thinking and scores pass straight through
+        passed = [Chunk("", thinking=chunk.thinking, logprobs=chunk.logprobs, pieces=0)] \
+            if chunk.thinking or chunk.logprobs else []
+        return passed + self._prose(chunk.text)
+
+    def _prose(self, text: str) -> list[Chunk]:
+        self._buffer += text
         if self._holding:
             return []
         if not self._started:

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from ember.backend.errors import PullError
 from ember.backend.pull import hf, local, registry, url
-from ember.backend.pull.packages import PACKAGED_MODELS, PackagedModel, find_packaged_gguf
+from ember.backend.pull.packages import PACKAGED_MODELS, PackagedModel, find_packaged_gguf, packaged_layers
 from ember.backend.pull.register import register_steps
 from ember.backend.store.modelstore import ModelStore
 from ember.backend.store.names import ModelName, parse_name
@@ -84,7 +84,8 @@ class PackageSource:
 
     def pull(self, store: ModelStore, cancel: threading.Event) -> Iterator[PullProgress]:
         yield PullProgress("pulling manifest")
-        yield from register_steps(store, self.name, [find_packaged_gguf(self.package)])
+        yield from register_steps(store, self.name, [find_packaged_gguf(self.package)],
+                                  extra_layers=packaged_layers(store, self.package))
 
 
 def source_for(text: str, *, insecure: bool = False) -> Source:

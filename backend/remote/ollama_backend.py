@@ -94,6 +94,8 @@ def _message(m: Message) -> dict[str, Any]:
         data["tool_calls"] = m.tool_calls
     if m.tool_name:
         data["tool_name"] = m.tool_name
+    if m.thinking:
+        data["thinking"] = m.thinking
     return data
 
 
@@ -115,7 +117,14 @@ def _chunk(line: ollama.ChatResponse | ollama.GenerateResponse, clock: StreamClo
     calls = line.message.tool_calls if isinstance(line, ollama.ChatResponse) else None
     return Chunk(_text_of(line), done=line.done, done_reason=line.done_reason or "", timings=timings,
                  context=line.context if isinstance(line, ollama.GenerateResponse) else None,
-                 tool_calls=[call.model_dump(exclude_none=True) for call in calls or []])
+                 tool_calls=[call.model_dump(exclude_none=True) for call in calls or []],
+                 thinking=_thinking_of(line))
+
+
+def _thinking_of(line: ollama.ChatResponse | ollama.GenerateResponse) -> str:
+    if isinstance(line, ollama.ChatResponse):
+        return line.message.thinking or ""
+    return line.thinking or ""
 
 
 class RemoteBackend(Backend):

@@ -83,6 +83,8 @@ class GenerateRequest(Named):
     keep_alive: KeepAlive = None
     think: bool | str | None = None
     truncate: bool | None = None
+    logprobs: bool = False
+    top_logprobs: int = 0
 
 
 class ChatRequest(Named):
@@ -94,6 +96,8 @@ class ChatRequest(Named):
     keep_alive: KeepAlive = None
     think: bool | str | None = None
     truncate: bool | None = None
+    logprobs: bool = False
+    top_logprobs: int = 0
 
 
 class Metrics(BaseModel):
@@ -109,19 +113,33 @@ class Metrics(BaseModel):
     eval_duration: int | None = None
 
 
+class TokenLogprob(BaseModel):
+    token: str
+    logprob: float
+    bytes: list[int] | None = None
+
+
+class Logprob(TokenLogprob):
+    top_logprobs: list[TokenLogprob] | None = None
+
+
 class GenerateResponse(Metrics):
     response: str
+    thinking: str | None = None
     context: list[int] | None = None
+    logprobs: list[Logprob] | None = None
 
 
 class AnswerMessage(BaseModel):
     role: str = "assistant"
     content: str
+    thinking: str | None = None
     tool_calls: list[ToolCall] | None = None
 
 
 class ChatResponse(Metrics):
     message: AnswerMessage
+    logprobs: list[Logprob] | None = None
 
 
 class EmbedRequest(Named):

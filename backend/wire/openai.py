@@ -37,6 +37,7 @@ class OAIMessage(OpenAIBody):
     name: str | None = None
     tool_calls: list[OAIToolCall] | None = None
     tool_call_id: str | None = None
+    reasoning: str | None = None  # an earlier answer's thinking, as Ollama returns it
 
 
 class JsonSchemaFormat(OpenAIBody):
@@ -73,11 +74,15 @@ class OAIChatRequest(Sampling):
     response_format: ResponseFormat | None = None
     tools: list[Tool] | None = None
     tool_choice: str | dict[str, Any] | None = None
+    reasoning_effort: Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"] | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = None
 
 
 class OAICompletionRequest(Sampling):
     prompt: str | list[str]
     suffix: str | None = None
+    logprobs: int | None = Field(None, description="how many alternatives to score per token (0 to 20)")
 
 
 class OAIEmbeddingRequest(OpenAIBody):

@@ -94,9 +94,14 @@ def test_images_are_refused_clearly(server: str) -> None:
 
 
 def test_tools_on_a_model_without_tool_support_are_a_400(server: str) -> None:
+    plain = {"model": "notools:test", "from": MODEL, "template": "{{ .Prompt }}", "stream": False}
+    assert httpx.post(server + "/api/create", json=plain, timeout=60).status_code == 200
     tool = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
-    body = {"model": MODEL, "messages": [{"role": "user", "content": "x"}], "tools": [tool]}
-    assert "does not support tools" in _error(httpx.post(server + "/api/chat", json=body), 400)
+    body = {"model": "notools:test", "messages": [{"role": "user", "content": "x"}], "tools": [tool]}
+    try:
+        assert "does not support tools" in _error(httpx.post(server + "/api/chat", json=body), 400)
+    finally:
+        httpx.request("DELETE", server + "/api/delete", json={"model": "notools:test"})
 
 
 def test_a_schema_that_cannot_become_a_grammar_is_a_400(server: str) -> None:

@@ -42,6 +42,8 @@ class ChatState:
     messages: list[Message] = field(default_factory=list)
     keep_alive: str | float | None = None
     model_parameters: dict[str, Any] = field(default_factory=dict)  # the model's own PARAMETERs, for display
+    think: bool | str | None = None  # /set think, /set nothink, --think; None = the model's default
+    hide_thinking: bool = False  # --hidethinking: thinking is kept but not shown
 
 
 class ChatSession:
@@ -163,7 +165,7 @@ class ChatSession:
             messages.extend(Message(m.role, m.content) for m in self.state.persona.messages)
         messages.extend(self.state.messages)
         return ChatRequest(model=self.state.model, messages=messages, options=self.effective_options(),
-                           format=self.state.format, keep_alive=self.state.keep_alive)
+                           format=self.state.format, keep_alive=self.state.keep_alive, think=self.state.think)
 
     def _saving(self, write: Callable[[], Any]) -> Any:
         try:
@@ -174,7 +176,7 @@ class ChatSession:
             self.on_save_error(exc)
             return None
 
-    def _store(self, role: str, content: str, persona: str) -> int | None:
+    def _store(self, role: str, content: str, persona: str, thinking: str = "") -> int | None:
         """Write a message to the history (starting the conversation there); its row, or None."""
         if self.history is None or not self.state.keep_history:
             return None
@@ -183,12 +185,12 @@ class ChatSession:
             if self.conversation_id is None:
                 self.conversation_id = self.history.new_conversation(model=self.state.model, persona=persona).id
             return self.history.add_message(self.conversation_id, role, content,
-                                            model=self.state.model, persona=persona).id
+                                            model=self.state.model, persona=persona, thinking=thinking).id
 
         return self._saving(write) or None
 
     def _persist(self, message: Message) -> None:
-        stored = self._store(message.role, message.content, self.persona_slug)
+        stored = self._store(message.role, message.content, self.persona_slug, message.thinking)
         if stored:
             self._stored[id(message)] = stored
 
@@ -214,6 +216,7 @@ class ChatSession:
         The answer is written to the history as it streams (every PARTIAL_SAVE_INTERVAL), so a
         terminal killed mid-answer loses a moment of it at most."""
         parts: list[str] = []
+        thoughts: list[str] = []
         epoch = self._epoch
         author = Author(self.state.model, self.persona_slug)
         row: int | None = None
@@ -222,6 +225,7 @@ class ChatSession:
             async with aclosing(self.backend.chat(self.request())) as chunks:
                 async for chunk in chunks:
                     parts.append(chunk.text)
+                    thoughts.append(chunk.thinking)
                     if chunk.done:
                         self.last_timings = chunk.timings
                     elif chunk.text and (now := time.monotonic()) >= next_save and epoch == self._epoch:
@@ -229,11 +233,11 @@ class ChatSession:
                         next_save = now + PARTIAL_SAVE_INTERVAL
                     yield chunk
         finally:
-            text = "".join(parts)
-            if row is not None and text:
-                self._saving(lambda: self.history.update_message(row, text))
-            if text and epoch == self._epoch:
-                message = Message("assistant", text)
+            text, thinking = "".join(parts), "".join(thoughts)
+            if row is not None and (text or thinking):
+                self._saving(lambda: self.history.update_message(row, text, thinking=thinking))
+            if (text or thinking) and epoch == self._epoch:
+                message = Message("assistant", text, thinking=thinking)
                 self.state.messages.append(message)
                 self._authors[id(message)] = author
                 if row is not None:
@@ -289,7 +293,7 @@ class ChatSession:
         conversation = self.history.conversation(conversation_id)
         self.clear()
         for stored in self.history.messages(conversation.id):
-            message = Message(stored.role, stored.content)
+            message = Message(stored.role, stored.content, thinking=stored.thinking)
             self.state.messages.append(message)
             self._stored[id(message)] = stored.id
             if stored.role == "assistant" and stored.model:

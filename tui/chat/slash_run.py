@@ -81,6 +81,15 @@ class _Runner:
             case "/set history" | "/set nohistory":
                 s.keep_history = c.name == "/set history"
                 return Outcome("Set history." if s.keep_history else "Set 'nohistory' mode.")
+            case "/set think":
+                level = c.rest.strip().lower()
+                if level not in ("", "low", "medium", "high"):
+                    raise CommandError('Usage: /set think [low|medium|high]')
+                s.think = level or True
+                return Outcome(f"Set 'think' mode{f' ({level})' if level else ''}.")
+            case "/set nothink":
+                s.think = False
+                return Outcome("Set 'nothink' mode.")
             case "/set verbose" | "/set quiet":
                 s.verbose = c.name == "/set verbose"
                 return Outcome("Set 'verbose' mode." if s.verbose else "Set 'quiet' mode.")

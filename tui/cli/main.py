@@ -22,6 +22,16 @@ if TYPE_CHECKING:  # asyncio and the Backend's types load only for the commands 
 Command = Callable[["Backend", argparse.Namespace], Awaitable[int]]
 
 
+def think_value(text: str) -> bool | str:
+    """`--think`'s value as Ollama's CLI reads it: true, false, or a level."""
+    value = text.strip().lower()
+    if value in ("true", "false"):
+        return value == "true"
+    if value in ("low", "medium", "high"):
+        return value
+    raise argparse.ArgumentTypeError(f"--think takes true, false, low, medium or high, not {text!r}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ember",
@@ -41,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--keepalive", help='how long the model stays loaded, e.g. "5m"')
     run.add_argument("--plain", action="store_true", help="a plain line chat instead of the app")
     run.add_argument("--nowordwrap", action="store_true", help="accepted for Ollama compatibility")
+    run.add_argument("--think", type=think_value, metavar="true|false|low|medium|high",
+                     help="let a thinking model think first (--think), or not (--think=false)")
+    run.add_argument("--hidethinking", action="store_true", help="do not print the thinking of a thinking model")
 
     sub.add_parser("list", aliases=["ls"], help="list the models on this machine")
     show = sub.add_parser("show", help="describe a model")
@@ -114,7 +127,9 @@ def answers_once(args: argparse.Namespace) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    # a bare --think means true, as in Ollama, and never takes the prompt as its value
+    args, extra = parser.parse_known_args(["--think=true" if a == "--think" else a for a in argv])
     # `ember run MODEL --verbose "prompt"`: argparse ends the prompt at the flag; the rest belongs to it.
     if getattr(args, "command", None) == "run" and extra and not any(e.startswith("-") for e in extra):
         args.prompt = [*args.prompt, *extra]

@@ -107,8 +107,12 @@ async def cmd_run(backend: Backend, args: argparse.Namespace) -> int:
         return await interactive(backend, args)
     if not prompt:
         return 0
-    request = GenerateRequest(model=args.model, prompt=prompt, format=args.format, keep_alive=args.keepalive)
-    timings = await stream_answer(backend.generate(request))
+    think = getattr(args, "think", None)
+    request = GenerateRequest(model=args.model, prompt=prompt, format=args.format, keep_alive=args.keepalive,
+                              think=think)
+    # off a terminal (a pipe, a file) the thinking is shown only when --think asked for it, as in Ollama
+    shown = not getattr(args, "hidethinking", False) and (sys.stdout.isatty() or think is not None)
+    timings = await stream_answer(backend.generate(request), show_thinking=shown)
     if args.verbose and timings:
         print(timing_block(timings), file=sys.stderr)
     return 0
