@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
                404: "not_found_error", 413: "request_too_large", 429: "rate_limit_error",
@@ -149,6 +149,27 @@ class Usage(BaseModel):
 StopReason = Literal["end_turn", "max_tokens", "stop_sequence", "tool_use"]
 
 
+class TextContent(BaseModel):
+    type: Literal["text"] = "text"
+    text: str
+
+
+class ThinkingContent(BaseModel):
+    type: Literal["thinking"] = "thinking"
+    thinking: str
+    signature: str = ""
+
+
+class ToolUseContent(BaseModel):
+    type: Literal["tool_use"] = "tool_use"
+    id: str
+    name: str
+    input: dict[str, Any]
+
+
+AnswerBlock = Annotated[TextContent | ThinkingContent | ToolUseContent, Field(discriminator="type")]
+
+
 class Message(BaseModel):
     """A whole answer (`stream: false`), and the `message` of a stream's message_start."""
 
@@ -156,10 +177,69 @@ class Message(BaseModel):
     type: Literal["message"] = "message"
     role: Literal["assistant"] = "assistant"
     model: str
-    content: list[dict[str, Any]]
+    content: list[AnswerBlock]
     stop_reason: StopReason | None = None
     stop_sequence: str | None = None
     usage: Usage
+
+
+# --- the stream's events -------------------------------------------------------------------------------
+
+
+class TextDelta(BaseModel):
+    type: Literal["text_delta"]
+    text: str
+
+
+class ThinkingDelta(BaseModel):
+    type: Literal["thinking_delta"]
+    thinking: str
+
+
+class InputJsonDelta(BaseModel):
+    type: Literal["input_json_delta"]
+    partial_json: str
+
+
+class MessageStart(BaseModel):
+    type: Literal["message_start"]
+    message: Message
+
+
+class Ping(BaseModel):
+    type: Literal["ping"]
+
+
+class ContentBlockStart(BaseModel):
+    type: Literal["content_block_start"]
+    index: int
+    content_block: AnswerBlock
+
+
+class ContentBlockDelta(BaseModel):
+    type: Literal["content_block_delta"]
+    index: int
+    delta: Annotated[TextDelta | ThinkingDelta | InputJsonDelta, Field(discriminator="type")]
+
+
+class ContentBlockStop(BaseModel):
+    type: Literal["content_block_stop"]
+    index: int
+
+
+class MessageDeltaBody(BaseModel):
+    stop_reason: StopReason | None = None
+    stop_sequence: str | None = None
+
+
+class MessageDelta(BaseModel):
+    type: Literal["message_delta"]
+    delta: MessageDeltaBody
+    usage: Usage
+
+
+class MessageStop(BaseModel):
+    type: Literal["message_stop"]
 
 
 class CountTokensResponse(BaseModel):
@@ -174,6 +254,12 @@ class ErrorDetail(BaseModel):
 class ErrorResponse(BaseModel):
     type: Literal["error"] = "error"
     error: ErrorDetail
+
+
+class StreamEvent(RootModel[Annotated[
+        MessageStart | Ping | ContentBlockStart | ContentBlockDelta | ContentBlockStop | MessageDelta | MessageStop
+        | ErrorResponse, Field(discriminator="type")]]):
+    """One server-sent event of a streamed answer (its `event:` line names its type)."""
 
 
 def error(status: int, message: str) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, RootModel, Tag
 
 
 class ResponsesBody(BaseModel):
@@ -221,3 +221,76 @@ class Response(BaseModel):
     store: bool = False
     truncation: Literal["disabled"] = "disabled"
     usage: Usage | None = None
+
+
+# --- the stream's events -------------------------------------------------------------------------------
+
+
+class Numbered(BaseModel):
+    sequence_number: int
+
+
+class ResponseEvent(Numbered):
+    type: Literal["response.created", "response.in_progress", "response.completed", "response.incomplete",
+                  "response.failed"]
+    response: Response
+
+
+class OutputItemEvent(Numbered):
+    type: Literal["response.output_item.added", "response.output_item.done"]
+    output_index: int
+    item: OutputItem
+
+
+class ContentPartEvent(Numbered):
+    type: Literal["response.content_part.added", "response.content_part.done"]
+    item_id: str
+    output_index: int
+    content_index: int
+    part: Annotated[OutputText | ReasoningText, Field(discriminator="type")]
+
+
+class TextDeltaEvent(Numbered):
+    type: Literal["response.output_text.delta", "response.reasoning_text.delta"]
+    item_id: str
+    output_index: int
+    content_index: int
+    delta: str
+    logprobs: list[dict[str, Any]] | None = None
+
+
+class TextDoneEvent(Numbered):
+    type: Literal["response.output_text.done", "response.reasoning_text.done"]
+    item_id: str
+    output_index: int
+    content_index: int
+    text: str
+    logprobs: list[dict[str, Any]] | None = None
+
+
+class ArgumentsDeltaEvent(Numbered):
+    type: Literal["response.function_call_arguments.delta"]
+    item_id: str
+    output_index: int
+    delta: str
+
+
+class ArgumentsDoneEvent(Numbered):
+    type: Literal["response.function_call_arguments.done"]
+    item_id: str
+    output_index: int
+    name: str
+    arguments: str
+
+
+class ErrorEvent(Numbered):
+    type: Literal["error"]
+    code: str | None = None
+    message: str
+    param: str | None = None
+
+
+class StreamEvent(RootModel[Annotated[
+        ResponseEvent | OutputItemEvent | ContentPartEvent | TextDeltaEvent | TextDoneEvent | ArgumentsDeltaEvent
+        | ArgumentsDoneEvent | ErrorEvent, Field(discriminator="type")]]):
+    """One server-sent event of a streamed response (its `event:` line names its type)."""

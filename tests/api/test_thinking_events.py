@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from anthropic.lib.streaming._messages import accumulate_event
 from ember.backend.api import routes_anthropic, routes_responses
 from ember.backend.types import Chunk, Timings
+from ember.backend.wire import anthropic as anthropic_wire
 from ember.backend.wire import responses as wire
 from openai import omit
 from openai.lib.streaming.responses._responses import ResponseStreamState
@@ -31,6 +32,7 @@ async def _thinking_answer() -> AsyncIterator[Chunk]:
 
 async def test_anthropic_streams_thinking_deltas_before_the_text() -> None:
     events = [e async for e in routes_anthropic._events("m", "msg_1", _thinking_answer())]
+    assert all(anthropic_wire.StreamEvent.model_validate(e).model_dump(exclude_unset=True) == e for e in events)
     snapshot = None
     for event in events:
         snapshot = accumulate_event(event=event, current_snapshot=snapshot, json_bufs={})
@@ -44,6 +46,7 @@ async def test_anthropic_streams_thinking_deltas_before_the_text() -> None:
 async def test_responses_stream_a_reasoning_item_before_the_message() -> None:
     body = wire.ResponsesRequest(model="m", input="hi")
     events = [e async for e in routes_responses._numbered(routes_responses._events(body, "resp_1", _thinking_answer()))]
+    assert all(wire.StreamEvent.model_validate(e).model_dump(mode="json", exclude_unset=True) == e for e in events)
     state = ResponseStreamState(input_tools=omit, text_format=omit)
     parse = TypeAdapter(ResponseStreamEvent).validate_python
     for event in events:
