@@ -9,46 +9,68 @@ import asyncio
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 T = TypeVar("T")
-_END = object()
 
-# Generation holds a thread for the whole answer; a pool of its own keeps short calls unblocked.
+# Pulls, creates and imports hold a thread while they run; a pool of its own keeps short calls unblocked.
 _EXECUTOR = ThreadPoolExecutor(max_workers=64, thread_name_prefix="ember-work")
 
 
-class _Channel:
-    """Items from one thread to one asyncio consumer. The event loop is woken only when the consumer
-    is waiting, so a consumer that reads in bursts (a screen drawing a few times a second) costs a
-    wake-up per burst, not one per item."""
+class Channel(Generic[T]):
+    """Items from any thread to one asyncio consumer, delivered with one hop: `put` runs in the
+    producing thread, and the event loop is woken only when the consumer is waiting, so a consumer that
+    reads in bursts (a screen drawing a few times a second) costs a wake-up per burst, not one per item.
+    An exception put here is raised in the consumer."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
-        self._items: list[object] = []
+        self._items: list[T | BaseException] = []
         self._lock = threading.Lock()
         self._waiter: asyncio.Future[None] | None = None
 
-    def put(self, item: object) -> None:
+    def put(self, item: T | BaseException) -> None:
         with self._lock:
             self._items.append(item)
             waiter, self._waiter = self._waiter, None
         if waiter is not None:
-            self._loop.call_soon_threadsafe(_wake, waiter)
+            try:
+                self._loop.call_soon_threadsafe(_wake, waiter)
+            except RuntimeError:  # the consumer's loop has closed: nobody is waiting any more
+                pass
 
-    async def take_all(self) -> list[object]:
+    async def take_all(self) -> list[T]:
+        """Everything that arrived since the last call (waiting for at least one item); raises the
+        first exception among them after nothing."""
         while True:
             with self._lock:
                 if self._items:
                     items, self._items = self._items, []
-                    return items
+                    break
                 waiter = self._waiter = self._loop.create_future()
-            await waiter
+            try:
+                await waiter
+            finally:
+                with self._lock:
+                    if self._waiter is waiter:
+                        self._waiter = None  # a consumer that left wants no more wake-ups
+        failure = next((i for i, item in enumerate(items) if isinstance(item, BaseException)), None)
+        if failure is not None:
+            if failure == 0:
+                raise items[0]  # type: ignore[misc]
+            with self._lock:
+                self._items[:0] = items[failure:]  # raised on the next call, after what came before
+            items = items[:failure]
+        return items  # type: ignore[return-value]
 
 
 def _wake(waiter: asyncio.Future[None]) -> None:
     if not waiter.done():
         waiter.set_result(None)
+
+
+class _End:
+    """Put after a worker's last item."""
 
 
 async def stream_from_thread(produce: Callable[[threading.Event], Iterator[T]],
@@ -58,7 +80,7 @@ async def stream_from_thread(produce: Callable[[threading.Event], Iterator[T]],
     `merge` may combine the items that arrived together (while the consumer was busy) into fewer.
     """
     loop = asyncio.get_running_loop()
-    channel = _Channel(loop)
+    channel: Channel[T | _End] = Channel(loop)
     cancel = threading.Event()
 
     def work() -> None:
@@ -70,21 +92,18 @@ async def stream_from_thread(produce: Callable[[threading.Event], Iterator[T]],
         except BaseException as exc:  # handed to the consumer, who re-raises it
             channel.put(exc)
         finally:
-            channel.put(_END)
+            channel.put(_End())
 
     future = loop.run_in_executor(_EXECUTOR, work)
     try:
         while True:
             batch = await channel.take_all()
-            end = batch[-1] is _END
-            items = batch[:-1] if end else batch
-            failure = next((item for item in items if isinstance(item, BaseException)), None)
-            if failure is None and merge is not None and len(items) > 1:
-                items = merge(items)  # type: ignore[arg-type]
+            end = isinstance(batch[-1], _End)
+            items: list[T] = batch[:-1] if end else batch  # type: ignore[assignment]
+            if merge is not None and len(items) > 1:
+                items = merge(items)
             for item in items:
-                if isinstance(item, BaseException):
-                    raise item
-                yield item  # type: ignore[misc]
+                yield item
             if end:
                 break
     finally:

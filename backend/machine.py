@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ember.backend.engine.buildinfo import MachineReport, machine_report
 from ember.backend.engine.geometry import geometry_from_info
-from ember.backend.engine.hardware import MachineReport, OffloadPlan, estimate_offload, machine_report
+from ember.backend.engine.offload import OffloadPlan, estimate_offload
 
 __all__ = ["MachineReport", "OffloadPlan", "machine_report", "offload_plan"]
 

@@ -104,35 +104,39 @@ def validate(options: dict[str, object] | None) -> dict[str, object]:
     return {name: coerce(name, value) for name, value in (options or {}).items() if value is not None}
 
 
+DEFAULTS: dict[str, object] = {name: param.default for name, param in PARAMETERS.items()}
+
+
 @dataclass(frozen=True)
 class Options:
-    """Every parameter with its effective value for one request."""
+    """Every parameter with its effective value for one request; built by `Options.merge`, which takes
+    each default from PARAMETERS."""
 
-    num_ctx: int = 4096
-    num_predict: int = -1
-    temperature: float = 0.8
-    top_k: int = 40
-    top_p: float = 0.9
-    min_p: float = 0.0
-    typical_p: float = 1.0
-    repeat_penalty: float = 1.1
-    repeat_last_n: int = 64
-    presence_penalty: float = 0.0
-    frequency_penalty: float = 0.0
-    mirostat: int = 0
-    mirostat_tau: float = 5.0
-    mirostat_eta: float = 0.1
-    seed: int = -1
-    stop: tuple[str, ...] = ()
-    num_keep: int = 4
-    num_batch: int = 512
-    num_thread: int = 0
-    num_gpu: int = -1
+    num_ctx: int
+    num_predict: int
+    temperature: float
+    top_k: int
+    top_p: float
+    min_p: float
+    typical_p: float
+    repeat_penalty: float
+    repeat_last_n: int
+    presence_penalty: float
+    frequency_penalty: float
+    mirostat: int
+    mirostat_tau: float
+    mirostat_eta: float
+    seed: int
+    stop: tuple[str, ...]
+    num_keep: int
+    num_batch: int
+    num_thread: int
+    num_gpu: int
 
     @classmethod
     def merge(cls, *layers: dict[str, object] | None) -> Options:
-        """Later layers win: `Options.merge(model_params, request_options)`."""
-        values: dict[str, object] = {}
+        """Validate each layer once; later layers win: `Options.merge(model_params, request_options)`."""
+        values = dict(DEFAULTS)
         for layer in layers:
             values.update(validate(layer))
         return cls(**values)  # type: ignore[arg-type]
@@ -141,4 +145,4 @@ class Options:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
-assert {f.name for f in fields(Options)} == set(PARAMETERS), "Options and PARAMETERS must agree"
+assert [f.name for f in fields(Options)] == list(PARAMETERS), "Options and PARAMETERS must agree"

@@ -43,7 +43,7 @@ fi
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 PIP=("$VENV/bin/python" -m pip --disable-pip-version-check -q)
 "${PIP[@]}" install --upgrade pip wheel setuptools
-# ember itself first, without its dependencies: the build check below runs ember's own hardware module
+# ember itself first, without its dependencies: the build check below runs ember's own buildinfo module
 "${PIP[@]}" install --no-deps -e .
 
 cpu_flags() {
@@ -61,7 +61,7 @@ llama_at_version() {
     "$VENV/bin/python" -c "import llama_cpp, sys; sys.exit(llama_cpp.__version__ != '$LLAMA_VERSION')" 2>/dev/null
 }
 installed_build() {  # cpu, cuda or metal: read from the ggml backends the installed llama.cpp has
-    llama_at_version && "$VENV/bin/python" -m ember.backend.engine.hardware --installed-build 2>/dev/null
+    llama_at_version && "$VENV/bin/python" -m ember.backend.engine.buildinfo --installed-build 2>/dev/null
 }
 build_failed() {
     echo "building llama-cpp-python for $BUILD failed (CMAKE_ARGS=$CMAKE_ARGS); see \"GPU\" in README.md," \

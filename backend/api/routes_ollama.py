@@ -31,10 +31,7 @@ async def generate(body: ollama.GenerateRequest, request: Request,
 
 @router.post("/chat", response_model=ollama.ChatResponse, responses=STREAMED)
 async def chat(body: ollama.ChatRequest, request: Request, backend: Backend = Depends(backend_of)) -> Response:
-    chat_request = convert.chat_request(body)
-    if chat_request.tools and "tools" not in (await backend.show(body.model)).capabilities:
-        raise InvalidRequest(f'"{body.model}" does not support tools: its template has no place for them')
-    first, rest = await first_and_rest(request, backend.chat(chat_request))
+    first, rest = await first_and_rest(request, backend.chat(convert.chat_request(body)))
     if body.stream:
         return ndjson_response(first, rest, lambda chunk: convert.chat_chunk(body.model, chunk))
     answer = await until_disconnected(request, convert.collect_answer(first, rest))

@@ -107,7 +107,8 @@ def _envelope(kind: str, model: str, ident: str) -> dict[str, Any]:
             "system_fingerprint": "fp_ember"}
 
 
-@router.post("/chat/completions", responses=STREAMED)
+@router.post("/chat/completions", response_model=openai.OAIChatCompletion,
+             responses={200: {**STREAMED[200], "description": "OAIChatCompletionChunk events when stream is true"}})
 async def chat_completions(body: openai.OAIChatRequest, request: Request,
                            backend: Backend = Depends(backend_of)) -> Response:
     tools = [t.model_dump() for t in body.tools] if body.tools and body.tool_choice != "none" else None
@@ -116,8 +117,6 @@ async def chat_completions(body: openai.OAIChatRequest, request: Request,
                        format=_format(body), tools=tools,
                        think=EFFORTS[body.reasoning_effort] if body.reasoning_effort else None,
                        logprobs=bool(body.logprobs), top_logprobs=body.top_logprobs or 0)
-    if tools and "tools" not in (await backend.show(body.model)).capabilities:
-        raise InvalidRequest(f'"{body.model}" does not support tools: its template has no place for them')
     first, rest = await first_and_rest(request, backend.chat(chat))
     ident = f"chatcmpl-{secrets.token_hex(6)}"
     if body.stream:
@@ -165,7 +164,7 @@ async def _chat_events(model: str, ident: str, first: Chunk, rest: AsyncIterator
                 yield {**_envelope("chat.completion.chunk", model, ident), "choices": [], "usage": _usage(chunk)}
 
 
-@router.post("/completions", responses=STREAMED)
+@router.post("/completions", response_model=openai.OAICompletion, responses=STREAMED)
 async def completions(body: openai.OAICompletionRequest, request: Request,
                       backend: Backend = Depends(backend_of)) -> Response:
     prompts = [body.prompt] if isinstance(body.prompt, str) else body.prompt
@@ -209,19 +208,19 @@ def _base64(vector: list[float]) -> str:
     return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
 
 
-@router.get("/models", response_model=openai.OAIModelList)
+@router.get("/models", response_model=openai.OAIModelList, response_model_exclude_unset=True)
 async def models(backend: Backend = Depends(backend_of)) -> dict:
     return {"object": "list", "data": [{"id": m.name, "object": "model", "created": int(m.modified_at),
                                         "owned_by": "library"} for m in await backend.list_models()]}
 
 
-@router.get("/models/{model:path}", response_model=openai.OAIModel)
+@router.get("/models/{model:path}", response_model=openai.OAIModel, response_model_exclude_unset=True)
 async def model(model: str, backend: Backend = Depends(backend_of)) -> dict:
     info = await backend.show(model)
     return {"id": info.name, "object": "model", "created": int(info.modified_at), "owned_by": "library"}
 
 
-@router.post("/embeddings")
+@router.post("/embeddings", response_model=openai.OAIEmbeddingList, response_model_exclude_unset=True)
 async def embeddings(body: openai.OAIEmbeddingRequest, request: Request,
                      backend: Backend = Depends(backend_of)) -> dict:
     texts = [body.input] if isinstance(body.input, str) else body.input

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import queue
 import threading
 import time
 from collections.abc import Iterator
@@ -19,7 +20,7 @@ from pathlib import Path
 import llama_cpp as lc
 from ember.backend.engine.batch import PIECE_BYTES, BatchLoop
 from ember.backend.engine.sampler import SamplerChain
-from ember.backend.engine.slots import Request
+from ember.backend.engine.slots import Outbox, Request
 from ember.backend.engine.textstream import TextStream
 from ember.backend.engine.tokens import tokenize
 from ember.backend.errors import EmberError, InvalidModelFile
@@ -132,24 +133,35 @@ class Runner:
 
     # generation -----------------------------------------------------------------------------
 
-    def generate(self, prompt: list[int], options: Options, *, cancel: threading.Event | None = None,
-                 grammar: str | None = None, top_logprobs: int = -1, special: bool = False) -> Iterator[Chunk]:
-        """Evaluate `prompt` (reusing a cached prefix) and stream the answer as Chunks.
+    def start(self, prompt: list[int], options: Options, out: Outbox, *, cancel: threading.Event | None = None,
+              grammar: str | None = None, top_logprobs: int = -1, special: bool = False) -> Request:
+        """Queue `prompt` (reusing a cached prefix); its chunks are put into `out` from the batch thread,
+        the last one done (or an error). Setting `cancel` or the request's `abandoned` frees its slot.
 
         With `top_logprobs` 0 or more, every chunk carries its tokens' log probabilities (and that many
-        alternatives each); `special` writes control tokens into the text. Stopping the iteration
-        early (closing the generator) cancels the request and frees its slot.
+        alternatives each); `special` writes control tokens into the text.
         """
         if not prompt:
             raise EmberError("the prompt is empty after templating")
         request = Request(list(prompt), options, SamplerChain(self.vocab, self.n_vocab, options, grammar),
-                          cancel, top_logprobs=top_logprobs, special=special)
+                          cancel, out, top_logprobs=top_logprobs, special=special)
         try:
             self.loop.submit(request)
         except BaseException:
             request.sampler.close()
             raise
-        get = request.out.get
+        return request
+
+    def generate(self, prompt: list[int], options: Options, *, cancel: threading.Event | None = None,
+                 grammar: str | None = None, top_logprobs: int = -1, special: bool = False) -> Iterator[Chunk]:
+        """Evaluate `prompt` and stream the answer as Chunks to this thread.
+
+        Stopping the iteration early (closing the generator) cancels the request and frees its slot.
+        """
+        answer: queue.SimpleQueue[Chunk | BaseException] = queue.SimpleQueue()
+        request = self.start(prompt, options, answer, cancel=cancel, grammar=grammar, top_logprobs=top_logprobs,
+                             special=special)
+        get = answer.get
         try:
             while True:
                 item = get()

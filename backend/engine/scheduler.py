@@ -90,9 +90,14 @@ class Scheduler:
         self._loading: dict[ModelKey, threading.Lock] = {}
 
     @contextmanager
-    def use(self, key: ModelKey, name: str, keep_alive: float | None = None) -> Iterator[tuple[object, int]]:
-        """Use `key`'s runner (exclusively unless it is concurrent); yields (runner, ns spent loading it now)."""
-        resident, load_ns = self._get_or_load(key, name)
+    def use(self, key: ModelKey, name: str, keep_alive: float | None = None,
+            load: Callable[[], object] | None = None) -> Iterator[tuple[object, int]]:
+        """Use `key`'s runner (exclusively unless it is concurrent); yields (runner, ns spent loading it now).
+
+        `load` loads it, if it is not resident, the way this request asks (e.g. its context size);
+        without it the scheduler's own `load(key)` does.
+        """
+        resident, load_ns = self._get_or_load(key, name, load or (lambda: self._load(key)))
         try:
             if getattr(resident.runner, "concurrent", False):
                 yield resident.runner, load_ns
@@ -102,7 +107,7 @@ class Scheduler:
         finally:
             self._release(resident, self.keep_alive if keep_alive is None else keep_alive)
 
-    def _get_or_load(self, key: ModelKey, name: str) -> tuple[Resident, int]:
+    def _get_or_load(self, key: ModelKey, name: str, load: Callable[[], object]) -> tuple[Resident, int]:
         with self._guard:
             resident = self._residents.get(key)
             if resident is not None:
@@ -119,7 +124,7 @@ class Scheduler:
                     return resident, 0
             self._make_room(key)
             start = time.perf_counter_ns()
-            runner = self._load(key)
+            runner = load()
             load_ns = time.perf_counter_ns() - start
             with self._guard:
                 resident = Resident(key, name, runner)

@@ -10,6 +10,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import llama_cpp as lc
 from ember.backend.engine.sampler import SamplerChain
@@ -18,15 +19,21 @@ from ember.backend.parameters import Options
 from ember.backend.types import Chunk, TokenLogprob
 
 
+class Outbox(Protocol):
+    """Where the batch loop puts a request's chunks (and the error that ends it), from its own thread."""
+
+    def put(self, item: Chunk | BaseException, /) -> None: ...
+
+
 @dataclass(eq=False)
 class Request:
-    """One generation: its prompt, its sampler chain, and the queue its chunks go to."""
+    """One generation: its prompt, its sampler chain, and where its chunks go."""
 
     prompt: list[int]
     options: Options
     sampler: SamplerChain
     cancel: threading.Event | None = None
-    out: queue.SimpleQueue[Chunk | BaseException] = field(default_factory=queue.SimpleQueue)
+    out: Outbox = field(default_factory=queue.SimpleQueue)
     started: int = field(default_factory=time.perf_counter_ns)
     abandoned: bool = False  # the consumer stopped reading
     todo: list[int] = field(default_factory=list)  # prompt tokens not evaluated yet

@@ -145,15 +145,20 @@ class HarmonySplitter:
         return (held, "") if self.channel == "analysis" else ("", held)
 
 
+def split_chunk(splitter: Splitter, chunk: Chunk) -> list[Chunk]:
+    """What `chunk` becomes: its text divided into `thinking` and `text`; the last chunk flushes the rest."""
+    if chunk.done:
+        thinking, content = splitter.flush()
+        return [Chunk(content, thinking=thinking, pieces=0), chunk] if thinking or content else [chunk]
+    thinking, content = splitter.feed(chunk.text)
+    if thinking or content or chunk.logprobs:
+        return [Chunk(content, thinking=thinking, logprobs=chunk.logprobs, pieces=chunk.pieces)]
+    return []
+
+
 def split_thinking(chunks: Iterator[Chunk], splitter: Splitter) -> Iterator[Chunk]:
     """The same stream with each chunk's text divided into `thinking` and `text`."""
     for chunk in chunks:
+        yield from split_chunk(splitter, chunk)
         if chunk.done:
-            thinking, content = splitter.flush()
-            if thinking or content:
-                yield Chunk(content, thinking=thinking, pieces=0)
-            yield chunk
             return
-        thinking, content = splitter.feed(chunk.text)
-        if thinking or content or chunk.logprobs:
-            yield Chunk(content, thinking=thinking, logprobs=chunk.logprobs, pieces=chunk.pieces)

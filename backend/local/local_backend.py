@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import ExitStack
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ember.backend.asyncbridge import run_blocking, stream_from_thread
+from ember.backend.asyncbridge import Channel, run_blocking, stream_from_thread
 from ember.backend.config import Config
 from ember.backend.engine.scheduler import ModelKey, Scheduler, parse_keep_alive
+from ember.backend.engine.thinking import split_chunk
 from ember.backend.errors import EmberError, InvalidRequest, ModelNotFound
 from ember.backend.local.integrity import BlobVerifier
 from ember.backend.local.requestlimits import check_text, check_tokens, fit_context, keep_alive_seconds
 from ember.backend.local.thinkmode import resolve_think, splitter_for
-from ember.backend.parameters import Options, validate
-from ember.backend.prompt.toolcalls import stream_tool_calls
+from ember.backend.parameters import Options
+from ember.backend.prompt.toolcalls import ToolCallStream
 from ember.backend.service import Backend
 from ember.backend.store.modelrecord import ModelRecord, load_record
 from ember.backend.store.modelstore import ModelStore
@@ -31,16 +35,20 @@ from ember.backend.types import (
     ModelSummary,
     PullProgress,
     RunningModel,
+    Timings,
     merge_text_chunks,
 )
 
 if TYPE_CHECKING:
-    from ember.backend.engine.hardware import OffloadPlan
+    from ember.backend.engine.offload import OffloadPlan
+    from ember.backend.engine.runner import Runner
+    from ember.backend.engine.slots import Request
+    from ember.backend.engine.thinking import Splitter
 
 
 def _load_runner(key: ModelKey, config: Config, options: Options) -> tuple[object, OffloadPlan]:
     """Load with as many layers on the GPU as fit (or the model's num_gpu); fewer after out-of-memory."""
-    from ember.backend.engine.hardware import load_offloaded
+    from ember.backend.engine.offload import load_offloaded
     from ember.backend.engine.runner import Runner  # llama.cpp is only imported when a model runs
 
     return load_offloaded(
@@ -74,9 +82,8 @@ class LocalBackend(Backend):
         from ember.backend.engine.memory import available_bytes
 
         self.offload: dict[ModelKey, OffloadPlan] = {}  # how each resident model was split
-        self._loading = threading.local()  # the options of the request that may load a model
         self.scheduler = Scheduler(
-            self._load_runner,
+            lambda key: self._load_runner(key, Options.merge()),
             max_loaded=self.config.max_loaded_models,
             keep_alive=parse_keep_alive(self.config.keep_alive, 300.0),
             need=lambda key: _runner_bytes(key, self.config),
@@ -85,8 +92,7 @@ class LocalBackend(Backend):
         self.embedders = Scheduler(_load_embedder, max_loaded=self.config.max_loaded_models,
                                    keep_alive=self.scheduler.keep_alive)
 
-    def _load_runner(self, key: ModelKey) -> object:
-        options = getattr(self._loading, "options", None) or Options()
+    def _load_runner(self, key: ModelKey, options: Options) -> object:
         runner, self.offload[key] = _load_runner(key, self.config, options)
         return runner
 
@@ -183,100 +189,134 @@ class LocalBackend(Backend):
     def _key(self, record: ModelRecord) -> ModelKey:
         return ModelKey(record.model_path, record.adapters)
 
-    def _options(self, record: ModelRecord, request_options: dict[str, Any]) -> Options:
+    def _options(self, record: ModelRecord, request_options: dict[str, Any] | None) -> Options:
+        """The request's options over the model's over the defaults, each layer validated once."""
         options = Options.merge(record.parameters, request_options)
         if options.num_thread == 0 and self.config.num_thread:
-            options = Options.merge(options.to_dict(), {"num_thread": self.config.num_thread})
+            options = replace(options, num_thread=self.config.num_thread)
         loaded = next((r.runner for r in self.scheduler.residents() if r.key == self._key(record)), None)
         return fit_context(options, record, self.config.num_parallel, getattr(loaded, "num_ctx", 0))
 
     def _keep_alive(self, value: str | float | None) -> float:
         return keep_alive_seconds(parse_keep_alive(value, self.scheduler.keep_alive))
 
-    def chat(self, request: ChatRequest) -> AsyncIterator[Chunk]:
-        return stream_from_thread(lambda cancel: self._chat(request, cancel), merge_text_chunks)
+    def _turn(self, model: str, options: dict[str, Any] | None, keep_alive: str | float | None,
+              fmt: str | dict[str, Any] | None) -> Turn:
+        """The prologue chat and generate share: the model, its options, keep-alive and grammar."""
+        record = self.record(model)
+        return Turn(record, self._options(record, options), self._keep_alive(keep_alive), _grammar_for(fmt))
 
-    def _chat(self, request: ChatRequest, cancel: threading.Event) -> Iterator[Chunk]:
+    def chat(self, request: ChatRequest) -> AsyncIterator[Chunk]:
+        return self._answer(lambda: self._chat_turn(request), request.tools)
+
+    def _chat_turn(self, request: ChatRequest) -> Turn:
         from ember.backend.prompt.render import render_prompt, with_persona  # Jinja: only when a model runs
 
-        record = self.record(request.model)
-        options = self._options(record, validate(request.options))
-        keep_alive = self._keep_alive(request.keep_alive)
-        messages = with_persona(record, request.messages)
+        turn = self._turn(request.model, request.options, request.keep_alive, request.format)
+        record = turn.record
+        if request.tools and "tools" not in record.capabilities:
+            raise InvalidRequest(f'"{request.model}" does not support tools: its template has no place for them')
         if not request.messages:
-            yield from self._load_only(record, keep_alive)
-            return
+            return turn  # a load
         if any(m.images for m in request.messages):
             raise InvalidRequest(f"{record.name} cannot read images: ember runs text models only for now")
+        messages = with_persona(record, request.messages)
         check_text((m.content for m in messages), "a message")
-        grammar = _grammar_for(request.format)
         think = resolve_think(record, request.think)
-        top_logprobs = _top_logprobs(request.logprobs, request.top_logprobs)
-        self.verifier.check(record)
-        self._loading.options = options
-        with self.scheduler.use(self._key(record), record.name.display(), keep_alive) as (runner, load_ns):
+        turn.top_logprobs = _top_logprobs(request.logprobs, request.top_logprobs)
+        turn.special = record.channels
+
+        def tokens(runner: Runner) -> list[int]:
             prompt = render_prompt(record, messages, bos=runner.bos_text, eos=runner.eos_text, tools=request.tools,
                                    think=think)
-            tokens = runner.tokenize(prompt, add_special=not prompt.startswith(runner.bos_text or "\0"))
-            chunks = self._answer(runner, record, prompt, tokens, options, cancel, grammar, top_logprobs)
-            chunks = _with_load_time(chunks, load_ns)
-            yield from stream_tool_calls(chunks, request.tools) if request.tools else chunks
+            turn.splitter = splitter_for(record, prompt)
+            return runner.tokenize(prompt, add_special=not prompt.startswith(runner.bos_text or "\0"))
 
-    def _answer(self, runner: Any, record: ModelRecord, prompt: str, tokens: list[int], options: Options,
-                cancel: threading.Event, grammar: str | None, top_logprobs: int) -> Iterator[Chunk]:
-        """The runner's answer to `tokens`, its thinking split from its content when the model thinks."""
-        chunks = runner.generate(tokens, options, cancel=cancel, grammar=grammar, top_logprobs=top_logprobs,
-                                 special=record.channels)
-        splitter = splitter_for(record, prompt)
-        if splitter is None:
-            return chunks
-        from ember.backend.engine.thinking import split_thinking
-
-        return split_thinking(chunks, splitter)
+        turn.tokens = tokens
+        return turn
 
     def generate(self, request: GenerateRequest) -> AsyncIterator[Chunk]:
-        return stream_from_thread(lambda cancel: self._generate(request, cancel), merge_text_chunks)
+        return self._answer(lambda: self._generate_turn(request), None)
 
-    def _generate(self, request: GenerateRequest, cancel: threading.Event) -> Iterator[Chunk]:
+    def _generate_turn(self, request: GenerateRequest) -> Turn:
         from ember.backend.prompt.render import render_prompt, with_persona  # Jinja: only when a model runs
 
-        record = self.record(request.model)
-        options = self._options(record, validate(request.options))
-        keep_alive = self._keep_alive(request.keep_alive)
+        turn = self._turn(request.model, request.options, request.keep_alive, request.format)
+        record = turn.record
         if not request.prompt and not request.context:
-            yield from self._load_only(record, keep_alive)
-            return
+            return turn  # a load
         check_text([request.prompt, request.system or "", request.template or ""], "the prompt")
-        grammar = _grammar_for(request.format)
         think = resolve_think(record, request.think)
-        top_logprobs = _top_logprobs(request.logprobs, request.top_logprobs)
-        self.verifier.check(record)
-        self._loading.options = options
-        with self.scheduler.use(self._key(record), record.name.display(), keep_alive) as (runner, load_ns):
+        turn.top_logprobs = _top_logprobs(request.logprobs, request.top_logprobs)
+        turn.special = record.channels
+
+        def tokens(runner: Runner) -> list[int]:
             check_tokens(request.context or [], runner.n_vocab)
             if request.raw:
                 text = request.prompt
             else:
-                turn = [Message("user", request.prompt)]
-                messages = turn if request.context else with_persona(record, turn, request.system)
+                said = [Message("user", request.prompt)]
+                messages = said if request.context else with_persona(record, said, request.system)
                 text = render_prompt(record, messages, bos=runner.bos_text, eos=runner.eos_text,
                                      template=request.template, think=think)
             fresh = not request.context and not text.startswith(runner.bos_text or "\0")
-            tokens = list(request.context or []) + runner.tokenize(text, add_special=fresh)
-            chunks = self._answer(runner, record, text, tokens, options, cancel, grammar, top_logprobs)
-            yield from _with_load_time(chunks, load_ns)
+            turn.splitter = splitter_for(record, text)
+            return list(request.context or []) + runner.tokenize(text, add_special=fresh)
 
-    def _load_only(self, record: ModelRecord, keep_alive: float) -> Iterator[Chunk]:
+        turn.tokens = tokens
+        return turn
+
+    async def _answer(self, prepare: Callable[[], Turn], tools: list[dict[str, Any]] | None) -> AsyncIterator[Chunk]:
+        """Run the prologue in a worker thread, then stream what the batch loop puts straight into
+        this loop's channel: one thread hop per token, no thread held while the answer streams."""
+        channel: Channel[Chunk] = Channel(asyncio.get_running_loop())
+        cancel = threading.Event()
+        starting = asyncio.ensure_future(run_blocking(self._start, prepare, channel, cancel))
+        try:
+            started = await asyncio.shield(starting)
+            if started.request is None:
+                yield Chunk("", done=True, done_reason="unload" if started.turn.keep_alive == 0 else "load",
+                            timings=Timings(total_duration=started.total_ns, load_duration=started.load_ns))
+                return
+            calls = ToolCallStream(tools) if tools else None
+            splitter = started.turn.splitter
+            while True:
+                arrived = await channel.take_all()
+                ready: list[Chunk] = []
+                for chunk in arrived:
+                    if chunk.done and chunk.timings is not None:
+                        chunk.timings.load_duration = started.load_ns
+                        chunk.timings.total_duration += started.load_ns
+                    for part in split_chunk(splitter, chunk) if splitter else (chunk,):
+                        ready.extend(calls.feed(part) if calls else (part,))
+                for chunk in merge_text_chunks(ready) if len(ready) > 1 else ready:
+                    yield chunk
+                if arrived[-1].done:
+                    return
+        finally:
+            cancel.set()
+            await asyncio.shield(_release(starting))
+
+    def _start(self, prepare: Callable[[], Turn], out: Channel[Chunk], cancel: threading.Event) -> Started:
+        """The blocking part of a turn: check the weights, load the model if needed, submit the prompt."""
         start = time.perf_counter_ns()
-        self._loading.options = self._options(record, {})
+        turn = prepare()
+        record, options = turn.record, turn.options
         self.verifier.check(record)
-        with self.scheduler.use(self._key(record), record.name.display(), keep_alive) as (_runner, load_ns):
-            pass
-        from ember.backend.types import Timings
-
-        done_reason = "unload" if keep_alive == 0 else "load"
-        yield Chunk("", done=True, done_reason=done_reason,
-                    timings=Timings(total_duration=time.perf_counter_ns() - start, load_duration=load_ns))
+        held = ExitStack()
+        try:
+            runner, load_ns = held.enter_context(self.scheduler.use(
+                self._key(record), record.name.display(), turn.keep_alive,
+                load=lambda: self._load_runner(self._key(record), options)))
+            if turn.tokens is None:
+                held.close()
+                return Started(turn, None, load_ns, held, total_ns=time.perf_counter_ns() - start)
+            request = runner.start(turn.tokens(runner), options, out, cancel=cancel, grammar=turn.grammar,
+                                   top_logprobs=turn.top_logprobs, special=turn.special)
+        except BaseException:
+            held.close()
+            raise
+        return Started(turn, request, load_ns, held)
 
     async def embed(self, model: str, inputs: list[str], *, truncate: bool = True) -> list[list[float]]:
         record = await run_blocking(self.record, model)
@@ -324,12 +364,40 @@ class LocalBackend(Backend):
         self.embedders.unload_all()
 
 
-def _with_load_time(chunks: Iterator[Chunk], load_ns: int) -> Iterator[Chunk]:
-    for chunk in chunks:
-        if chunk.done and chunk.timings is not None:
-            chunk.timings.load_duration = load_ns
-            chunk.timings.total_duration += load_ns
-        yield chunk
+@dataclass
+class Turn:
+    """One chat or generate request, resolved: its model, options, keep-alive and grammar, and how to
+    tokenize its prompt with the loaded runner (None: the request only loads the model)."""
+
+    record: ModelRecord
+    options: Options
+    keep_alive: float
+    grammar: str | None
+    tokens: Callable[[Runner], list[int]] | None = None
+    top_logprobs: int = -1  # alternatives to score per token; -1: no logprobs
+    special: bool = False  # control tokens written into the text (gpt-oss's channels)
+    splitter: Splitter | None = None  # how thinking is told from content, once the prompt is known
+
+
+@dataclass
+class Started:
+    """A turn the batch loop is answering (`request` None: the model was only loaded)."""
+
+    turn: Turn
+    request: Request | None
+    load_ns: int
+    held: ExitStack  # the scheduler's hold on the model, let go when the answer ends
+    total_ns: int = 0  # of a load alone
+
+
+async def _release(starting: asyncio.Future[Started]) -> None:
+    try:
+        started = await starting
+    except BaseException:
+        return  # the prologue failed and holds nothing
+    if started.request is not None:
+        started.request.abandoned = True  # a client that left frees its slot at the next step
+    await run_blocking(started.held.close)
 
 
 MAX_TOP_LOGPROBS = 20

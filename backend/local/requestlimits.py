@@ -28,7 +28,7 @@ def _size(n: int) -> str:
 def gpu_free_bytes() -> int:
     """Free memory on the GPUs llama.cpp can use (0 for a CPU build)."""
     try:
-        from ember.backend.engine.hardware import detect_devices, gpu_offload_supported
+        from ember.backend.engine.devices import detect_devices, gpu_offload_supported
 
         if not gpu_offload_supported():
             return 0

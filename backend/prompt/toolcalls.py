@@ -95,46 +95,69 @@ def _as_call(item: object) -> dict[str, Any] | None:
     return {"function": {"name": name, "arguments": arguments}}
 
 
+class ToolCallStream:
+    """Fed an answer chunk by chunk: passes prose through as it streams, holds what may be a tool call
+    and parses it when the answer ends."""
+
+    def __init__(self, tools: list[dict[str, Any]] | None) -> None:
+        self.tools = tools
+        self._buffer, self._holding, self._started = "", False, False
+
+    def feed(self, chunk: Chunk) -> list[Chunk]:
+        """What to send on now that `chunk` arrived."""
+        if chunk.done:
+            out = []
+            if self._holding:
+                prose, calls = parse_tool_calls(self._buffer, self.tools)
+                if prose or calls:
+                    out.append(Chunk(prose, tool_calls=calls))
+            elif self._buffer:
+                out.append(Chunk(self._buffer))
+            self._buffer = ""
+            return [*out, chunk]
+        # thinking and scores pass straight through
+        passed = [Chunk("", thinking=chunk.thinking, logprobs=chunk.logprobs, pieces=0)] \
+            if chunk.thinking or chunk.logprobs else []
+        return passed + self._prose(chunk.text)
+
+    def _prose(self, text: str) -> list[Chunk]:
+        self._buffer += text
+        if self._holding:
+            return []
+        if not self._started:
+            head = self._buffer.lstrip()
+            if not head:
+                return []
+            if head.startswith(MARKERS + _OPENERS):
+                self._holding = True
+                return []
+            if any(m.startswith(head) for m in MARKERS):
+                return []
+            self._started = True
+        start = _first_marker(self._buffer)
+        if start >= 0:
+            prose, self._buffer, self._holding = self._buffer[:start], self._buffer[start:], True
+            return [Chunk(prose)] if prose else []
+        keep = _partial_marker(self._buffer)
+        if len(self._buffer) > keep:
+            prose, self._buffer = self._buffer[: len(self._buffer) - keep], self._buffer[len(self._buffer) - keep :]
+            return [Chunk(prose)]
+        return []
+
+    def rest(self) -> list[Chunk]:
+        """What is held when the answer stops without a last chunk."""
+        rest, self._buffer = self._buffer, ""
+        return [Chunk(rest)] if rest else []
+
+
 def stream_tool_calls(chunks: Iterator[Chunk], tools: list[dict[str, Any]] | None) -> Iterator[Chunk]:
     """Pass prose through as it streams; hold what may be a tool call and parse it at the end."""
-    buffer, holding, started = "", False, False
+    calls = ToolCallStream(tools)
     for chunk in chunks:
+        yield from calls.feed(chunk)
         if chunk.done:
-            if holding:
-                prose, calls = parse_tool_calls(buffer, tools)
-                if prose or calls:
-                    yield Chunk(prose, tool_calls=calls)
-            elif buffer:
-                yield Chunk(buffer)
-            yield chunk
             return
-        if chunk.thinking or chunk.logprobs:  # thinking and scores pass straight through
-            yield Chunk("", thinking=chunk.thinking, logprobs=chunk.logprobs, pieces=0)
-        buffer += chunk.text
-        if holding:
-            continue
-        if not started:
-            head = buffer.lstrip()
-            if not head:
-                continue
-            if head.startswith(MARKERS + _OPENERS):
-                holding = True
-                continue
-            if any(m.startswith(head) for m in MARKERS):
-                continue
-            started = True
-        start = _first_marker(buffer)
-        if start >= 0:
-            if start:
-                yield Chunk(buffer[:start])
-            buffer, holding = buffer[start:], True
-            continue
-        keep = _partial_marker(buffer)
-        if len(buffer) > keep:
-            yield Chunk(buffer[: len(buffer) - keep])
-            buffer = buffer[len(buffer) - keep :]
-    if buffer:
-        yield Chunk(buffer)
+    yield from calls.rest()
 
 
 def _partial_marker(text: str) -> int:

@@ -11,9 +11,10 @@ import re
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+import pydantic
 from ember.backend.asyncbridge import run_blocking
 from ember.backend.digests import hash_file
 from ember.backend.errors import EmberError, RemoteError
@@ -33,9 +34,9 @@ from ember.backend.types import (
     RunningModel,
     Timings,
 )
+from ember.backend.wire import ollama
 
-_TIMING_FIELDS = ("total_duration", "load_duration", "prompt_eval_count", "prompt_eval_duration",
-                  "eval_count", "eval_duration")
+M = TypeVar("M", bound=pydantic.BaseModel)
 
 
 def server_answers(address: str, api_key: str = "", timeout: float = 0.5) -> bool:
@@ -58,12 +59,11 @@ def _unix(text: str | None) -> float:
         return 0.0
 
 
-def _details(data: dict[str, Any] | None) -> ModelDetails:
-    data = data or {}
-    return ModelDetails(format=data.get("format") or "gguf", family=data.get("family") or "",
-                        families=list(data.get("families") or []), parameter_size=data.get("parameter_size") or "",
-                        quantization_level=data.get("quantization_level") or "",
-                        parent_model=data.get("parent_model") or "")
+def _details(data: ollama.Details | None) -> ModelDetails:
+    data = data or ollama.Details()
+    return ModelDetails(format=data.format or "gguf", family=data.family, families=list(data.families or []),
+                        parameter_size=data.parameter_size, quantization_level=data.quantization_level,
+                        parent_model=data.parent_model)
 
 
 def _parameters(text: str) -> dict[str, Any]:
@@ -98,17 +98,32 @@ def _message(m: Message) -> dict[str, Any]:
     return data
 
 
-def _text_of(data: dict[str, Any]) -> str:
-    return (data.get("message") or {}).get("content") or data.get("response") or ""
+def _text_of(line: pydantic.BaseModel) -> str:
+    if isinstance(line, ollama.ChatResponse):
+        return line.message.content
+    return line.response if isinstance(line, ollama.GenerateResponse) else ""
 
 
-def _chunk(data: dict[str, Any], text: str, clock: StreamClock) -> Chunk:
-    done = bool(data.get("done"))
-    timings = clock.with_server(Timings(**{k: int(data.get(k) or 0) for k in _TIMING_FIELDS})) if done else None
-    message = data.get("message") or {}
-    return Chunk(text, done=done, done_reason=data.get("done_reason") or "", timings=timings,
-                 context=data.get("context"), tool_calls=list(message.get("tool_calls") or []),
-                 thinking=message.get("thinking") or data.get("thinking") or "")
+def _timings(line: ollama.Metrics) -> Timings:
+    return Timings(total_duration=line.total_duration or 0, load_duration=line.load_duration or 0,
+                   prompt_eval_count=line.prompt_eval_count or 0,
+                   prompt_eval_duration=line.prompt_eval_duration or 0, eval_count=line.eval_count or 0,
+                   eval_duration=line.eval_duration or 0)
+
+
+def _chunk(line: ollama.ChatResponse | ollama.GenerateResponse, clock: StreamClock) -> Chunk:
+    timings = clock.with_server(_timings(line)) if line.done else None
+    calls = line.message.tool_calls if isinstance(line, ollama.ChatResponse) else None
+    return Chunk(_text_of(line), done=line.done, done_reason=line.done_reason or "", timings=timings,
+                 context=line.context if isinstance(line, ollama.GenerateResponse) else None,
+                 tool_calls=[call.model_dump(exclude_none=True) for call in calls or []],
+                 thinking=_thinking_of(line))
+
+
+def _thinking_of(line: ollama.ChatResponse | ollama.GenerateResponse) -> str:
+    if isinstance(line, ollama.ChatResponse):
+        return line.message.thinking or ""
+    return line.thinking or ""
 
 
 class RemoteBackend(Backend):
@@ -128,8 +143,8 @@ class RemoteBackend(Backend):
                     model: str | None = None) -> httpx.Response:
         return await self.transport.call(method, path, body, model)
 
-    async def _stream(self, path: str, body: dict[str, Any], model: str | None,
-                      clock: StreamClock | None = None) -> AsyncIterator[dict[str, Any]]:
+    async def _stream(self, path: str, body: dict[str, Any], model: str | None, shape: type[M],
+                      clock: StreamClock | None = None) -> AsyncIterator[M]:
         started = done = False
         async with self.transport.stream(path, {**body, "stream": True}, model) as response:
             try:
@@ -141,13 +156,14 @@ class RemoteBackend(Backend):
                     except ValueError:
                         raise RemoteError(f"{self.transport.where} sent a line that is not JSON: {line[:80]!r} "
                                           "— is it an Ollama-compatible server? Try --api openai") from None
-                    if "error" in data:
+                    if isinstance(data, dict) and "error" in data:
                         raise EmberError(f"{self.transport.where}: {data['error']}")
+                    parsed = self.transport.read(shape, data, path)
                     if clock is not None:
-                        clock.text(_text_of(data))
+                        clock.text(_text_of(parsed))
                     started = True
-                    done = bool(data.get("done")) or done
-                    yield data
+                    done = bool(getattr(parsed, "done", False)) or done
+                    yield parsed
             except httpx.HTTPError as exc:
                 raise self.transport.read_error(exc, started) from None
         if not done and path in ("/api/chat", "/api/generate"):
@@ -156,20 +172,18 @@ class RemoteBackend(Backend):
     # models ---------------------------------------------------------------------------------
 
     async def list_models(self) -> list[ModelSummary]:
-        data = (await self._call("GET", "/api/tags")).json()
-        return [ModelSummary(m.get("name") or m.get("model", ""), "sha256:" + m.get("digest", "").removeprefix("sha256:"),
-                             int(m.get("size") or 0), _unix(m.get("modified_at")), _details(m.get("details")))
-                for m in data.get("models") or []]
+        tags = await self.transport.fetch(ollama.TagsResponse, "GET", "/api/tags")
+        return [ModelSummary(m.name or m.model, "sha256:" + m.digest.removeprefix("sha256:"), m.size,
+                             _unix(m.modified_at), _details(m.details)) for m in tags.models]
 
     async def show(self, name: str) -> ModelInfo:
-        data = (await self._call("POST", "/api/show", {"model": name}, model=name)).json()
+        shown = await self.transport.fetch(ollama.ShowResponse, "POST", "/api/show", {"model": name}, model=name)
         return ModelInfo(
-            name=name, details=_details(data.get("details")), model_info=data.get("model_info") or {},
-            parameters=_parameters(data.get("parameters") or ""), template=data.get("template") or "",
-            system=data.get("system") or "", license=data.get("license") or "",
-            messages=[Message(m.get("role", "user"), m.get("content", "")) for m in data.get("messages") or []],
-            modelfile=data.get("modelfile") or "", modified_at=_unix(data.get("modified_at")),
-            capabilities=list(data.get("capabilities") or []),
+            name=name, details=_details(shown.details), model_info=shown.model_info,
+            parameters=_parameters(shown.parameters), template=shown.template, system=shown.system,
+            license=shown.license,
+            messages=[Message(m.get("role", "user"), m.get("content", "")) for m in shown.messages or []],
+            modelfile=shown.modelfile, modified_at=_unix(shown.modified_at), capabilities=shown.capabilities,
         )
 
     async def create(self, name: str, modelfile: str, *, base_dir: str | None = None) -> AsyncIterator[PullProgress]:
@@ -181,8 +195,9 @@ class RemoteBackend(Backend):
             if not await self.has_blob(uploaded):
                 yield PullProgress(f"uploading {upload.name}", total=upload.stat().st_size)
                 await self.add_blob(uploaded, _read_chunks(upload))
-        async for data in self._stream("/api/create", create_body(name, modelfile, uploaded), None):
-            yield _progress(data)
+        async for line in self._stream("/api/create", create_body(name, modelfile, uploaded), None,
+                                       ollama.ProgressResponse):
+            yield _progress(line)
 
     async def has_blob(self, digest: str) -> bool:
         return await self.transport.exists(f"/api/blobs/{digest}")
@@ -197,8 +212,8 @@ class RemoteBackend(Backend):
         await self._call("DELETE", "/api/delete", {"model": name}, model=name)
 
     async def pull(self, name: str) -> AsyncIterator[PullProgress]:
-        async for data in self._stream("/api/pull", {"model": name}, None):
-            yield _progress(data)
+        async for line in self._stream("/api/pull", {"model": name}, None, ollama.ProgressResponse):
+            yield _progress(line)
 
     # inference ------------------------------------------------------------------------------
 
@@ -209,8 +224,8 @@ class RemoteBackend(Backend):
             if getattr(request, key) is not None:
                 body[key] = getattr(request, key)
         clock = StreamClock()
-        async for data in self._stream("/api/chat", body, request.model, clock):
-            yield _chunk(data, _text_of(data), clock)
+        async for line in self._stream("/api/chat", body, request.model, ollama.ChatResponse, clock):
+            yield _chunk(line, clock)
 
     async def generate(self, request: GenerateRequest) -> AsyncIterator[Chunk]:
         body: dict[str, Any] = {"model": request.model, "prompt": request.prompt, "raw": request.raw,
@@ -221,19 +236,17 @@ class RemoteBackend(Backend):
         if request.suffix:
             body["suffix"] = request.suffix
         clock = StreamClock()
-        async for data in self._stream("/api/generate", body, request.model, clock):
-            yield _chunk(data, _text_of(data), clock)
+        async for line in self._stream("/api/generate", body, request.model, ollama.GenerateResponse, clock):
+            yield _chunk(line, clock)
 
     async def embed(self, model: str, inputs: list[str], *, truncate: bool = True) -> list[list[float]]:
         body = {"model": model, "input": inputs, "truncate": truncate}
-        return (await self._call("POST", "/api/embed", body, model=model)).json().get("embeddings") or []
+        return (await self.transport.fetch(ollama.EmbedResponse, "POST", "/api/embed", body, model=model)).embeddings
 
     async def running(self) -> list[RunningModel]:
-        data = (await self._call("GET", "/api/ps")).json()
-        return [RunningModel(m.get("name", ""), m.get("digest", ""), int(m.get("size") or 0),
-                             int(m.get("size_vram") or 0), _unix(m.get("expires_at")),
-                             int(m.get("context_length") or 0), _details(m.get("details")))
-                for m in data.get("models") or []]
+        ps = await self.transport.fetch(ollama.PsResponse, "GET", "/api/ps")
+        return [RunningModel(m.name, m.digest, m.size, m.size_vram, _unix(m.expires_at), m.context_length,
+                             _details(m.details)) for m in ps.models]
 
     async def load(self, name: str, keep_alive: str | float | None = None) -> None:
         body: dict[str, Any] = {"model": name, "stream": False}
@@ -248,9 +261,8 @@ class RemoteBackend(Backend):
         await self.transport.close()
 
 
-def _progress(data: dict[str, Any]) -> PullProgress:
-    return PullProgress(str(data.get("status", "")), data.get("digest") or "", int(data.get("total") or 0),
-                        int(data.get("completed") or 0))
+def _progress(line: ollama.ProgressResponse) -> PullProgress:
+    return PullProgress(line.status, line.digest or "", line.total or 0, line.completed or 0)
 
 
 def create_body(name: str, modelfile: str, uploaded: str | None = None) -> dict[str, Any]:

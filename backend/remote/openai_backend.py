@@ -33,8 +33,10 @@ from ember.backend.types import (
     PullProgress,
     RunningModel,
 )
+from ember.backend.wire import openai
 
 log = logging.getLogger("ember.remote")
+Answer = openai.OAIChatCompletion | openai.OAIChatCompletionChunk | openai.OAICompletion
 
 # what /v1/models says owns the models -> the engine behind it
 FLAVOURS = {"vllm": "vllm", "sglang": "sglang", "llamacpp": "llama.cpp", "me": "llama-cpp-python",
@@ -49,18 +51,17 @@ class OpenAIBackend(Backend):
                                    retries=retries, label=label or self.url, kind="OpenAI-compatible")
         self.notify: Callable[[str], None] = notify or log.warning
         self.flavour = ""
-        self._served: dict[str, dict[str, Any]] | None = None
+        self._served: dict[str, openai.OAIModel] | None = None
         self._reported: set[str] = set()
 
     # what the server has ----------------------------------------------------------------------
 
-    async def served(self, refresh: bool = False) -> dict[str, dict[str, Any]]:
+    async def served(self, refresh: bool = False) -> dict[str, openai.OAIModel]:
         """The server's models by id (GET /models), fetched once; also tells which engine it is."""
         if self._served is None or refresh:
-            data = (await self.transport.call("GET", "/models")).json()
-            entries = [m for m in (data.get("data") or []) if isinstance(m, dict) and m.get("id")]
-            self._served = {str(m["id"]): m for m in entries}
-            owners = {str(m.get("owned_by") or "") for m in entries}
+            listed = await self.transport.fetch(openai.OAIModelList, "GET", "/models")
+            self._served = {m.id: m for m in listed.data if m.id}
+            owners = {m.owned_by for m in listed.data}
             self.flavour = next((FLAVOURS[o] for o in owners if o in FLAVOURS), "")
         return self._served
 
@@ -92,7 +93,7 @@ class OpenAIBackend(Backend):
     # models ---------------------------------------------------------------------------------
 
     async def list_models(self) -> list[ModelSummary]:
-        return [ModelSummary(name, "", 0, float(entry.get("created") or 0), _details(entry, self.flavour))
+        return [ModelSummary(name, "", 0, float(entry.created), _details(entry, self.flavour))
                 for name, entry in sorted((await self.served(refresh=True)).items())]
 
     async def show(self, name: str) -> ModelInfo:
@@ -101,13 +102,13 @@ class OpenAIBackend(Backend):
         info: dict[str, Any] = {"general.architecture": "", "server.api": "openai", "server.url": self.url}
         if self.flavour:
             info["server.engine"] = self.flavour
-        context = entry.get("max_model_len") or (entry.get("meta") or {}).get("n_ctx_train")
+        context = entry.max_model_len or (entry.meta or {}).get("n_ctx_train")
         if context:
             info[".context_length"] = context
         return ModelInfo(name=model, details=_details(entry, self.flavour), model_info=info, parameters={},
                          template="", system="", license="", messages=[],
                          modelfile=f"# served by {self.url} (OpenAI-compatible API)\nFROM {model}\n",
-                         modified_at=float(entry.get("created") or 0), capabilities=["completion"])
+                         modified_at=float(entry.created), capabilities=["completion"])
 
     async def create(self, name: str, modelfile: str, *, base_dir: str | None = None) -> AsyncIterator[PullProgress]:
         raise self._not_supported("creating models")
@@ -142,7 +143,8 @@ class OpenAIBackend(Backend):
             body["response_format"] = _response_format(request.format)
         if request.tools:
             body["tools"] = request.tools
-        async for chunk in self._answer("/chat/completions", body, request.model):
+        async for chunk in self._answer("/chat/completions", body, request.model, openai.OAIChatCompletion,
+                                        openai.OAIChatCompletionChunk):
             yield chunk
 
     async def generate(self, request: GenerateRequest) -> AsyncIterator[Chunk]:
@@ -162,30 +164,40 @@ class OpenAIBackend(Backend):
         body: dict[str, Any] = {"model": model, "prompt": request.prompt, **self._fields(request.options)}
         if request.suffix:
             body["suffix"] = request.suffix
-        async for chunk in self._answer("/completions", body, request.model):
+        async for chunk in self._answer("/completions", body, request.model, openai.OAICompletion,
+                                        openai.OAICompletion):
             yield chunk
 
-    async def _answer(self, path: str, body: dict[str, Any], model: str) -> AsyncIterator[Chunk]:
+    async def _answer(self, path: str, body: dict[str, Any], model: str, whole: type[Answer],
+                      event: type[Answer]) -> AsyncIterator[Chunk]:
+        """Stream `path`'s answer: server-sent events of the `event` shape, or one JSON body of the `whole`
+        shape from a server that does not stream."""
         clock = StreamClock()
         state = _Answer()
         body = {**body, "stream": True, "stream_options": {"include_usage": True}}
         async with self.transport.stream(path, body, model, headers={"Accept": "text/event-stream"}) as response:
             if "json" in response.headers.get("content-type", ""):  # a server that does not stream
                 await response.aread()
-                text = state.take(response.json())
+                try:
+                    data = response.json()
+                except ValueError:
+                    raise RemoteError(f"{self.transport.where} answered {path} with something that is not "
+                                      "JSON — is it an OpenAI-compatible server?") from None
+                text = state.take(self.transport.read(whole, data, path))
                 clock.text(text)
                 if text:
                     yield Chunk(text)
                 state.finished = True
             else:
-                async for text in self._events(response, state):
+                async for text in self._events(response, state, path, event):
                     clock.text(text)
                     yield Chunk(text)
         prompt, answer = state.usage
         yield Chunk("", done=True, done_reason=state.reason, timings=clock.timings(prompt, answer),
                     tool_calls=state.calls())
 
-    async def _events(self, response: httpx.Response, state: _Answer) -> AsyncIterator[str]:
+    async def _events(self, response: httpx.Response, state: _Answer, path: str,
+                      shape: type[Answer]) -> AsyncIterator[str]:
         from httpx_sse import EventSource, SSEError
 
         try:
@@ -202,7 +214,7 @@ class OpenAIBackend(Backend):
                 if isinstance(data, dict) and data.get("error"):
                     error = data["error"]
                     raise EmberError(f"{self.transport.where}: {error.get('message') if isinstance(error, dict) else error}")
-                text = state.take(data)
+                text = state.take(self.transport.read(shape, data, path))
                 if text:
                     yield text
         except httpx.HTTPError as exc:
@@ -223,9 +235,14 @@ class OpenAIBackend(Backend):
         return [_normalised(_pooled(v)) for v in vectors]
 
     async def _embeddings(self, served: str, inputs: list[str], model: str) -> list[list[Any]]:
-        data = (await self.transport.call("POST", "/embeddings", {"model": served, "input": inputs},
-                                          model=model)).json()
-        return [item.get("embedding") or [] for item in sorted(data.get("data") or [], key=lambda d: d.get("index", 0))]
+        listed = await self.transport.fetch(openai.OAIEmbeddingList, "POST", "/embeddings",
+                                            {"model": served, "input": inputs}, model=model)
+        vectors = []
+        for item in sorted(listed.data, key=lambda d: d.index):
+            if isinstance(item.embedding, str):
+                raise RemoteError(f"{self.transport.where} sent base64 embeddings though ember asked for floats")
+            vectors.append(item.embedding)
+        return vectors
 
     async def close(self) -> None:
         await self.transport.close()
@@ -241,23 +258,27 @@ class _Answer:
         self.usage: tuple[int | None, int | None] = (None, None)
         self._calls: dict[int, dict[str, str]] = {}
 
-    def take(self, data: dict[str, Any]) -> str:
+    def take(self, answer: Answer) -> str:
         """Absorb one event (or a whole non-streamed answer); returns its text."""
-        usage = data.get("usage")
-        if isinstance(usage, dict) and usage.get("completion_tokens") is not None:
-            self.usage = (int(usage.get("prompt_tokens") or 0), int(usage["completion_tokens"]))
+        if answer.usage is not None:
+            self.usage = (answer.usage.prompt_tokens, answer.usage.completion_tokens)
         text = ""
-        for choice in data.get("choices") or []:
-            delta = choice.get("delta") or choice.get("message") or {}
-            text += delta.get("content") or choice.get("text") or ""
-            for position, call in enumerate(delta.get("tool_calls") or []):
-                slot = self._calls.setdefault(int(call.get("index", position)), {"name": "", "arguments": ""})
-                function = call.get("function") or {}
-                slot["name"] += function.get("name") or ""
-                arguments = function.get("arguments") or ""
+        for choice in answer.choices:
+            if isinstance(choice, openai.OAICompletionChoice):
+                text += choice.text
+                calls: list[openai.OAIAnswerCall] = []
+            else:
+                said = choice.delta if isinstance(choice, openai.OAIChunkChoice) else choice.message
+                text += said.content or ""
+                calls = said.tool_calls or []
+            for position, call in enumerate(calls):
+                slot = self._calls.setdefault(position if call.index is None else call.index,
+                                              {"name": "", "arguments": ""})
+                arguments = call.function.arguments
+                slot["name"] += call.function.name or ""
                 slot["arguments"] += arguments if isinstance(arguments, str) else json.dumps(arguments)
-            if choice.get("finish_reason"):
-                self.reason = "length" if choice["finish_reason"] == "length" else "stop"
+            if choice.finish_reason:
+                self.reason = "length" if choice.finish_reason == "length" else "stop"
                 self.finished = True
         self.started = self.started or bool(text)
         return text
@@ -273,8 +294,8 @@ class _Answer:
         return result
 
 
-def _details(entry: dict[str, Any], flavour: str) -> ModelDetails:
-    return ModelDetails(format="", family=flavour or str(entry.get("owned_by") or ""))
+def _details(entry: openai.OAIModel, flavour: str) -> ModelDetails:
+    return ModelDetails(format="", family=flavour or entry.owned_by)
 
 
 def _response_format(format: str | dict[str, Any]) -> dict[str, Any]:

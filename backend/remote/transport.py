@@ -10,15 +10,17 @@ import asyncio
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+import pydantic
 from ember.backend.errors import EmberError, InvalidRequest, ModelNotFound, RemoteError, Unauthorized
 
 DEFAULT_TIMEOUT = 300.0  # seconds a server may stay silent: a large model can take minutes to load
 CONNECT_TIMEOUT = 5.0
 RETRIES = 3  # attempts to connect before giving up
 BACKOFF = 0.2  # seconds before the second attempt, doubled each time
+M = TypeVar("M", bound=pydantic.BaseModel)
 _CONNECTING = (httpx.ConnectError,)  # refused or reset: a server restarting; a silent host is not retried
 
 
@@ -139,6 +141,27 @@ class Transport:
         if response.status_code >= 400:
             raise self.failed(response.status_code, message_of(response), model)
         return response
+
+    async def fetch(self, shape: type[M], method: str, path: str, body: dict[str, Any] | None = None,
+                    model: str | None = None) -> M:
+        """`call`, its JSON answer read as the wire model `shape`."""
+        response = await self.call(method, path, body, model)
+        try:
+            data = response.json()
+        except ValueError:
+            raise RemoteError(f"{self.where} answered {path} with something that is not JSON "
+                              f"({_one_line(response.text, 80)!r}) — is it an {self.kind} server?") from None
+        return self.read(shape, data, path)
+
+    def read(self, shape: type[M], data: object, path: str) -> M:
+        """One JSON answer (or streamed line) of `path` as the wire model `shape`, or a one-line error."""
+        try:
+            return shape.model_validate(data, strict=False)
+        except pydantic.ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first.get("loc", ())) or "the body"
+            raise RemoteError(f"{self.where} answered {path} in a shape ember does not know ({where}: "
+                              f"{first.get('msg', 'invalid')}) — is it an {self.kind} server?") from None
 
     async def exists(self, path: str) -> bool:
         """Whether a HEAD request for `path` finds it (200)."""

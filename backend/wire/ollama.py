@@ -145,9 +145,9 @@ class EmbedRequest(Named):
 
 
 class EmbedResponse(BaseModel):
-    model: str
+    model: str = ""
     embeddings: list[list[float]]
-    total_duration: int
+    total_duration: int = 0
     load_duration: int = 0
     prompt_eval_count: int = 0
 
@@ -176,7 +176,7 @@ class Details(BaseModel):
 
 class ModelEntry(BaseModel):
     name: str
-    model: str
+    model: str = ""
     modified_at: str
     size: int
     digest: str
@@ -192,10 +192,10 @@ class RunningEntry(BaseModel):
     model: str
     size: int
     digest: str
-    details: Details | None
-    expires_at: str
-    size_vram: int
-    context_length: int
+    details: Details | None = None
+    expires_at: str = ""
+    size_vram: int = 0
+    context_length: int = 0  # sent since Ollama 0.6
 
 
 class PsResponse(BaseModel):
@@ -207,15 +207,17 @@ class ShowRequest(Named):
 
 
 class ShowResponse(BaseModel):
-    modelfile: str
-    parameters: str
-    template: str
+    """ember sends every field; Ollama leaves the empty ones out."""
+
+    modelfile: str = ""
+    parameters: str = ""
+    template: str = ""
     system: str = ""
     license: str = ""
-    details: Details
-    model_info: dict[str, Any]
-    capabilities: list[str]
-    modified_at: str
+    details: Details = Field(default_factory=Details)
+    model_info: dict[str, Any] = Field(default_factory=dict)
+    capabilities: list[str] = Field(default_factory=list)
+    modified_at: str = ""
     messages: list[dict[str, Any]] | None = None
 
 

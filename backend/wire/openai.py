@@ -95,10 +95,145 @@ class OAIEmbeddingRequest(OpenAIBody):
 class OAIModel(BaseModel):
     id: str
     object: str = "model"
-    created: int
-    owned_by: str = "library"
+    created: int = 0
+    owned_by: str = ""
+    max_model_len: int | None = None  # vLLM's context length
+    meta: dict[str, Any] | None = None  # llama.cpp's server: n_ctx_train and more
 
 
 class OAIModelList(BaseModel):
     object: str = "list"
     data: list[OAIModel]
+
+
+# --- responses -----------------------------------------------------------------------------------
+# Lenient where servers differ (llama.cpp, vLLM, LM Studio add fields or leave some out); the client
+# reads their answers through these same models.
+
+
+class OAIUsage(BaseModel):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+
+class OAICallFunction(BaseModel):
+    name: str | None = None  # a streamed call's later deltas carry only more arguments
+    arguments: str | dict[str, Any] = ""  # JSON text; a few servers send the object itself
+
+
+class OAIAnswerCall(BaseModel):
+    id: str | None = None
+    index: int | None = None
+    type: str = "function"
+    function: OAICallFunction
+
+
+class OAIAnswer(BaseModel):
+    role: str = "assistant"
+    content: str | None = None
+    reasoning: str | None = None  # the thinking, in the field Ollama uses
+    tool_calls: list[OAIAnswerCall] | None = None
+
+
+class OAITopLogprob(BaseModel):
+    token: str
+    logprob: float
+    bytes: list[int] | None = None
+
+
+class OAITokenLogprob(OAITopLogprob):
+    top_logprobs: list[OAITopLogprob] = Field(default_factory=list)
+
+
+class OAIChoiceLogprobs(BaseModel):
+    content: list[OAITokenLogprob] | None = None
+
+
+class OAIChatChoice(BaseModel):
+    index: int = 0
+    message: OAIAnswer
+    logprobs: OAIChoiceLogprobs | None = None
+    finish_reason: str | None = None
+
+
+class OAIChatCompletion(BaseModel):
+    """A whole chat answer (`stream` false)."""
+
+    id: str = ""
+    object: str = "chat.completion"
+    created: int = 0
+    model: str = ""
+    system_fingerprint: str | None = None
+    choices: list[OAIChatChoice]
+    usage: OAIUsage | None = None
+
+
+class OAIDelta(BaseModel):
+    role: str | None = None
+    content: str | None = None
+    reasoning: str | None = None
+    tool_calls: list[OAIAnswerCall] | None = None
+
+
+class OAIChunkChoice(BaseModel):
+    index: int = 0
+    delta: OAIDelta
+    logprobs: OAIChoiceLogprobs | None = None
+    finish_reason: str | None = None
+
+
+class OAIChatCompletionChunk(BaseModel):
+    """One server-sent event of a streamed chat answer; the last may hold only `usage`."""
+
+    id: str = ""
+    object: str = "chat.completion.chunk"
+    created: int = 0
+    model: str = ""
+    system_fingerprint: str | None = None
+    choices: list[OAIChunkChoice]
+    usage: OAIUsage | None = None
+
+
+class OAICompletionChoice(BaseModel):
+    text: str = ""
+    index: int = 0
+    logprobs: dict[str, Any] | None = None
+    finish_reason: str | None = None
+
+
+class OAICompletion(BaseModel):
+    """A text completion, whole or one streamed event of it (the same shape)."""
+
+    id: str = ""
+    object: str = "text_completion"
+    created: int = 0
+    model: str = ""
+    system_fingerprint: str | None = None
+    choices: list[OAICompletionChoice]
+    usage: OAIUsage | None = None
+
+
+class OAIEmbedding(BaseModel):
+    object: str = "embedding"
+    # floats; base64 of float32s (encoding_format "base64"); one row per token from servers that do not pool
+    embedding: list[float] | list[list[float]] | str
+    index: int = 0
+
+
+class OAIEmbeddingList(BaseModel):
+    object: str = "list"
+    model: str = ""
+    data: list[OAIEmbedding]
+    usage: OAIUsage | None = None
+
+
+class OAIErrorDetail(BaseModel):
+    message: str
+    type: str | None = None
+    param: str | None = None
+    code: str | int | None = None
+
+
+class OAIErrorResponse(BaseModel):
+    error: OAIErrorDetail

@@ -1,4 +1,5 @@
-"""The real server on a free loopback port, in a thread, in front of the session's LocalBackend."""
+"""The real server on a free loopback port, in a thread, in front of the session's LocalBackend; every body
+it sends is checked against its wire model (tests/api/wirecheck.py)."""
 
 from __future__ import annotations
 
@@ -22,9 +23,11 @@ def running_server(backend, config: Config) -> Iterator[str]:  # type: ignore[no
     from ember.backend.api.app import create_app
     from ember.backend.api.server import bind
 
+    from tests.api.wirecheck import WireCheck
+
     sock = bind("127.0.0.1", 0)
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(backend, config), log_level="warning",
+    server = uvicorn.Server(uvicorn.Config(WireCheck(create_app(backend, config)), log_level="warning",
                                            timeout_graceful_shutdown=2))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -39,6 +42,17 @@ def running_server(backend, config: Config) -> Iterator[str]:  # type: ignore[no
         server.should_exit = True
         thread.join(10)
         sock.close()
+
+
+@pytest.fixture(autouse=True)
+def responses_match_their_wire_models() -> Iterator[None]:
+    """Every body the test server sent during a test conforms to its model in backend/wire."""
+    from tests.api.wirecheck import DRIFT
+
+    DRIFT.clear()
+    yield
+    drifted, DRIFT[:] = list(DRIFT), []
+    assert not drifted, "responses drifted from their wire models:\n" + "\n".join(drifted)
 
 
 @pytest.fixture(scope="session")

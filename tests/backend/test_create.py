@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from ember.backend.errors import ModelfileError, ModelNotFound
 from ember.backend.models.create import create_model
-from ember.backend.parameters import Options
+from ember.backend.parameters import PARAMETERS
 from ember.backend.prompt.render import render_prompt, with_persona
 from ember.backend.store.modelrecord import load_record
 from ember.backend.store.modelstore import (
@@ -137,7 +137,7 @@ async def test_parameters_a_request_beats_the_modelfile_which_beats_the_defaults
     record = backend.record("test/params")
     options = backend._options(record, {})
     assert (options.num_predict, options.temperature, options.top_k) == (3, 0.0, 9)
-    assert options.top_p == Options().top_p  # not in the Modelfile: the default
+    assert options.top_p == PARAMETERS["top_p"].default  # not in the Modelfile: the default
     options = backend._options(record, {"num_predict": 6, "top_k": 2})
     assert (options.num_predict, options.temperature, options.top_k) == (6, 0.0, 2)
 

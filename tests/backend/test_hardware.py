@@ -16,22 +16,17 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from ember.backend.engine.buildinfo import installed_flavour, recorded_flavour, system_info
+from ember.backend.engine.devices import DeviceInfo, backend_names, detect_devices, gpu_offload_supported
 from ember.backend.engine.geometry import ModelGeometry, geometry_from_gguf, geometry_from_info
-from ember.backend.engine.hardware import (
+from ember.backend.engine.offload import (
     DEFAULT_HEADROOM,
-    DeviceInfo,
     MiB,
     OffloadPlan,
-    backend_names,
-    detect_devices,
     estimate_offload,
     fallback_layers,
-    gpu_offload_supported,
-    installed_flavour,
     load_offloaded,
     load_with_fallback,
-    recorded_flavour,
-    system_info,
 )
 from ember.backend.errors import EmberError, InvalidModelFile
 from ember.backend.store.ggufmeta import read_gguf_meta

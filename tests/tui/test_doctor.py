@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from ember.backend.engine.hardware import installed_flavour, system_info
+from ember.backend.engine.buildinfo import installed_flavour, system_info
 
 EMBER = [sys.executable, "-m", "tui"]
 

@@ -1,22 +1,19 @@
-"""Accelerators and GPU offload: what llama.cpp can use on this machine, and how many layers fit.
+"""GPU offload: how many of a model's layers fit on this machine's GPUs, and loading with that many.
 
-Detection asks llama.cpp's own device registry (the list it offloads to), through the ggml
-functions the llama_cpp extension already links. The estimate is plain arithmetic on a model's
-geometry, so it can be tested against recorded devices on a machine without a GPU.
+The estimate is plain arithmetic on a model's geometry, so it can be tested against recorded
+devices on a machine without a GPU; a load that still runs out of memory is retried with fewer.
 """
 
 from __future__ import annotations
 
-import ctypes
 import logging
-import os
-import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
+from ember.backend.engine.devices import DeviceInfo, detect_devices, gpu_offload_supported
 from ember.backend.engine.geometry import ModelGeometry, geometry_from_gguf
 from ember.backend.errors import EmberError
 
@@ -24,35 +21,8 @@ log = logging.getLogger("ember.hardware")
 
 MiB = 1 << 20
 DEFAULT_HEADROOM = 512 * MiB  # per GPU: driver, CUDA/Metal context growth, fragmentation
-DEVICE_KINDS = ("cpu", "gpu", "igpu", "accel", "meta")  # ggml_backend_dev_type, in order
-FLAVOURS = {"CUDA": "cuda", "Metal": "metal", "MTL": "metal", "ROCm": "rocm", "MUSA": "musa",
-            "Vulkan": "vulkan", "SYCL": "sycl"}
-BUILD_FILE = "ember-build"  # written into the virtual environment by scripts/install.sh
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class DeviceInfo:
-    """One device in llama.cpp's registry, as ggml describes it."""
-
-    name: str  # CUDA0, Metal, CPU
-    description: str  # NVIDIA GeForce RTX 4090, Apple M2 Max
-    kind: str  # one of DEVICE_KINDS
-    free: int  # bytes
-    total: int
-    backend: str = ""  # the registry it belongs to: CUDA, Metal, CPU
-
-    @property
-    def is_gpu(self) -> bool:
-        return self.kind in ("gpu", "igpu")
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> DeviceInfo:
-        return cls(**{k: data[k] for k in ("name", "description", "kind", "free", "total", "backend") if k in data})
 
 
 @dataclass(frozen=True)
@@ -234,181 +204,3 @@ def load_offloaded(path: Path, load: Callable[[int], T], *, num_ctx: int, num_gp
 def _no_estimate(path: Path, why: Exception) -> OffloadPlan:
     """The plan of a model whose header could not be read: everything where llama.cpp puts it."""
     return OffloadPlan(0, 0, 0, Path(path).stat().st_size, 0, 0, reason=f"no estimate: {why}")
-
-
-# detection ------------------------------------------------------------------------------------
-
-_lib: Any = None
-
-
-def _ggml() -> Any:
-    """The llama.cpp library with ggml's device-registry functions declared (the bindings lack them)."""
-    global _lib
-    if _lib is not None:
-        return _lib
-    import llama_cpp as lc
-    from llama_cpp import llama_cpp as low
-
-    _quiet(lc)
-    lib = low._lib
-    ptr, size, text = ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p
-    for name, restype, argtypes in (
-        ("ggml_backend_dev_count", size, []),
-        ("ggml_backend_dev_get", ptr, [size]),
-        ("ggml_backend_dev_name", text, [ptr]),
-        ("ggml_backend_dev_description", text, [ptr]),
-        ("ggml_backend_dev_memory", None, [ptr, ctypes.POINTER(size), ctypes.POINTER(size)]),
-        ("ggml_backend_dev_type", ctypes.c_int, [ptr]),
-        ("ggml_backend_dev_backend_reg", ptr, [ptr]),
-        ("ggml_backend_reg_count", size, []),
-        ("ggml_backend_reg_get", ptr, [size]),
-        ("ggml_backend_reg_name", text, [ptr]),
-    ):
-        fn = getattr(lib, name)
-        fn.restype, fn.argtypes = restype, argtypes
-    _lib = lib
-    return lib
-
-
-_log_callback: Any = None
-
-
-def _quiet(lc: Any) -> None:
-    """Keep llama.cpp's device probing off the terminal unless EMBER_DEBUG_LLAMA is set."""
-    global _log_callback
-    if _log_callback is not None or "ember.backend.engine.runner" in sys.modules:
-        return
-
-    @lc.llama_log_callback
-    def callback(level: int, message: bytes, user_data: ctypes.c_void_p) -> None:
-        if os.environ.get("EMBER_DEBUG_LLAMA"):
-            os.write(2, message)
-
-    _log_callback = callback
-    lc.llama_log_set(callback, ctypes.c_void_p())
-    lc.llama_backend_init()
-
-
-def backend_names() -> list[str]:
-    """The ggml backends compiled into the installed llama.cpp: CPU, CUDA, Metal, BLAS, …"""
-    lib = _ggml()
-    return [lib.ggml_backend_reg_name(lib.ggml_backend_reg_get(i)).decode()
-            for i in range(lib.ggml_backend_reg_count())]
-
-
-def detect_devices() -> list[DeviceInfo]:
-    """Every device llama.cpp can place tensors on, with its free and total memory now."""
-    lib = _ggml()
-    devices = []
-    for i in range(lib.ggml_backend_dev_count()):
-        dev = lib.ggml_backend_dev_get(i)
-        free, total = ctypes.c_size_t(0), ctypes.c_size_t(0)
-        lib.ggml_backend_dev_memory(dev, ctypes.byref(free), ctypes.byref(total))
-        kind = lib.ggml_backend_dev_type(dev)
-        reg = lib.ggml_backend_dev_backend_reg(dev)
-        devices.append(DeviceInfo(
-            name=(lib.ggml_backend_dev_name(dev) or b"").decode(errors="replace"),
-            description=(lib.ggml_backend_dev_description(dev) or b"").decode(errors="replace").strip(),
-            kind=DEVICE_KINDS[kind] if 0 <= kind < len(DEVICE_KINDS) else "unknown",
-            free=free.value,
-            total=total.value,
-            backend=(lib.ggml_backend_reg_name(reg) or b"").decode() if reg else "",
-        ))
-    return devices
-
-
-def gpu_offload_supported() -> bool:
-    import llama_cpp as lc
-
-    _ggml()
-    return bool(lc.llama_supports_gpu_offload())
-
-
-def installed_flavour() -> str:
-    """cpu, cuda, metal (or another GPU backend's name) — what the installed llama.cpp was built for."""
-    for name in backend_names():
-        if name in FLAVOURS:
-            return FLAVOURS[name]
-    return "cpu"
-
-
-def recorded_flavour() -> str | None:
-    """The build scripts/install.sh chose, recorded in the virtual environment; None if unknown."""
-    try:
-        return (Path(sys.prefix) / BUILD_FILE).read_text().strip() or None
-    except OSError:
-        return None
-
-
-def system_info() -> dict[str, dict[str, str]]:
-    """llama_print_system_info, parsed: {"CPU": {"AVX2": "1", …}, "CUDA": {"ARCHS": "890", …}}."""
-    import llama_cpp as lc
-
-    _ggml()
-    text = lc.llama_print_system_info().decode(errors="replace")
-    result: dict[str, dict[str, str]] = {}
-    current: dict[str, str] = {}
-    for part in text.split("|"):
-        if " : " in part:
-            backend, _, part = part.partition(" : ")
-            current = result.setdefault(backend.strip(), {})
-        name, _, value = part.partition("=")
-        if name.strip():
-            current[name.strip()] = value.strip()
-    return result
-
-
-@dataclass(frozen=True)
-class MachineReport:
-    """What `ember doctor` prints about this machine."""
-
-    flavour: str
-    recorded: str | None
-    llama_cpp_version: str
-    gpu_offload: bool
-    cpu: str
-    threads: int
-    cpu_features: tuple[str, ...]
-    devices: tuple[DeviceInfo, ...]
-    backends: tuple[str, ...]
-
-    @property
-    def gpus(self) -> tuple[DeviceInfo, ...]:
-        return tuple(d for d in self.devices if d.is_gpu)
-
-
-def machine_report() -> MachineReport:
-    import llama_cpp as lc
-
-    devices = detect_devices()
-    cpu = next((d.description for d in devices if d.kind == "cpu"), "") or os.uname().machine
-    info = system_info().get("CPU", {})
-    try:
-        threads = len(os.sched_getaffinity(0))
-    except AttributeError:
-        threads = os.cpu_count() or 1
-    return MachineReport(
-        flavour=installed_flavour(),
-        recorded=recorded_flavour(),
-        llama_cpp_version=lc.__version__,
-        gpu_offload=gpu_offload_supported(),
-        cpu=cpu,
-        threads=threads,
-        cpu_features=tuple(name for name, value in info.items() if value == "1"),
-        devices=tuple(devices),
-        backends=tuple(backend_names()),
-    )
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m ember.backend.engine.hardware --installed-build`: the installer's check of the build."""
-    args = sys.argv[1:] if argv is None else argv
-    if args == ["--installed-build"]:
-        print(installed_flavour())
-        return 0
-    print("usage: python -m ember.backend.engine.hardware --installed-build", file=sys.stderr)
-    return 2
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
