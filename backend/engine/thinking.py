@@ -145,16 +145,8 @@ class HarmonySplitter:
         return (held, "") if self.channel == "analysis" else ("", held)
 
 
-def split_thinking(chunks: Iterator[Chunk], splitter: Splitter) -> Iterator[Chunk]:
-    """The same stream with each chunk's text divided into `thinking` and `text`."""
-    for chunk in chunks:
-        yield from split_chunk(chunk, splitter)
-        if chunk.done:
-            return
-
-
-def split_chunk(chunk: Chunk, splitter: Splitter) -> list[Chunk]:
-    """One chunk of an answer with its text divided into `thinking` and `text` (the last one flushes)."""
+def split_chunk(splitter: Splitter, chunk: Chunk) -> list[Chunk]:
+    """What `chunk` becomes: its text divided into `thinking` and `text`; the last chunk flushes the rest."""
     if chunk.done:
         thinking, content = splitter.flush()
         return [Chunk(content, thinking=thinking, pieces=0), chunk] if thinking or content else [chunk]
@@ -162,3 +154,11 @@ def split_chunk(chunk: Chunk, splitter: Splitter) -> list[Chunk]:
     if thinking or content or chunk.logprobs:
         return [Chunk(content, thinking=thinking, logprobs=chunk.logprobs, pieces=chunk.pieces)]
     return []
+
+
+def split_thinking(chunks: Iterator[Chunk], splitter: Splitter) -> Iterator[Chunk]:
+    """The same stream with each chunk's text divided into `thinking` and `text`."""
+    for chunk in chunks:
+        yield from split_chunk(splitter, chunk)
+        if chunk.done:
+            return

@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from ember.backend.engine.offload import OffloadPlan
     from ember.backend.engine.runner import Runner
     from ember.backend.engine.slots import Request
+    from ember.backend.engine.thinking import Splitter
 
 
 def _load_runner(key: ModelKey, config: Config, options: Options) -> tuple[object, OffloadPlan]:
@@ -306,7 +307,7 @@ class LocalBackend(Backend):
                     if chunk.done and chunk.timings is not None:
                         chunk.timings.load_duration = started.load_ns
                         chunk.timings.total_duration += started.load_ns
-                    for part in split_chunk(chunk, splitter) if splitter else (chunk,):
+                    for part in split_chunk(splitter, chunk) if splitter else (chunk,):
                         ready.extend(calls.feed(part) if calls else (part,))
                 for chunk in merge_text_chunks(ready) if len(ready) > 1 else ready:
                     yield chunk

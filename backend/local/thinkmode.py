@@ -43,3 +43,4 @@ def splitter_for(record: ModelRecord, prompt: str) -> Splitter | None:
     if record.channels:
         return HarmonySplitter()
     return ThinkTagSplitter(opened=prompt.rstrip().endswith(OPEN_TAG))
+

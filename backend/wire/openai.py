@@ -132,12 +132,28 @@ class OAIAnswerCall(BaseModel):
 class OAIAnswer(BaseModel):
     role: str = "assistant"
     content: str | None = None
+    reasoning: str | None = None  # the thinking, in the field Ollama uses
     tool_calls: list[OAIAnswerCall] | None = None
+
+
+class OAITopLogprob(BaseModel):
+    token: str
+    logprob: float
+    bytes: list[int] | None = None
+
+
+class OAITokenLogprob(OAITopLogprob):
+    top_logprobs: list[OAITopLogprob] = Field(default_factory=list)
+
+
+class OAIChoiceLogprobs(BaseModel):
+    content: list[OAITokenLogprob] | None = None
 
 
 class OAIChatChoice(BaseModel):
     index: int = 0
     message: OAIAnswer
+    logprobs: OAIChoiceLogprobs | None = None
     finish_reason: str | None = None
 
 
@@ -156,12 +172,14 @@ class OAIChatCompletion(BaseModel):
 class OAIDelta(BaseModel):
     role: str | None = None
     content: str | None = None
+    reasoning: str | None = None
     tool_calls: list[OAIAnswerCall] | None = None
 
 
 class OAIChunkChoice(BaseModel):
     index: int = 0
     delta: OAIDelta
+    logprobs: OAIChoiceLogprobs | None = None
     finish_reason: str | None = None
 
 

@@ -10,7 +10,7 @@ import ollama
 import openai
 import pytest
 from ember.backend.config import Config
-from ember.backend.pull.packages import SMOLLM2_TEMPLATE
+from ember.backend.pull.packages import PACKAGED_MODELS, SMOLLM2_TEMPLATE
 
 from tests.api.conftest import MODEL, running_server
 from tests.api.test_tools import CALL_SHAPE, WEATHER
@@ -34,7 +34,7 @@ def pulled(tmp_path_factory: pytest.TempPathFactory, session_home: Path) -> Iter
 
 def test_the_pulled_model_has_ollamas_template_and_the_tools_capability(pulled: str) -> None:
     shown = ollama.Client(host=pulled).show(MODEL)
-    assert shown.template == SMOLLM2_TEMPLATE
+    assert shown.template == SMOLLM2_TEMPLATE and shown.system == PACKAGED_MODELS[MODEL].system
     assert "tools" in shown.capabilities and "completion" in shown.capabilities
 
 

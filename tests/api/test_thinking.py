@@ -8,21 +8,20 @@ import httpx
 import ollama
 import openai
 import pytest
+from ember.backend.pull.packages import PACKAGED_MODELS
 
 from tests.api.conftest import MODEL
 
 THINKER = "smollm2-thinks:test"
 # ChatML whose assistant turn opens a <think> block when the request asks for thinking
-TEMPLATE = """{{- if .System }}<|im_start|>system
-{{ .System }}<|im_end|>
-{{ end }}
-{{- range .Messages }}<|im_start|>{{ .Role }}
+TEMPLATE = """{{- range .Messages }}<|im_start|>{{ .Role }}
 {{ .Content }}<|im_end|>
 {{ end }}<|im_start|>assistant
 {{ if .Think }}<think>
 {{ end }}"""
 QUESTION = "Why is the sky blue?"
-PROMPT = f"<|im_start|>user\n{QUESTION}<|im_end|>\n<|im_start|>assistant\n"
+SYSTEM = PACKAGED_MODELS[MODEL].system  # the base model's SYSTEM layer comes along
+PROMPT = f"<|im_start|>system\n{SYSTEM}<|im_end|>\n<|im_start|>user\n{QUESTION}<|im_end|>\n<|im_start|>assistant\n"
 OPTIONS = {"temperature": 0, "seed": 1, "num_predict": 12}
 
 
@@ -81,6 +80,12 @@ def test_think_false_leaves_the_tag_out_and_answers_in_content(ollama_client: ol
     reply = ollama_client.chat(thinker, messages=[{"role": "user", "content": QUESTION}], think=False,
                                options=OPTIONS)
     assert not reply.message.thinking and reply.message.content == raw[False]
+
+
+def test_unset_a_model_that_can_think_thinks(ollama_client: ollama.Client, thinker: str,
+                                            raw: dict[bool, str]) -> None:
+    reply = ollama_client.chat(thinker, messages=[{"role": "user", "content": QUESTION}], options=OPTIONS)
+    assert (reply.message.thinking, reply.message.content) == expected_split(raw[True])
 
 
 def test_a_model_without_thinking_refuses_think_true_but_takes_false(server: str) -> None:
