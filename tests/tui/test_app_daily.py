@@ -225,3 +225,50 @@ async def test_up_and_down_in_an_empty_prompt_recall_earlier_messages(make_app, 
         chat.prompt.text = "typed"
         await pilot.press("up")
         assert chat.prompt.text == "typed"  # a prompt with text of its own keeps it
+
+
+async def test_toasts_leave_the_prompt_and_the_status_line_in_sight(make_app):
+    from textual.widgets._toast import Toast
+
+    app = make_app()
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        app.notify("A note long enough to take two or three lines of the toast at eighty columns wide.")
+        chat = app.chat_screen()
+        await wait_for(pilot, lambda: bool(chat.query(Toast)), timeout=5)
+        toast = chat.query(Toast).last()
+        assert toast.region.bottom <= chat.prompt.region.y
+
+
+async def test_an_empty_chat_says_how_to_begin_and_offers_the_last_conversation(make_app, history):
+    from ember.tui.app.screens.chat.welcome import Welcome
+
+    conversation = history.new_conversation(model="smollm2:135m")
+    history.add_message(conversation.id, "user", "How do tides work?")
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        chat = app.chat_screen()
+        text = str(chat.query_one(Welcome).render())
+        for words in ("press Enter", "F1 keys", "Ctrl+L models", "Alt+1…", "Ctrl+Q quit",
+                      'Continue your last conversation, "How do tides work?": Ctrl+F, Enter'):
+            assert words in text
+        await pilot.press("ctrl+f")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen.id == "chat" and len(app.session.turns) == 1)
+        assert not chat.query(Welcome)
+
+
+async def test_an_unknown_theme_in_the_config_is_reported(make_app, config):
+    import dataclasses
+
+    app = make_app(config=dataclasses.replace(config, theme="nosuch"))
+    async with app.run_test(size=(80, 24)):
+        assert app.theme == "ember-dark"
+        assert any('theme "nosuch" is not a theme' in n.message for n in app._notifications)
+
+
+async def test_a_missing_model_opens_the_library_saying_why(make_app):
+    app = make_app(missing_model='model "nosuch" not found')
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert app.screen.id == "library"
+        assert any('"nosuch" not found' in n.message and "choose a model" in n.message for n in app._notifications)

@@ -44,12 +44,15 @@ class EmberApp(App):
     BINDINGS = bindings(APP_KEYS)
     COMMANDS = App.COMMANDS | {_bindings_provider, _chat_commands_provider}  # imported when the palette opens
     CLOSE_TIMEOUT = 0.5
+    CSS = """
+    ToastRack { dock: top; align: right top; margin-bottom: 0; }  /* the prompt and the status line stay in sight */
+    """
 
     def __init__(self, backend: Backend, model: str, *, config: Config | None = None,
                  history: History | None = None, personas: list | None = None,
                  theme_dirs: tuple = (), keymap: dict[str, str] | None = None,
                  load_model: bool = True, persona_dir: Path | None = None,
-                 remotes: dict | None = None) -> None:
+                 remotes: dict | None = None, missing_model: str = "") -> None:
         alt_digits_as_keys()
         super().__init__()
         from ember.backend.config import load_config
@@ -72,6 +75,7 @@ class EmberApp(App):
             backend.notify = self.remote_note
         self.theme_dirs = theme_dirs
         self.load_model = load_model
+        self.missing_model = missing_model  # why the chosen model cannot be used: start on the library
         self._theme_chosen = False  # the choice persists only once the user makes one
         self._bindings = self._with_persona_titles()
         user_keys, problems = load_keymap() if keymap is None else (keymap, [])
@@ -121,12 +125,20 @@ class EmberApp(App):
             self.register_theme(theme)
         self.problems += loaded.problems
         wanted = self.config.theme
+        if wanted not in self.available_themes:
+            self.problems.append(f'config.toml: theme "{wanted}" is not a theme — using ember-dark '
+                                 '(Ctrl+P, "theme" lists them)')
         self.theme = wanted if wanted in self.available_themes else "ember-dark"
         self._theme_chosen = True
         self.push_screen(ChatScreen())
         for problem in self.problems:
             self.notify(problem, severity="warning", timeout=10)
-        self.prepare_model()
+        if self.missing_model:
+            self.notify(f"{self.missing_model} — choose a model here (Enter chats with it), or pull one (p)",
+                        title="No model to chat with", severity="warning", timeout=15)
+            self.action_open_library()
+        else:
+            self.prepare_model()
 
     def chat_screen(self) -> ChatScreen | None:
         for screen in self.screen_stack:

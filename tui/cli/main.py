@@ -146,6 +146,7 @@ def _chat_with_default_model(args: argparse.Namespace) -> int:
 
     args.command, args.model, args.prompt = "run", load_config().default_model, []
     args.verbose, args.format, args.keepalive, args.plain = False, None, None, False
+    args.default_model = True  # a missing one opens the app's library instead of ending
     import asyncio
 
     from ember.tui.cli import verbs

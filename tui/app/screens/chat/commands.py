@@ -73,6 +73,7 @@ async def run_in_chat(chat: ChatScreen, line: str) -> None:
     if name == "/save":
         chat.fetch_model_names()  # Tab after /load offers the model just made
     await chat.sync_views()
+    chat.end_welcome()
     await chat.conversation.mount(CommandNote(line, text, error=outcome.error))
     chat.conversation.scroll_end(animate=False)
     if session.model != model:
