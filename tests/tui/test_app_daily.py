@@ -272,3 +272,19 @@ async def test_a_missing_model_opens_the_library_saying_why(make_app):
         await pilot.pause()
         assert app.screen.id == "library"
         assert any('"nosuch" not found' in n.message and "choose a model" in n.message for n in app._notifications)
+
+
+async def test_a_long_code_line_wraps_instead_of_being_cut(make_app, history):
+    tail = "END_OF_THE_LONG_LINE"
+    long_line = "print(" + " + ".join(f"value_{n}" for n in range(14)) + f")  # {tail}"
+    conversation = history.new_conversation(model="smollm2:135m")
+    history.add_message(conversation.id, "user", "code")
+    history.add_message(conversation.id, "assistant", f"```python\n{long_line}\n```\n")
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.open_conversation(conversation.id)
+        await pilot.pause(0.3)
+        shown = screen_text(app)
+        assert len(long_line) > 80 and tail in shown and "print(value_0" in shown
+        await pilot.press("ctrl+y")
+        assert app.clipboard == long_line + "\n"
