@@ -288,3 +288,19 @@ async def test_a_long_code_line_wraps_instead_of_being_cut(make_app, history):
         assert len(long_line) > 80 and tail in shown and "print(value_0" in shown
         await pilot.press("ctrl+y")
         assert app.clipboard == long_line + "\n"
+
+
+async def test_the_palette_offers_embers_actions_not_the_prompts_cursor_keys(make_app):
+    from ember.tui.app.palette import BindingsProvider, ChatCommandsProvider
+
+    app = make_app()
+    async with app.run_test(size=(80, 24)):
+        chat = app.chat_screen()
+        assert chat.focused is chat.prompt
+        labels = [label for label, _key, _run in BindingsProvider(chat)._commands()]
+        assert "Regen" in labels and "Models" in labels
+        assert not [label for label in labels if label.lower().startswith("cursor")]
+        provider = ChatCommandsProvider(chat)
+        hits = [hit.text async for hit in provider.search("theme")]
+        assert "/retry" not in hits
+        assert "/retry" in [hit.text async for hit in provider.search("again")]
