@@ -304,3 +304,32 @@ async def test_the_palette_offers_embers_actions_not_the_prompts_cursor_keys(mak
         hits = [hit.text async for hit in provider.search("theme")]
         assert "/retry" not in hits
         assert "/retry" in [hit.text async for hit in provider.search("again")]
+
+
+def test_a_new_models_name_comes_from_its_modelfile_or_its_folder(tmp_path):
+    from ember.tui.app.pathsuggest import suggested_model_name
+
+    (tmp_path / "My Coder").mkdir()
+    assert suggested_model_name(tmp_path / "My Coder" / "Modelfile") == "my-coder"
+    assert suggested_model_name(tmp_path / "pirate.modelfile") == "pirate"
+
+
+async def test_create_completes_the_modelfile_path_with_tab_and_names_it_after_the_folder(make_app, tmp_path):
+    from textual.widgets import Input
+
+    project = tmp_path / "shellhelper"
+    project.mkdir()
+    (project / "Modelfile").write_text("FROM smollm2:135m\n")
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("ctrl+l", "n")
+        field = app.screen.query_one(Input)
+        field.value = f"{project}/Mod"
+        field.cursor_position = len(field.value)
+        await wait_for(pilot, lambda: field._suggestion == f"{project}/Modelfile", timeout=5)
+        await pilot.press("tab")
+        assert field.value == f"{project}/Modelfile"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.screen.query_one(Input).value == "shellhelper"
+        await pilot.press("escape")
