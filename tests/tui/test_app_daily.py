@@ -333,3 +333,25 @@ async def test_create_completes_the_modelfile_path_with_tab_and_names_it_after_t
         await pilot.pause()
         assert app.screen.query_one(Input).value == "shellhelper"
         await pilot.press("escape")
+
+
+def test_a_narrow_status_line_drops_the_least_needed_parts_first():
+    from ember.tui.app.widgets.status_line import Status
+
+    status = Status(model="smollm2:135m", persona="", state="answering", tokens_per_second=3.1,
+                    context_used=48, num_ctx=4096, first_token_ms=120)
+    assert status.render(200) == ("smollm2:135m · no persona · answering · 3.1 tok/s · first token 120 ms · "
+                                  "ctx 48/4096")
+    assert status.render(50) == "smollm2:135m · answering · 3.1 tok/s · ctx 48/4096"
+    assert status.render(30) == "smollm2:135m · ctx 48/4096"
+    assert len(status.render(8)) == 8
+
+
+async def test_at_60x20_the_status_line_keeps_the_model_and_the_context(make_app):
+    app = make_app()
+    async with app.run_test(size=(60, 20)) as pilot:
+        chat = app.chat_screen()
+        chat.refresh_status(state="answering", tokens_per_second=3.1, first_token_ms=120.0)
+        await pilot.pause()
+        line = screen_text(app).splitlines()[chat.query_one("StatusLine").region.y]
+        assert "smollm2:135m" in line and "ctx 0/4096" in line and "first token" not in line
