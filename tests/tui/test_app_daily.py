@@ -355,3 +355,35 @@ async def test_at_60x20_the_status_line_keeps_the_model_and_the_context(make_app
         await pilot.pause()
         line = screen_text(app).splitlines()[chat.query_one("StatusLine").region.y]
         assert "smollm2:135m" in line and "ctx 0/4096" in line and "first token" not in line
+
+
+async def test_saving_parameters_asks_about_the_chats_own_and_x_says_which_value_applies(make_app, backend,
+                                                                                         tmp_path):
+    from tests.tui.test_app_commands import command
+
+    user_dir = tmp_path / "user-personas"
+    app = make_app(persona_dir=user_dir)
+    app.session.overrides.clear()
+    persona = app.personas[0]
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("alt+1")
+            await command(pilot, "/set parameter num_predict 20")
+            await pilot.press("ctrl+o")
+            panel = app.screen
+            panel.table.move_cursor(row=panel.names.index("top_k"))
+            await pilot.press("enter")
+            panel.query_one("Input").value = "11"
+            await pilot.press("enter", "ctrl+s")
+            assert type(app.screen).__name__ == "ConfirmScreen" and "num_predict 20" in app.screen.question
+            await pilot.press("n")
+            await wait_for(pilot, lambda: any(f"the model {persona.model}" in n.message for n in app._notifications))
+            saved = (user_dir / f"{persona.slug}.Modelfile").read_text()
+            assert "PARAMETER top_k 11" in saved and "num_predict" not in saved
+            assert app.session.overrides == {"num_predict": 20}  # still this chat's own
+            panel.table.move_cursor(row=panel.names.index("num_predict"))
+            await pilot.press("x")
+            default = str(app.session.value("num_predict"))
+            assert any(f"num_predict = {default}, the default value" in n.message for n in app._notifications)
+    finally:
+        await backend.delete(persona.model)
