@@ -387,3 +387,38 @@ async def test_saving_parameters_asks_about_the_chats_own_and_x_says_which_value
             assert any(f"num_predict = {default}, the default value" in n.message for n in app._notifications)
     finally:
         await backend.delete(persona.model)
+
+
+async def test_a_search_hit_opens_its_conversation(make_app, history):
+    from tests.tui.test_app_commands import command
+
+    conversation = history.new_conversation(model="smollm2:135m")
+    history.add_message(conversation.id, "user", "How do volcanoes erupt?")
+    history.add_message(conversation.id, "assistant", "Magma rises.")
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        note = await command(pilot, "/search volcano")
+        assert f"#{conversation.id}" in note.output
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "PickScreen")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.session.conversation_id == conversation.id)
+        assert [t.content for t in app.session.turns] == ["How do volcanoes erupt?", "Magma rises."]
+        assert [v.role for v in app.chat_screen().views()] == ["user", "assistant"]
+
+
+async def test_another_model_with_a_persona_says_the_persona_still_applies(make_app, backend):
+    from tests.tui.test_app_commands import command
+
+    await backend.copy("smollm2:135m", "mine/other-for-persona")
+    app = make_app()
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("alt+1")
+            title = app.session.persona_title
+            await command(pilot, "/load mine/other-for-persona")
+            await wait_for(pilot, lambda: app.session.model == "mine/other-for-persona")
+            assert any(n.message.startswith("Chatting with mine/other-for-persona") and
+                       f"{title}'s system prompt and parameters still apply" in n.message
+                       for n in app._notifications)
+    finally:
+        await backend.delete("mine/other-for-persona")

@@ -202,7 +202,11 @@ class EmberApp(App):
         chat = self.chat_screen()
         if chat:
             chat.refresh_status(state="", tokens_per_second=0.0)
-        self.notify(f"Chatting with {name}" + (f" on {self.endpoint}" if self.endpoint else ""))
+        where = f" on {self.endpoint}" if self.endpoint else ""
+        persona = self.session.persona_title
+        rule = (f" — {persona}'s system prompt and parameters still apply over the model's (Alt+0: no persona)"
+                if persona else "")
+        self.notify(f"Chatting with {name}{where}{rule}", timeout=8 if persona else 5)
         self.prepare_model()
 
     # themes --------------------------------------------------------------------------------
