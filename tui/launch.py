@@ -28,7 +28,7 @@ async def interactive(backend: Backend, args: argparse.Namespace, missing: str =
         return await Repl(backend, args.model, verbose=args.verbose).run()
     from ember.tui.app.app import EmberApp
 
-    app = EmberApp(backend, args.model, missing_model=missing)
+    app = EmberApp(backend, args.model, missing_model=missing, serve=getattr(args, "serve", None))
     app.session.keep_alive = getattr(args, "keepalive", None)
     try:
         await app.run_async()

@@ -422,3 +422,40 @@ async def test_another_model_with_a_persona_says_the_persona_still_applies(make_
                        for n in app._notifications)
     finally:
         await backend.delete("mine/other-for-persona")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def test_the_app_serves_the_api_from_its_own_process_with_its_models(make_app):
+    import httpx
+    from ember.tui.app.palette import AppCommandsProvider
+    from ember.tui.app.widgets.status_line import StatusLine
+
+    port = free_port()
+    app = make_app(serve=f"127.0.0.1:{port}")
+    async with app.run_test(size=(100, 24)) as pilot:
+        await wait_for(pilot, lambda: bool(app.serving), timeout=20)
+        chat = app.chat_screen()
+        assert f"API 127.0.0.1:{port}" in chat.query_one(StatusLine).status.render()
+        async with httpx.AsyncClient(base_url=app.serving, timeout=60) as client:
+            tags = (await client.get("/api/tags")).json()
+            assert "smollm2:135m" in [m["name"] for m in tags["models"]]
+            reply = await client.post("/api/chat", json={
+                "model": "smollm2:135m", "stream": False, "options": {"num_predict": 4, "temperature": 0},
+                "messages": [{"role": "user", "content": "Hi"}]})
+            assert reply.status_code == 200 and reply.json()["done"] is True
+            assert (await client.get("/api/tags", headers={"Host": "evil.example"})).status_code == 403
+        [(label, _help, toggle)] = AppCommandsProvider(chat)._commands()
+        assert label == "Stop serving the API"
+        toggle()
+        await wait_for(pilot, lambda: not app.serving, timeout=10)
+        assert "API" not in chat.query_one(StatusLine).status.render()
+        async with httpx.AsyncClient(timeout=2) as client:
+            with pytest.raises(httpx.ConnectError):
+                await client.get(f"http://127.0.0.1:{port}/api/tags")

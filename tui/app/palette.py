@@ -39,6 +39,30 @@ class BindingsProvider(Provider):
                 yield Hit(score, matcher.highlight(label), run, text=label, help=f"key: {key}")  # type: ignore[arg-type]
 
 
+class AppCommandsProvider(Provider):
+    """What the app does that has no key: serving the API from this process, on or off."""
+
+    def _commands(self) -> list[tuple[str, str, object]]:
+        serving = getattr(self.app, "serving", None)
+        if serving is None:
+            return []
+        if serving:
+            return [("Stop serving the API", f"now on {serving}", self.app.toggle_serving)]
+        return [("Serve the API from this app", "Ollama's and OpenAI's, sharing the loaded models",
+                 self.app.toggle_serving)]
+
+    async def discover(self) -> Hits:
+        for label, help_text, run in self._commands():
+            yield DiscoveryHit(label, run, help=help_text)  # type: ignore[arg-type]
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for label, help_text, run in self._commands():
+            score = max(matcher.match(label), 0.5 if query.strip().lower() in help_text.lower() else 0)
+            if score > 0:
+                yield Hit(score, matcher.highlight(label), run, text=label, help=help_text)  # type: ignore[arg-type]
+
+
 class ChatCommandsProvider(Provider):
     """Each slash command: one that needs nothing more runs at once, another starts in the prompt."""
 

@@ -40,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--keepalive", help='how long the model stays loaded, e.g. "5m"')
     run.add_argument("--plain", action="store_true", help="a plain line chat instead of the app")
     run.add_argument("--nowordwrap", action="store_true", help="accepted for Ollama compatibility")
+    run.add_argument("--serve", nargs="?", const="", metavar="HOST:PORT",
+                     help="the app serves the API too, sharing its loaded models (default: EMBER_HOST)")
 
     sub.add_parser("list", aliases=["ls"], help="list the models on this machine")
     show = sub.add_parser("show", help="describe a model")
@@ -147,6 +149,7 @@ def _chat_with_default_model(args: argparse.Namespace) -> int:
     args.command, args.model, args.prompt = "run", load_config().default_model, []
     args.verbose, args.format, args.keepalive, args.plain = False, None, None, False
     args.default_model = True  # a missing one opens the app's library instead of ending
+    args.serve = None
     import asyncio
 
     from ember.tui.cli import verbs

@@ -17,6 +17,7 @@ class Status:
     context_used: int = 0
     context_estimated: bool = False  # context_used is an estimate until an answer's count arrives
     num_ctx: int = 0
+    serving: str = ""  # the URL the app serves the API on, when it does
     first_token_ms: float = 0.0  # time to first token, when the answer's timings carry it (remotes)
 
     def render(self, width: int = 0) -> str:
@@ -35,6 +36,8 @@ class Status:
             parts.append((1, f"first token {self.first_token_ms:.0f} ms"))
         if self.num_ctx:
             parts.append((7, f"ctx {'~' if self.context_estimated else ''}{self.context_used}/{self.num_ctx}"))
+        if self.serving:
+            parts.append((3, f"API {self.serving.removeprefix('http://')}"))
         line = " · ".join(text for _, text in parts)
         while width and len(line) > width and len(parts) > 1:
             parts.remove(min(parts[1:], key=lambda part: part[0]))

@@ -161,7 +161,8 @@ class ChatScreen(Screen):
         session = self.ember.session
         num_ctx = session.value("num_ctx")
         self.query_one(StatusLine).show(model=session.model, endpoint=self.ember.endpoint,
-                                        persona=session.persona_title, num_ctx=num_ctx, **changes)
+                                        persona=session.persona_title, num_ctx=num_ctx,
+                                        serving=self.ember.serving, **changes)
 
     # the prompt ----------------------------------------------------------------------------
 
