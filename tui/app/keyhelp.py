@@ -37,8 +37,10 @@ ROWS: tuple[KeyRow, ...] = (
     KeyRow(("library",), "", "model library: details (Enter chats with it), `m` Modelfile, `c` copy, `d` delete "
                              "(asks first), `n` create from a Modelfile, `p` pull with a progress bar"),
     KeyRow(("parameters",), "", "parameters: every parameter with its value and where it comes from (default, "
-                                "model, persona, override); Enter edits (checked as you type), `x` resets, Ctrl+S "
-                                "saves them to the persona (your copy of its Modelfile, then its model)"),
+                                "model, persona, override); Enter edits (checked as you type), `x` drops an "
+                                "override (and says which value applies then), Ctrl+S saves what the panel shows "
+                                "to the persona (your copy of its Modelfile, then its model), asking first about "
+                                "values set with `/set parameter`"),
     KeyRow(("conversations",), "", "conversations: type to search every message, Enter continues one, Ctrl+R "
                                    "renames, Ctrl+D deletes, Ctrl+X exports Markdown"),
     KeyRow((), "Ctrl+P", "command palette: ember's actions by name, every chat command, and the themes"),

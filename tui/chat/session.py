@@ -44,6 +44,7 @@ class ChatState:
     model_parameters: dict[str, Any] = field(default_factory=dict)  # the model's own PARAMETERs, for display
     think: bool | str | None = None  # /set think, /set nothink, --think; None = the model's default
     hide_thinking: bool = False  # --hidethinking: thinking is kept but not shown
+    from_panel: set[str] = field(default_factory=set)  # overrides set in the parameters panel (not /set)
 
 
 class ChatSession:
@@ -135,10 +136,16 @@ class ChatSession:
         """Validate `text` for parameter `name` and use it from the next turn; raises InvalidRequest."""
         value = parse_value(name, text)
         self.state.options[name] = value
+        self.state.from_panel.add(name)
         return value
 
     def drop_override(self, name: str) -> None:
         self.state.options.pop(name, None)
+        self.state.from_panel.discard(name)
+
+    def chat_level_options(self) -> dict[str, Any]:
+        """The overrides set with /set parameter (the panel's own are the others)."""
+        return {k: v for k, v in self.state.options.items() if k not in self.state.from_panel}
 
     def set_persona(self, persona: Any) -> None:
         """Switch persona (None: none), keeping the conversation. Its system prompt, example turns and
@@ -146,6 +153,7 @@ class ChatSession:
         self.state.persona = persona
         self.state.system = None
         self.state.options.clear()
+        self.state.from_panel.clear()
         if self.history is not None and self.conversation_id is not None:
             self._saving(lambda: self.history.touch(self.conversation_id, persona=self.persona_slug))
 

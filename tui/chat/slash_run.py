@@ -122,6 +122,7 @@ class _Runner:
         except EmberError as exc:
             raise CommandError(f"Couldn't set parameter: {exc}") from None
         self.state.options[name] = list(value) if isinstance(value, tuple) else value
+        self.state.from_panel.discard(name)
         return f"Set parameter '{name}' to '{', '.join(values)}'"
 
     async def _load(self, args: tuple[str, ...]) -> str:

@@ -54,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--think", type=think_value, metavar="true|false|low|medium|high",
                      help="let a thinking model think first (--think), or not (--think=false)")
     run.add_argument("--hidethinking", action="store_true", help="do not print the thinking of a thinking model")
+    run.add_argument("--serve", nargs="?", const="", metavar="HOST:PORT",
+                     help="the app serves the API too, sharing its loaded models (default: EMBER_HOST)")
 
     sub.add_parser("list", aliases=["ls"], help="list the models on this machine")
     show = sub.add_parser("show", help="describe a model")
@@ -169,6 +171,8 @@ def _chat_with_default_model(args: argparse.Namespace) -> int:
 
     args.command, args.model, args.prompt = "run", load_config().default_model, []
     args.verbose, args.format, args.keepalive, args.plain = False, None, None, False
+    args.default_model = True  # a missing one opens the app's library instead of ending
+    args.serve = None
     import asyncio
 
     from ember.tui.cli import verbs

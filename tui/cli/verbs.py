@@ -96,7 +96,16 @@ def _progress_line(event: PullProgress, meter: _Meter | None = None) -> str:
 
 
 async def cmd_run(backend: Backend, args: argparse.Namespace) -> int:
-    await ensure_model(backend, args.model)
+    try:
+        await ensure_model(backend, args.model)
+    except ModelNotFound as exc:
+        from ember.tui.launch import wants_plain
+
+        if not getattr(args, "default_model", False) or args.prompt or wants_plain(args):
+            raise
+        from ember.tui.launch import interactive
+
+        return await interactive(backend, args, missing=str(exc))  # the app opens on its model library
     prompt = " ".join(args.prompt)
     if not sys.stdin.isatty():
         piped = sys.stdin.read()

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from ember.backend.parameters import PARAMETERS
 from ember.tui.app.keyhelp import shortcuts_text
 from ember.tui.app.screens.chat.codecopy import copy_text
+from ember.tui.app.screens.pick import PickScreen
 from ember.tui.app.widgets.command_note import CommandNote
 from ember.tui.chat.slash import complete, is_command, parse_command, syntax_hint
 from ember.tui.chat.slash_run import run_command
@@ -73,6 +74,7 @@ async def run_in_chat(chat: ChatScreen, line: str) -> None:
     if name == "/save":
         chat.fetch_model_names()  # Tab after /load offers the model just made
     await chat.sync_views()
+    chat.end_welcome()
     await chat.conversation.mount(CommandNote(line, text, error=outcome.error))
     chat.conversation.scroll_end(animate=False)
     if session.model != model:
@@ -82,3 +84,20 @@ async def run_in_chat(chat: ChatScreen, line: str) -> None:
     chat.refresh_status()
     if outcome.answer is not None:
         chat.start_answer(outcome.answer)
+    if name == "/search" and command is not None:
+        offer_search_hits(chat, command.rest.strip())
+
+
+def offer_search_hits(chat: ChatScreen, text: str) -> None:
+    """After /search in the app: pick a hit to continue its conversation (Esc keeps the list as a note)."""
+    app = chat.ember
+    hits = app.history.search(text)[:20] if app.history is not None else []
+    if not hits:
+        return
+    items = [f"#{h.conversation.id}  {h.conversation.title[:30]:<30}  {h.snippet[:30]}" for h in hits]
+
+    async def chosen(index: int | None) -> None:
+        if index is not None:
+            await app.open_conversation(hits[index].conversation.id)
+
+    app.push_screen(PickScreen(f'Continue which conversation with "{text}"?', items), chosen)

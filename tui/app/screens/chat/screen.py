@@ -16,6 +16,7 @@ from ember.tui.app.screens.chat.codecopy import copy_last_block, pick_block_to_c
 from ember.tui.app.screens.chat.commands import TabCompletion, run_in_chat
 from ember.tui.app.screens.chat.contextgauge import ContextGauge
 from ember.tui.app.screens.chat.drafts import DraftKeeper
+from ember.tui.app.screens.chat.welcome import Welcome, welcome_text
 from ember.tui.app.widgets.message_view import MessageView
 from ember.tui.app.widgets.prompt_input import PromptInput
 from ember.tui.app.widgets.status_line import StatusLine
@@ -86,6 +87,20 @@ class ChatScreen(Screen):
         self.prompt.focus()
         self.refresh_status()
         self.fetch_model_names()
+        self.welcome()
+
+    def welcome(self) -> None:
+        """An empty chat says how to begin, and offers the last conversation."""
+        if self.ember.session.turns:
+            return
+        app = self.ember
+        last = app.history.conversations(limit=1) if app.history is not None else []
+        text = welcome_text(app.session.model, len(app.personas), app.keymap,
+                            (last[0].title or "untitled")[:40] if last else "")
+        self.conversation.mount(Welcome(text, markup=False))
+
+    def end_welcome(self) -> None:
+        self.conversation.query(Welcome).remove()
 
     def on_screen_resume(self) -> None:
         self.fetch_model_names()  # the library may have pulled, copied or deleted some
@@ -111,6 +126,7 @@ class ChatScreen(Screen):
         return f"{model} · {session.persona_title}" if session.persona is not None else model
 
     async def add_view(self, role: str, text: str, author: Author | None = None) -> MessageView:
+        self.end_welcome()
         view = MessageView(role, self.who(role, author), text)
         await self.conversation.mount(view)
         return view
@@ -145,7 +161,8 @@ class ChatScreen(Screen):
         session = self.ember.session
         num_ctx = session.value("num_ctx")
         self.query_one(StatusLine).show(model=session.model, endpoint=self.ember.endpoint,
-                                        persona=session.persona_title, num_ctx=num_ctx, **changes)
+                                        persona=session.persona_title, num_ctx=num_ctx,
+                                        serving=self.ember.serving, **changes)
 
     # the prompt ----------------------------------------------------------------------------
 
@@ -321,4 +338,5 @@ class ChatScreen(Screen):
         await self.conversation.remove_children()
         self.context_cleared()
         self.refresh_status(state="", tokens_per_second=0.0)
+        self.welcome()
         self.prompt.focus()
