@@ -237,7 +237,7 @@ class BatchLoop:
         if request.count >= request.limit:
             self._finish(slot, "length")
             return
-        token = lc.llama_sampler_sample(request.sampler.chain, self.ctx, slot.logits_at)
+        token = request.sampler.sample(self.ctx, slot.logits_at)
         slot.pending = -1
         if lc.llama_vocab_is_eog(self.vocab, token):
             self._finish(slot, "stop")
