@@ -239,7 +239,7 @@ class BatchLoop:
             self._finish(slot, "length")
             return
         if request.top_logprobs < 0:
-            token = lc.llama_sampler_sample(request.sampler.chain, self.ctx, slot.logits_at)
+            token = request.sampler.sample(self.ctx, slot.logits_at)
         else:
             scored = request.sampler.sample_scored(self.ctx, slot.logits_at, self.n_vocab, request.top_logprobs)
             token = scored.token
