@@ -165,9 +165,11 @@ def test_thinking_and_images_on_a_model_without_them(client: anthropic.Anthropic
     assert disabled.content[0].type == "text"
 
 
-def test_tools_on_a_model_without_a_place_for_them(client: anthropic.Anthropic) -> None:
+def test_tools_on_a_model_without_a_place_for_them(client: anthropic.Anthropic, server: str) -> None:
+    plain = {"model": "notools-anthropic:test", "from": MODEL, "template": "{{ .Prompt }}", "stream": False}
+    assert httpx.post(server + "/api/create", json=plain, timeout=60).status_code == 200
     with pytest.raises(anthropic.BadRequestError, match="does not support tools"):
-        client.messages.create(model=MODEL, max_tokens=4, messages=HI, tools=[WEATHER_TOOL])
+        client.messages.create(model="notools-anthropic:test", max_tokens=4, messages=HI, tools=[WEATHER_TOOL])
 
 
 def test_the_api_key_may_come_as_x_api_key(secured: str) -> None:
