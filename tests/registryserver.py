@@ -277,5 +277,5 @@ def standard_registry(smollm2: Path) -> RegistryServer:
         "someone/vision:latest": vision,
         # parameters as older library models ship them, with options Ollama has since retired
         "someone/legacy:latest": RegistryModel([(MODEL, weights), (PARAMS, Blob(json.dumps(
-            {"num_gqa": 8, "temperature": 0.3, "use_mmap": True}).encode()))], config),
+            {"num_gqa": 8, "temperature": 0.3}).encode()))], config),
     })

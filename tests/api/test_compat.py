@@ -65,10 +65,17 @@ def test_think_on_a_model_that_cannot_think_is_400(server: str) -> None:
     assert off.status_code == 200
 
 
-def test_show_then_create_round_trips_a_gguf_jinja_template(ollama_client: ollama.Client) -> None:
-    shown = ollama_client.show(MODEL)
+def test_show_then_create_round_trips_a_gguf_jinja_template(ollama_client: ollama.Client, models_dir: Path,
+                                                            smollm2_gguf: Path) -> None:
+    from ember.backend.pull.register import register_gguf
+    from ember.backend.store.modelstore import ModelStore
+    from ember.backend.store.names import parse_name
+
+    register_gguf(ModelStore(models_dir), parse_name("smollm2-gguf:test"), smollm2_gguf)  # no template layer
+    shown = ollama_client.show("smollm2-gguf:test")
     assert "{%" in shown.template  # the GGUF's own Jinja template
-    ollama_client.create("smollm2-roundtrip:test", from_=MODEL, template=shown.template, system="Be terse.")
+    ollama_client.create("smollm2-roundtrip:test", from_="smollm2-gguf:test", template=shown.template,
+                         system="Be terse.")
     try:
         again = ollama_client.show("smollm2-roundtrip:test")
         assert again.template == shown.template and "Be terse." in again.modelfile
@@ -77,6 +84,7 @@ def test_show_then_create_round_trips_a_gguf_jinja_template(ollama_client: ollam
         assert reply.message.content
     finally:
         ollama_client.delete("smollm2-roundtrip:test")
+        ollama_client.delete("smollm2-gguf:test")
 
 
 def test_keep_alive_zero_unloads_the_embedding_instance_too(ollama_client: ollama.Client) -> None:

@@ -218,7 +218,7 @@ async def test_projector_and_adapter_layers_are_kept_as_shipped(registry, local)
 async def test_parameters_ember_does_not_take_are_dropped_so_the_model_runs(registry, local):
     name = f"{registry.host}/someone/legacy"
     events = await pull(local, name)
-    assert "ignoring parameters ember does not take: num_gqa, use_mmap" in [e.status for e in events]
+    assert "ignoring parameters ember does not take: num_gqa" in [e.status for e in events]
     assert (await local.show(name)).parameters == {"temperature": 0.3}
     request = GenerateRequest(model=name, prompt="Hello", raw=True, options={"num_predict": 2}, keep_alive=0)
     answer = [chunk async for chunk in local.generate(request)]

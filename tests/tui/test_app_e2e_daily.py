@@ -3,6 +3,7 @@ mid-answer, and a missing default model."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import sys
 import time
@@ -46,5 +47,5 @@ def test_a_missing_default_model_opens_the_library_saying_why(terminal):  # noqa
     terminal.start(f"cd {Path.cwd()} && {sys.executable} -m tui; sleep 30")
     screen = terminal.wait(lambda s: "Models — this machine" in s, timeout=30)
     assert "smollm2:135m" in screen
-    screen = terminal.wait(lambda s: '"nosuch" not found' in s.replace("\n", " "), timeout=10)
+    screen = terminal.wait(lambda s: re.search(r'"nosuch(:latest)?" not found', s.replace("\n", " ")), timeout=10)
     assert "Traceback" not in screen

@@ -96,16 +96,16 @@ def _progress_line(event: PullProgress, meter: _Meter | None = None) -> str:
 
 
 async def cmd_run(backend: Backend, args: argparse.Namespace) -> int:
-    try:
-        await ensure_model(backend, args.model)
-    except ModelNotFound as exc:
-        from ember.tui.launch import wants_plain
+    from ember.tui.launch import wants_plain
 
-        if not getattr(args, "default_model", False) or args.prompt or wants_plain(args):
-            raise
-        from ember.tui.launch import interactive
+    if getattr(args, "default_model", False) and not args.prompt and not wants_plain(args):
+        try:  # bare `ember`: a default model that is not here opens the app on its library, pulling nothing
+            await backend.show(args.model)
+        except ModelNotFound as exc:
+            from ember.tui.launch import interactive
 
-        return await interactive(backend, args, missing=str(exc))  # the app opens on its model library
+            return await interactive(backend, args, missing=str(exc))
+    await ensure_model(backend, args.model)
     prompt = " ".join(args.prompt)
     if not sys.stdin.isatty():
         piped = sys.stdin.read()
