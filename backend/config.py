@@ -38,6 +38,7 @@ class Config:
     num_thread: int = 0  # 0: every physical core the machine has
     origins: tuple[str, ...] = ()
     allowed_hosts: tuple[str, ...] = ()
+    pull_hosts: tuple[str, ...] = ()  # hosts a URL pull over the API may reach on a private or loopback address
     api_key: str = ""
     theme: str = "ember-dark"
 
@@ -56,6 +57,7 @@ _ENV = {
     "EMBER_NUM_THREAD": "num_thread",
     "EMBER_ORIGINS": "origins",
     "EMBER_ALLOWED_HOSTS": "allowed_hosts",
+    "EMBER_PULL_HOSTS": "pull_hosts",
     "EMBER_API_KEY": "api_key",
 }
 

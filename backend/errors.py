@@ -45,6 +45,12 @@ class Offline(PullError):
     status = 503
 
 
+class NotInRegistry(PullError):
+    """The registry has no such model, or no such tag of it."""
+
+    status = 404
+
+
 class DiskFull(PullError):
     """Not enough free space for a download; what was fetched is kept, so pulling again resumes."""
 

@@ -36,6 +36,7 @@ class StoredMessage:
     created: float
     model: str = ""
     persona: str = ""
+    thinking: str = ""  # what an assistant answer thought before it answered
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,12 @@ def _v2(db: sqlite3.Connection) -> None:
     db.execute("CREATE TABLE drafts (slot TEXT PRIMARY KEY, text TEXT NOT NULL, updated REAL NOT NULL)")
 
 
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2)
+def _v3(db: sqlite3.Connection) -> None:
+    """The thinking of a thinking model's answers, kept beside their content."""
+    db.execute("ALTER TABLE messages ADD COLUMN thinking TEXT NOT NULL DEFAULT ''")
+
+
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3)
 
 
 def default_path() -> Path:
@@ -182,29 +188,36 @@ class History:
     # messages --------------------------------------------------------------------------------
 
     def add_message(self, conversation_id: int, role: str, content: str, *, model: str = "",
-                    persona: str = "") -> StoredMessage:
+                    persona: str = "", thinking: str = "") -> StoredMessage:
         """Append and commit one message; the first user message titles an untitled conversation."""
         now = time.time()
         with self._saving(), self.db:
             self.db.execute("BEGIN IMMEDIATE")
             cursor = self.db.execute(
-                "INSERT INTO messages(conversation_id, role, content, created, model, persona) "
-                "VALUES (?, ?, ?, ?, ?, ?)", (conversation_id, role, content, now, model, persona))
+                "INSERT INTO messages(conversation_id, role, content, created, model, persona, thinking) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)", (conversation_id, role, content, now, model, persona, thinking))
             title = " ".join(content.split())[:60] if role == "user" else ""
             self.db.execute(
                 "UPDATE conversations SET updated = ?, title = CASE WHEN title = '' THEN ? ELSE title END "
                 "WHERE id = ?", (now, title, conversation_id))
-        return StoredMessage(int(cursor.lastrowid or 0), conversation_id, role, content, now, model, persona)
+        return StoredMessage(int(cursor.lastrowid or 0), conversation_id, role, content, now, model, persona,
+                             thinking)
 
-    def update_message(self, message_id: int, content: str) -> None:
-        self.db.execute("UPDATE messages SET content = ? WHERE id = ?", (content, message_id))
+    def update_message(self, message_id: int, content: str, *, thinking: str | None = None) -> None:
+        """Rewrite a message's text (an answer saved as it streams); its thinking too when given."""
+        with self._saving():
+            if thinking is None:
+                self.db.execute("UPDATE messages SET content = ? WHERE id = ?", (content, message_id))
+            else:
+                self.db.execute("UPDATE messages SET content = ?, thinking = ? WHERE id = ?",
+                                (content, thinking, message_id))
 
     def delete_message(self, message_id: int) -> None:
         self.db.execute("DELETE FROM messages WHERE id = ?", (message_id,))
 
     def messages(self, conversation_id: int) -> list[StoredMessage]:
         rows = self.db.execute(
-            "SELECT id, conversation_id, role, content, created, model, persona FROM messages "
+            "SELECT id, conversation_id, role, content, created, model, persona, thinking FROM messages "
             "WHERE conversation_id = ? ORDER BY id", (conversation_id,))
         return [StoredMessage(*row) for row in rows]
 
@@ -244,7 +257,10 @@ class History:
                 time.strftime("%Y-%m-%d %H:%M", time.localtime(conversation.created))]
         lines += ["_" + " · ".join(m for m in meta if m) + "_", ""]
         for message in self.messages(conversation_id):
-            lines += [f"## {message.role.capitalize()}", "", message.content.rstrip(), ""]
+            lines += [f"## {message.role.capitalize()}", ""]
+            if message.thinking:
+                lines += ["> " + line for line in message.thinking.rstrip().splitlines()] + [""]
+            lines += [message.content.rstrip(), ""]
         return "\n".join(lines)
 
     # drafts ----------------------------------------------------------------------------------

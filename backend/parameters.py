@@ -6,6 +6,7 @@ Precedence when a request runs: the request's options > the model's Modelfile > 
 from __future__ import annotations
 
 import difflib
+import logging
 import math
 from dataclasses import dataclass, fields
 
@@ -47,8 +48,15 @@ PARAMETERS: dict[str, Parameter] = {
         Parameter("num_batch", int, 512, 1, 1 << 16, "prompt tokens evaluated per batch", "llama_context_params.n_batch"),
         Parameter("num_thread", int, 0, 0, 1024, "CPU threads (0: all physical cores)", "llama_context_params.n_threads"),
         Parameter("num_gpu", int, -1, -1, 1 << 16, "layers offloaded to the GPU (-1: as many as fit)", "llama_model_params.n_gpu_layers"),
+        Parameter("main_gpu", int, 0, 0, 1 << 10, "the GPU that holds the model when it is on one", "llama_model_params.main_gpu"),
+        Parameter("use_mmap", bool, True, None, None, "map the weights from disk instead of reading them in", "llama_model_params.use_mmap"),
+        Parameter("use_mlock", bool, False, None, None, "lock the weights in memory so they are never swapped out", "llama_model_params.use_mlock"),
     )
 }
+
+# Options Ollama still accepts but no longer uses (or llama.cpp no longer has): taken, logged, not applied.
+RETIRED = frozenset({"numa", "low_vram", "f16_kv", "vocab_only", "logits_all", "penalize_newline", "tfs_z"})
+log = logging.getLogger("ember.parameters")
 
 
 def suggest(name: str) -> str:
@@ -101,7 +109,14 @@ def _bound(value: float) -> str:
 
 
 def validate(options: dict[str, object] | None) -> dict[str, object]:
-    return {name: coerce(name, value) for name, value in (options or {}).items() if value is not None}
+    """The options with their parameters' types; a retired option of Ollama's is dropped with a warning."""
+    checked = {}
+    for name, value in (options or {}).items():
+        if name in RETIRED:
+            log.warning('option "%s" is accepted for compatibility with Ollama but has no effect', name)
+        elif value is not None:
+            checked[name] = coerce(name, value)
+    return checked
 
 
 DEFAULTS: dict[str, object] = {name: param.default for name, param in PARAMETERS.items()}
@@ -132,6 +147,9 @@ class Options:
     num_batch: int
     num_thread: int
     num_gpu: int
+    main_gpu: int
+    use_mmap: bool
+    use_mlock: bool
 
     @classmethod
     def merge(cls, *layers: dict[str, object] | None) -> Options:

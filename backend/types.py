@@ -13,9 +13,12 @@ class Message:
     images: list[str] = field(default_factory=list)
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     tool_name: str = ""
+    thinking: str = ""  # what an assistant turn thought before its content
 
     def to_template(self) -> dict[str, Any]:
         data: dict[str, Any] = {"role": self.role, "content": self.content}
+        if self.thinking:
+            data["reasoning_content"] = self.thinking  # the name GGUF Jinja templates read
         if self.tool_calls:
             data["tool_calls"] = self.tool_calls
         if self.tool_name:
@@ -44,6 +47,22 @@ class Timings:
 
 
 @dataclass
+class TokenChoice:
+    """A token the sampler could have picked, with its log probability."""
+
+    token: str
+    logprob: float
+    bytes: list[int] = field(default_factory=list)
+
+
+@dataclass
+class TokenLogprob(TokenChoice):
+    """A generated token's log probability after the sampler chain, and the likeliest alternatives."""
+
+    top_logprobs: list[TokenChoice] = field(default_factory=list)
+
+
+@dataclass
 class Chunk:
     """One piece of a streamed answer; the last one has done=True and the timings."""
 
@@ -54,6 +73,9 @@ class Chunk:
     context: list[int] | None = None
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     pieces: int = 1  # streamed pieces (about one token each) this chunk's text joins
+    thinking: str = ""  # reasoning text, streamed before the answer's content and never inside it
+    stop_sequence: str = ""  # on the last chunk: the stop string that ended the answer, if one did
+    logprobs: list[TokenLogprob] = field(default_factory=list)  # the tokens this chunk's text came from
 
 
 def merge_text_chunks(chunks: list[Chunk]) -> list[Chunk]:
@@ -62,8 +84,11 @@ def merge_text_chunks(chunks: list[Chunk]) -> list[Chunk]:
     for chunk in chunks:
         plain = not chunk.done and not chunk.tool_calls
         last = merged[-1] if merged else None
-        if plain and last is not None and not last.done and not last.tool_calls:
-            merged[-1] = Chunk(last.text + chunk.text, pieces=last.pieces + chunk.pieces)
+        # thinking always comes before content: a piece of thinking after content stays apart
+        if (plain and last is not None and not last.done and not last.tool_calls
+                and not (chunk.thinking and last.text)):
+            merged[-1] = Chunk(last.text + chunk.text, pieces=last.pieces + chunk.pieces,
+                               thinking=last.thinking + chunk.thinking, logprobs=last.logprobs + chunk.logprobs)
         else:
             merged.append(chunk)
     return merged
@@ -77,6 +102,10 @@ class ChatRequest:
     format: str | dict[str, Any] | None = None
     tools: list[dict[str, Any]] | None = None
     keep_alive: str | float | None = None
+    think: bool | str | None = None  # True/False, or a level "low" | "medium" | "high"; None: the model's way
+    truncate: bool = True  # False: a prompt longer than the context is refused, not cut
+    logprobs: bool = False
+    top_logprobs: int = 0  # alternatives per token, with logprobs
 
 
 @dataclass
@@ -91,6 +120,17 @@ class GenerateRequest:
     options: dict[str, Any] = field(default_factory=dict)
     format: str | dict[str, Any] | None = None
     keep_alive: str | float | None = None
+    think: bool | str | None = None
+    truncate: bool = True
+    images: list[str] = field(default_factory=list)
+    logprobs: bool = False
+    top_logprobs: int = 0
+
+
+@dataclass
+class Embeddings:
+    vectors: list[list[float]]
+    prompt_tokens: int = 0  # the tokens read, all inputs together (0: the server did not say)
 
 
 @dataclass

@@ -1,5 +1,8 @@
 """Every benchmark in one run, printed as one table: each figure next to its baseline from this run.
 
+The first rows are ember against llama.cpp's own llama-server (bench/anchor.py), built once from the
+same llama.cpp tree as the bindings (bench/llama_build.py: the first run adds the build's minutes).
+
 Usage: .venv/bin/python bench/run_all.py [--quick]   (make bench)
 """
 
@@ -19,6 +22,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer rounds: a rough table in about a minute")
     args = parser.parse_args()
     rounds = 3 if args.quick else 9
+    import anchor
     import app_start
     import bare
     import decode
@@ -30,7 +34,7 @@ def main() -> None:
 
     threads = default_threads()
     started = time.monotonic()
-    rows: list[Row] = []
+    rows: list[Row] = anchor.measure(rounds=3 if args.quick else 5, long=1000 if args.quick else 4000)
     runner = Runner(model_path(), num_ctx=2048, num_thread=threads)
     single = bare.BareContext(runner.model, num_ctx=2048, threads=threads)
     rows += decode.measure(runner, single, tokens=64, rounds=rounds)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from ember.backend.config import Config
-from ember.backend.pull.packages import PACKAGED_MODELS, find_packaged_gguf
+from ember.backend.pull.packages import PACKAGED_MODELS, find_packaged_gguf, packaged_layers
 from ember.backend.pull.register import register_gguf
 from ember.backend.store.modelstore import ModelStore
 from ember.backend.store.names import parse_name
@@ -34,9 +34,11 @@ def session_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def models_dir(session_home: Path, smollm2_gguf: Path) -> Path:
-    """A store holding the embedded default model (hard-linked, so this is instant)."""
+    """A store holding the embedded default model as `ember pull` installs it (hard-linked, so this is instant)."""
     root = session_home / "models"
-    register_gguf(ModelStore(root), parse_name(DEFAULT_MODEL), smollm2_gguf)
+    store = ModelStore(root)
+    register_gguf(store, parse_name(DEFAULT_MODEL), smollm2_gguf,
+                  extra_layers=packaged_layers(store, PACKAGED_MODELS[DEFAULT_MODEL]))
     return root
 
 

@@ -20,15 +20,18 @@ def wants_plain(args: argparse.Namespace, environ: dict[str, str] | None = None)
     return not (sys.stdout.isatty() and sys.stdin.isatty())
 
 
-async def interactive(backend: Backend, args: argparse.Namespace) -> int:
+async def interactive(backend: Backend, args: argparse.Namespace, missing: str = "") -> int:
+    """Chat with args.model; `missing` says why that model cannot be used (the app then opens its library)."""
     if wants_plain(args):
         from ember.tui.repl import Repl
 
-        return await Repl(backend, args.model, verbose=args.verbose).run()
+        return await Repl(backend, args.model, verbose=args.verbose, think=getattr(args, "think", None),
+                          hide_thinking=getattr(args, "hidethinking", False)).run()
     from ember.tui.app.app import EmberApp
 
-    app = EmberApp(backend, args.model)
+    app = EmberApp(backend, args.model, missing_model=missing, serve=getattr(args, "serve", None))
     app.session.keep_alive = getattr(args, "keepalive", None)
+    app.session.state.think = getattr(args, "think", None)
     try:
         await app.run_async()
     finally:

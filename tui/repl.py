@@ -19,6 +19,7 @@ from ember.tui.chat.slash import completions, is_command
 from ember.tui.chat.slash_run import run_command
 from ember.tui.cli.format import timing_block
 from ember.tui.cli.streaming import stream_answer
+from ember.tui.safetext import printable
 
 
 def _completer(models: list[str], personas: list[str]):  # type: ignore[no-untyped-def]
@@ -34,8 +35,10 @@ def _completer(models: list[str], personas: list[str]):  # type: ignore[no-untyp
 
 
 class Repl:
-    def __init__(self, backend: Backend, model: str, *, verbose: bool = False, history: object = None) -> None:
-        self.session = ChatSession(backend, ChatState(model=model, verbose=verbose), history)
+    def __init__(self, backend: Backend, model: str, *, verbose: bool = False, history: object = None,
+                 think: bool | str | None = None, hide_thinking: bool = False) -> None:
+        state = ChatState(model=model, verbose=verbose, think=think, hide_thinking=hide_thinking)
+        self.session = ChatSession(backend, state, history)
         self.session.on_save_error = lambda exc: print(f"Not saved: {exc}", file=sys.stderr)
         self.backend = backend
         self._prompt = None
@@ -103,7 +106,7 @@ class Repl:
                 if outcome.copy:
                     _osc52(outcome.copy)
                 if outcome.text:
-                    print(outcome.text)
+                    print(printable(outcome.text))
                 if outcome.quit:
                     return 0
                 if outcome.answer is not None:
@@ -112,7 +115,7 @@ class Repl:
             await self._show_answer(self.session.send(text))
 
     async def _show_answer(self, chunks) -> None:  # type: ignore[no-untyped-def]
-        task = asyncio.ensure_future(stream_answer(chunks))
+        task = asyncio.ensure_future(stream_answer(chunks, show_thinking=not self.session.state.hide_thinking))
         loop = asyncio.get_running_loop()
         try:
             loop.add_signal_handler(signal.SIGINT, task.cancel)  # Ctrl-C stops the answer, not ember

@@ -1,15 +1,28 @@
-"""The ASGI application: Ollama's /api and OpenAI's /v1 in front of one Backend.
+"""The ASGI application: Ollama's /api, OpenAI's /v1 (chat, completions, Responses) and Anthropic's
+/v1/messages in front of one Backend.
 
 Routes only parse, call the Backend and stream. Every failure leaves as JSON — `{"error": "…"}` on
-/api, OpenAI's error object on /v1 — with 400 for a bad request, 404 for an unknown model and 500
+/api, Anthropic's error object on /v1/messages, OpenAI's on the rest of /v1 — with 400 for a bad request, 404 for an unknown model and 500
 only for a real fault; never an HTML page or a traceback.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from ember.backend import __version__
-from ember.backend.api import routes_models, routes_ollama, routes_openai
-from ember.backend.api.security import MAX_BODY, BodyTooLarge, Guard, error_body, origin_regex
+from ember.backend.api import routes_anthropic, routes_models, routes_ollama, routes_openai, routes_responses
+from ember.backend.api.security import (
+    MAX_BODY,
+    UPLOADS,
+    BodyTooLarge,
+    Guard,
+    error_body,
+    lone_surrogate,
+    origin_regex,
+    refuse,
+)
 from ember.backend.api.streaming import ClientGone
 from ember.backend.config import Config
 from ember.backend.errors import EmberError
@@ -17,18 +30,21 @@ from ember.backend.service import Backend
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 def create_app(backend: Backend, config: Config, *, extra_hosts: tuple[str, ...] = ()) -> FastAPI:
     """The app serving `backend`; `extra_hosts` are names it also answers to (the address it listens on)."""
-    app = FastAPI(title="ember", version=__version__, description="Ollama's API and OpenAI's, served by ember.")
+    app = FastAPI(title="ember", version=__version__, description="Ollama's API, OpenAI's and Anthropic's Messages API, served by ember.")
     app.state.backend = backend
-    for router in (routes_models.root, routes_models.router, routes_ollama.router, routes_openai.router):
+    for router in (routes_models.root, routes_models.router, routes_ollama.router, routes_openai.router,
+                   routes_anthropic.router, routes_responses.router):
         app.include_router(router)
     _add_error_handlers(app)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     app.add_middleware(JsonBody)
     app.add_middleware(CORSMiddleware, allow_origin_regex=origin_regex(config.origins),
                        allow_methods=["*"], allow_headers=["*"])
@@ -37,9 +53,32 @@ def create_app(backend: Backend, config: Config, *, extra_hosts: tuple[str, ...]
     return app
 
 
-def _error(request: Request, status: int, message: str) -> Response:
+_ERROR_SCHEMA = {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]}
+_ERRORS = {"400": "Bad request: the error names the field and what to send",
+           "404": "Unknown model or endpoint"}
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's schema, with the 400 and 404 every route sends instead of the 422 none does."""
+    if app.openapi_schema is None:
+        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                responses = operation.setdefault("responses", {})
+                responses.pop("422", None)
+                for status, text in _ERRORS.items():
+                    responses.setdefault(status, {"description": text, "content": {
+                        "application/json": {"schema": _ERROR_SCHEMA}}})
+        schemas = schema.get("components", {}).get("schemas", {})
+        for unused in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(unused, None)
+        app.openapi_schema = schema
+    return app.openapi_schema
+
+
+def _error(request: Request, status: int, message: str, headers: Mapping[str, str] | None = None) -> Response:
     return Response(error_body(request.url.path, status, message), status_code=status,
-                    media_type="application/json")
+                    media_type="application/json", headers=headers)
 
 
 def validation_message(exc: RequestValidationError) -> str:
@@ -87,7 +126,11 @@ def _add_error_handlers(app: FastAPI) -> None:
             return _error(request, 413, f"the request body is larger than {MAX_BODY >> 20} MiB")
         if exc.status_code == 400 and exc.__cause__ is not None:  # the body could not be decoded
             return _error(request, 400, unreadable_body(exc.__cause__))
-        return _error(request, exc.status_code, str(exc.detail))
+        if exc.status_code == 405:
+            allowed = (exc.headers or {}).get("Allow", "")
+            return _error(request, 405, f"{request.method} is not allowed on {request.url.path}: use {allowed}",
+                          exc.headers)
+        return _error(request, exc.status_code, str(exc.detail), exc.headers)
 
     @app.exception_handler(ClientGone)
     async def client_gone(request: Request, exc: ClientGone) -> Response:
@@ -99,13 +142,44 @@ def _add_error_handlers(app: FastAPI) -> None:
 
 
 class JsonBody:
-    """Read every /api and /v1 body as JSON whatever its Content-Type, as Ollama does (`curl -d`)."""
+    """Read every /api and /v1 body as JSON whatever its Content-Type, as Ollama does (`curl -d`).
+
+    The body is read here first so that text no route can encode (a lone surrogate, `"\\ud800"`,
+    in any field) gets one 400 naming the field before any route sees it.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope.get("path", "").startswith(("/api/", "/v1/")):
-            headers = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
-            scope = {**scope, "headers": headers + [(b"content-type", b"application/json")]}
-        await self.app(scope, receive, send)
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if not path.startswith(("/api/", "/v1/")) or path.startswith(UPLOADS):
+            await self.app(scope, receive, send)
+            return
+        headers = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
+        scope = {**scope, "headers": headers + [(b"content-type", b"application/json")]}
+        chunks, message = [], {"more_body": True}
+        while message.get("more_body"):
+            message = await receive()
+            if message["type"] != "http.request":
+                await self.app(scope, _replay([], message, receive), send)
+                return
+            chunks.append(message.get("body", b""))
+        body = b"".join(chunks)
+        problem = lone_surrogate(body)
+        if problem is not None:
+            await refuse(send, path, 400, problem)
+            return
+        await self.app(scope, _replay([body], None, receive), send)
+
+
+def _replay(bodies: list[bytes], last: Message | None, receive: Receive) -> Receive:
+    """A receive that hands over the body read already, then the client's own messages."""
+    pending: list[Message] = [{"type": "http.request", "body": b, "more_body": False} for b in bodies]
+    if last is not None:
+        pending.append(last)
+
+    async def replayed() -> Message:
+        return pending.pop(0) if pending else await receive()
+
+    return replayed

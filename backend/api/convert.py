@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from ember.backend.api.streaming import timestamp
@@ -25,8 +25,6 @@ from ember.backend.wire import ollama
 
 
 def chat_request(body: ollama.ChatRequest) -> ChatRequest:
-    if body.think:
-        raise InvalidRequest(f'"{body.model}" does not support thinking')
     return ChatRequest(
         model=body.model,
         messages=[message(m) for m in body.messages],
@@ -34,19 +32,20 @@ def chat_request(body: ollama.ChatRequest) -> ChatRequest:
         format=body.format or None,
         tools=[t.model_dump() for t in body.tools] if body.tools else None,
         keep_alive=body.keep_alive,
+        think=body.think,
+        truncate=body.truncate is not False,
+        logprobs=body.logprobs,
+        top_logprobs=body.top_logprobs,
     )
 
 
 def message(m: ollama.ChatMessage) -> Message:
     calls = [{"function": c.function.model_dump(exclude_none=True)} for c in m.tool_calls or []]
-    return Message(m.role, m.content, images=list(m.images or []), tool_calls=calls, tool_name=m.tool_name)
+    return Message(m.role, m.content, images=list(m.images or []), tool_calls=calls, tool_name=m.tool_name,
+                   thinking=m.thinking or "")
 
 
 def generate_request(body: ollama.GenerateRequest) -> GenerateRequest:
-    if body.images:
-        raise InvalidRequest(f"{body.model} cannot read images: ember runs text models only for now")
-    if body.think:
-        raise InvalidRequest(f'"{body.model}" does not support thinking')
     return GenerateRequest(
         model=body.model,
         prompt=body.prompt,
@@ -58,6 +57,11 @@ def generate_request(body: ollama.GenerateRequest) -> GenerateRequest:
         options=body.options or {},
         format=body.format or None,
         keep_alive=body.keep_alive,
+        think=body.think,
+        truncate=body.truncate is not False,
+        images=list(body.images or []),
+        logprobs=body.logprobs,
+        top_logprobs=body.top_logprobs,
     )
 
 
@@ -67,11 +71,21 @@ def metrics(chunk: Chunk) -> dict[str, Any]:
     return data
 
 
+def logprobs(chunk: Chunk) -> list[dict[str, Any]]:
+    """Ollama's `logprobs`: each token with its log probability, bytes and likeliest alternatives."""
+    return [{"token": lp.token, "logprob": lp.logprob, "bytes": lp.bytes,
+             "top_logprobs": [asdict(t) for t in lp.top_logprobs]} for lp in chunk.logprobs]
+
+
 def chat_chunk(model: str, chunk: Chunk) -> dict[str, Any]:
     answer: dict[str, Any] = {"role": "assistant", "content": chunk.text}
+    if chunk.thinking:
+        answer["thinking"] = chunk.thinking
     if chunk.tool_calls:
         answer["tool_calls"] = chunk.tool_calls
     data: dict[str, Any] = {"model": model, "created_at": timestamp(), "message": answer, "done": chunk.done}
+    if chunk.logprobs:
+        data["logprobs"] = logprobs(chunk)
     if chunk.done:
         data.update(metrics(chunk))
     return data
@@ -79,6 +93,10 @@ def chat_chunk(model: str, chunk: Chunk) -> dict[str, Any]:
 
 def generate_chunk(model: str, chunk: Chunk) -> dict[str, Any]:
     data: dict[str, Any] = {"model": model, "created_at": timestamp(), "response": chunk.text, "done": chunk.done}
+    if chunk.thinking:
+        data["thinking"] = chunk.thinking
+    if chunk.logprobs:
+        data["logprobs"] = logprobs(chunk)
     if chunk.done:
         data.update(metrics(chunk))
         if chunk.context is not None:
@@ -86,14 +104,47 @@ def generate_chunk(model: str, chunk: Chunk) -> dict[str, Any]:
     return data
 
 
-async def collect(first: Chunk, rest: AsyncIterator[Chunk]) -> tuple[str, list[dict[str, Any]], Chunk]:
-    """The whole answer of a stream: its text, its tool calls and its last chunk."""
-    texts, calls, last = [first.text], list(first.tool_calls), first
+async def collect_answer(first: Chunk, rest: AsyncIterator[Chunk]) -> Chunk:
+    """The whole answer of a stream as one last chunk: text, thinking, tool calls and logprobs joined."""
+    texts, thoughts, calls, scores, last = [first.text], [first.thinking], list(first.tool_calls), \
+        list(first.logprobs), first
     async for chunk in rest:
         texts.append(chunk.text)
+        thoughts.append(chunk.thinking)
         calls.extend(chunk.tool_calls)
+        scores.extend(chunk.logprobs)
         last = chunk
-    return "".join(texts), calls, last
+    return Chunk("".join(texts), done=last.done, done_reason=last.done_reason, timings=last.timings,
+                 context=last.context, tool_calls=calls, thinking="".join(thoughts), logprobs=scores)
+
+
+async def collect(first: Chunk, rest: AsyncIterator[Chunk]) -> tuple[str, list[dict[str, Any]], Chunk]:
+    """The whole answer of a stream: its text, its tool calls and its last chunk."""
+    answer = await collect_answer(first, rest)
+    return answer.text, answer.tool_calls, answer
+
+
+@dataclass
+class Answer:
+    """A whole streamed answer, gathered: what the model thought, said and called, and its last chunk."""
+
+    thinking: str
+    text: str
+    tool_calls: list[dict[str, Any]]
+    last: Chunk
+
+
+async def gather_answer(chunks: AsyncIterator[Chunk]) -> Answer:
+    thinking: list[str] = []
+    text: list[str] = []
+    calls: list[dict[str, Any]] = []
+    last = Chunk("", done=True)
+    async for chunk in chunks:
+        thinking.append(chunk.thinking)
+        text.append(chunk.text)
+        calls += chunk.tool_calls
+        last = chunk
+    return Answer("".join(thinking), "".join(text), calls, last)
 
 
 def details(d: ModelDetails | None) -> dict[str, Any] | None:
@@ -160,8 +211,6 @@ def modelfile_from_fields(body: ollama.CreateRequest) -> str:
     if body.adapters:
         raise InvalidRequest("ember cannot take uploaded adapters yet; run ember create with an ADAPTER line "
                              "on the machine that holds the file")
-    if body.quantize:
-        raise InvalidRequest("ember cannot quantize models yet; create from an already quantized GGUF")
     if body.from_ and body.files:
         raise InvalidRequest('give "from" (a model to build on) or "files" (an uploaded GGUF), not both')
     base = body.from_ or _uploaded_model(body.files)

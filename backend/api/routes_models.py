@@ -9,7 +9,6 @@ from ember.backend.api import convert
 from ember.backend.api.deps import backend_of
 from ember.backend.api.streaming import first_and_rest, ndjson_response, until_disconnected
 from ember.backend.errors import InvalidRequest
-from ember.backend.pull.local import looks_like_path
 from ember.backend.service import Backend
 from ember.backend.types import PullProgress
 from ember.backend.wire import ollama
@@ -30,7 +29,7 @@ async def index() -> str:
 @router.get("/version", response_model=ollama.VersionResponse)
 @router.head("/version", include_in_schema=False)
 async def version() -> dict:
-    return {"version": __version__}
+    return {"version": ollama.API_VERSION, "ember_version": __version__}
 
 
 @router.get("/tags", response_model=ollama.TagsResponse)
@@ -83,17 +82,15 @@ async def _progress_response(request: Request, events, stream: bool) -> Response
 
 @router.post("/pull", response_model=ollama.ProgressResponse, responses=STREAMED)
 async def pull(body: ollama.PullRequest, request: Request, backend: Backend = Depends(backend_of)) -> Response:
-    if looks_like_path(body.model.strip()):
-        raise InvalidRequest(f'cannot pull "{body.model}": over the API, a pull names a model, hf.co/… or an '
-                             'https URL, never a file on the server — run "ember pull PATH" on the machine '
-                             "that holds the file")
-    return await _progress_response(request, backend.pull(body.model), body.stream)
+    return await _progress_response(request, backend.pull(body.model, over_api=True, insecure=body.insecure),
+                                    body.stream)
 
 
 @router.post("/create", response_model=ollama.ProgressResponse, responses=STREAMED)
 async def create(body: ollama.CreateRequest, request: Request, backend: Backend = Depends(backend_of)) -> Response:
     text = body.modelfile or convert.modelfile_from_fields(body)
-    return await _progress_response(request, backend.create(body.model, text), body.stream)
+    return await _progress_response(request, backend.create(body.model, text, quantize=body.quantize or None),
+                                    body.stream)
 
 
 @router.head("/blobs/{digest}", responses={404: {"description": "the store has no such blob"}})

@@ -11,6 +11,7 @@ from ember.backend.api.streaming import first_and_rest, ndjson_response, until_d
 from ember.backend.errors import InvalidRequest
 from ember.backend.parameters import validate
 from ember.backend.service import Backend
+from ember.backend.types import Embeddings
 from ember.backend.wire import ollama
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
@@ -25,9 +26,8 @@ async def generate(body: ollama.GenerateRequest, request: Request,
     first, rest = await first_and_rest(request, backend.generate(convert.generate_request(body)))
     if body.stream:
         return ndjson_response(first, rest, lambda chunk: convert.generate_chunk(body.model, chunk))
-    text, _calls, last = await until_disconnected(request, convert.collect(first, rest))
-    last.text = text
-    return JSONResponse(convert.generate_chunk(body.model, last))
+    answer = await until_disconnected(request, convert.collect_answer(first, rest))
+    return JSONResponse(convert.generate_chunk(body.model, answer))
 
 
 @router.post("/chat", response_model=ollama.ChatResponse, responses=STREAMED)
@@ -35,25 +35,24 @@ async def chat(body: ollama.ChatRequest, request: Request, backend: Backend = De
     first, rest = await first_and_rest(request, backend.chat(convert.chat_request(body)))
     if body.stream:
         return ndjson_response(first, rest, lambda chunk: convert.chat_chunk(body.model, chunk))
-    text, calls, last = await until_disconnected(request, convert.collect(first, rest))
-    last.text, last.tool_calls = text, calls
-    return JSONResponse(convert.chat_chunk(body.model, last))
+    answer = await until_disconnected(request, convert.collect_answer(first, rest))
+    return JSONResponse(convert.chat_chunk(body.model, answer))
 
 
 async def embed_texts(backend: Backend, model: str, texts: list[str], truncate: bool,
-                      options: dict | None, dimensions: int | None = None) -> list[list[float]]:
+                      options: dict | None, dimensions: int | None = None) -> Embeddings:
     validate(options)
     if dimensions is not None and dimensions < 1:
         raise InvalidRequest(f"dimensions must be at least 1, got {dimensions}")
     if not texts:
         await backend.show(model)  # an empty input only checks that the model exists
-        return []
+        return Embeddings([])
     if any(not t for t in texts):
         raise InvalidRequest("cannot embed an empty text; remove it from the input")
-    vectors = await backend.embed(model, texts, truncate=truncate)
+    result = await backend.embed_with_count(model, texts, truncate=truncate)
     if dimensions:
-        vectors = [_unit(v[:dimensions]) for v in vectors]
-    return vectors
+        result.vectors = [_unit(v[:dimensions]) for v in result.vectors]
+    return result
 
 
 def _unit(vector: list[float]) -> list[float]:
@@ -66,15 +65,15 @@ async def embed(body: ollama.EmbedRequest, request: Request, backend: Backend = 
     start = time.perf_counter_ns()
     texts = [body.input] if isinstance(body.input, str) else body.input
     texts = [t for t in texts if t] if isinstance(body.input, str) else texts
-    vectors = await until_disconnected(
+    result = await until_disconnected(
         request, embed_texts(backend, body.model, texts, body.truncate, body.options, body.dimensions))
-    return {"model": body.model, "embeddings": vectors, "total_duration": time.perf_counter_ns() - start,
-            "load_duration": 0, "prompt_eval_count": 0}
+    return {"model": body.model, "embeddings": result.vectors, "total_duration": time.perf_counter_ns() - start,
+            "load_duration": 0, "prompt_eval_count": result.prompt_tokens}
 
 
 @router.post("/embeddings", response_model=ollama.EmbeddingsResponse)
 async def embeddings(body: ollama.EmbeddingsRequest, request: Request,
                      backend: Backend = Depends(backend_of)) -> dict:
     texts = [body.prompt] if body.prompt else []
-    vectors = await until_disconnected(request, embed_texts(backend, body.model, texts, True, body.options))
-    return {"embedding": vectors[0] if vectors else []}
+    result = await until_disconnected(request, embed_texts(backend, body.model, texts, True, body.options))
+    return {"embedding": result.vectors[0] if result.vectors else []}

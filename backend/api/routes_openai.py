@@ -50,7 +50,30 @@ def _message(m: openai.OAIMessage) -> Message:
             raise InvalidRequest(f"the arguments of tool call {call.function.name!r} are not JSON") from None
         calls.append({"function": {"name": call.function.name, "arguments": arguments}})
     role = "system" if m.role == "developer" else m.role
-    return Message(role, _text(m.content), tool_calls=calls, tool_name=m.name or "")
+    return Message(role, _text(m.content), tool_calls=calls, tool_name=m.name or "", thinking=m.reasoning or "")
+
+
+# OpenAI's efforts onto Ollama's think levels; "none" turns thinking off
+EFFORTS: dict[str, bool | str] = {"none": False, "minimal": "low", "low": "low", "medium": "medium",
+                                  "high": "high", "xhigh": "high", "max": "high"}
+
+
+def _logprobs(chunk: Chunk) -> list[dict[str, Any]]:
+    """OpenAI's `logprobs.content` entries for a chunk's tokens."""
+    return [{"token": lp.token, "logprob": lp.logprob, "bytes": lp.bytes,
+             "top_logprobs": [{"token": t.token, "logprob": t.logprob, "bytes": t.bytes} for t in lp.top_logprobs]}
+            for lp in chunk.logprobs]
+
+
+def _completion_logprobs(chunk: Chunk, offset: int) -> dict[str, Any]:
+    """The legacy completions shape: parallel lists, alternatives as {token: logprob}."""
+    offsets = []
+    for lp in chunk.logprobs:
+        offsets.append(offset)
+        offset += len(lp.token)
+    return {"tokens": [lp.token for lp in chunk.logprobs], "token_logprobs": [lp.logprob for lp in chunk.logprobs],
+            "top_logprobs": [{t.token: t.logprob for t in lp.top_logprobs} for lp in chunk.logprobs],
+            "text_offset": offsets}
 
 
 def _format(body: openai.OAIChatRequest) -> str | dict[str, Any] | None:
@@ -91,23 +114,28 @@ async def chat_completions(body: openai.OAIChatRequest, request: Request,
     tools = [t.model_dump() for t in body.tools] if body.tools and body.tool_choice != "none" else None
     chat = ChatRequest(model=body.model, messages=[_message(m) for m in body.messages],
                        options=_options(body, body.max_completion_tokens or body.max_tokens),
-                       format=_format(body), tools=tools)
+                       format=_format(body), tools=tools,
+                       think=EFFORTS[body.reasoning_effort] if body.reasoning_effort else None,
+                       logprobs=bool(body.logprobs), top_logprobs=body.top_logprobs or 0)
     first, rest = await first_and_rest(request, backend.chat(chat))
     ident = f"chatcmpl-{secrets.token_hex(6)}"
     if body.stream:
         usage = body.stream_options is not None and body.stream_options.include_usage
-        return sse_response(_chat_events(body.model, ident, first, rest, usage))
-    text, calls, last = await until_disconnected(request, convert.collect(first, rest))
-    message: dict[str, Any] = {"role": "assistant", "content": text}
-    if calls:
-        message["tool_calls"] = _tool_calls(calls)
-    return JSONResponse({**_envelope("chat.completion", body.model, ident),
-                         "choices": [{"index": 0, "message": message, "finish_reason": _finish(last, calls)}],
-                         "usage": _usage(last)})
+        return sse_response(_chat_events(body.model, ident, first, rest, usage, bool(body.logprobs)))
+    answer = await until_disconnected(request, convert.collect_answer(first, rest))
+    message: dict[str, Any] = {"role": "assistant", "content": answer.text}
+    if answer.thinking:
+        message["reasoning"] = answer.thinking
+    if answer.tool_calls:
+        message["tool_calls"] = _tool_calls(answer.tool_calls)
+    choice: dict[str, Any] = {"index": 0, "message": message, "finish_reason": _finish(answer, answer.tool_calls),
+                              "logprobs": {"content": _logprobs(answer)} if body.logprobs else None}
+    return JSONResponse({**_envelope("chat.completion", body.model, ident), "choices": [choice],
+                         "usage": _usage(answer)})
 
 
 async def _chat_events(model: str, ident: str, first: Chunk, rest: AsyncIterator[Chunk],
-                       include_usage: bool) -> AsyncIterator[dict[str, Any]]:
+                       include_usage: bool, logprobs: bool) -> AsyncIterator[dict[str, Any]]:
     async def chunks() -> AsyncIterator[Chunk]:
         yield first
         async for chunk in rest:
@@ -118,14 +146,17 @@ async def _chat_events(model: str, ident: str, first: Chunk, rest: AsyncIterator
     async for chunk in chunks():
         delta: dict[str, Any] = {} if role_sent else {"role": "assistant"}
         role_sent = True
+        if chunk.thinking:
+            delta["reasoning"] = chunk.thinking
         if chunk.text:
             delta["content"] = chunk.text
         if chunk.tool_calls:
             delta["tool_calls"] = _tool_calls(chunk.tool_calls)
             calls.extend(chunk.tool_calls)
-        if delta:
+        scores = {"content": _logprobs(chunk)} if logprobs and chunk.logprobs else None
+        if delta or scores:
             yield {**_envelope("chat.completion.chunk", model, ident),
-                   "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
+                   "choices": [{"index": 0, "delta": delta, "logprobs": scores, "finish_reason": None}]}
         if chunk.done:
             yield {**_envelope("chat.completion.chunk", model, ident),
                    "choices": [{"index": 0, "delta": {}, "finish_reason": _finish(chunk, calls)}]}
@@ -140,26 +171,31 @@ async def completions(body: openai.OAICompletionRequest, request: Request,
     if len(prompts) != 1:
         raise InvalidRequest("ember answers one prompt per request; send the prompts one by one")
     generate = GenerateRequest(model=body.model, prompt=prompts[0], suffix=body.suffix or "",
-                               options=_options(body))
+                               options=_options(body), logprobs=body.logprobs is not None,
+                               top_logprobs=body.logprobs or 0)
     first, rest = await first_and_rest(request, backend.generate(generate))
     ident = f"cmpl-{secrets.token_hex(6)}"
+    scored = body.logprobs is not None
     if body.stream:
         usage = body.stream_options is not None and body.stream_options.include_usage
-        return sse_response(_completion_events(body.model, ident, first, rest, usage))
-    text, _calls, last = await until_disconnected(request, convert.collect(first, rest))
+        return sse_response(_completion_events(body.model, ident, first, rest, usage, scored))
+    answer = await until_disconnected(request, convert.collect_answer(first, rest))
     return JSONResponse({**_envelope("text_completion", body.model, ident),
-                         "choices": [{"text": text, "index": 0, "logprobs": None,
-                                      "finish_reason": _finish(last, [])}],
-                         "usage": _usage(last)})
+                         "choices": [{"text": answer.text, "index": 0,
+                                      "logprobs": _completion_logprobs(answer, 0) if scored else None,
+                                      "finish_reason": _finish(answer, [])}],
+                         "usage": _usage(answer)})
 
 
 async def _completion_events(model: str, ident: str, first: Chunk, rest: AsyncIterator[Chunk],
-                             include_usage: bool) -> AsyncIterator[dict[str, Any]]:
-    chunk = first
+                             include_usage: bool, scored: bool) -> AsyncIterator[dict[str, Any]]:
+    chunk, offset = first, 0
     while True:
         finish = _finish(chunk, []) if chunk.done else None
+        scores = _completion_logprobs(chunk, offset) if scored else None
+        offset += len(chunk.text)
         yield {**_envelope("text_completion", model, ident),
-               "choices": [{"text": chunk.text, "index": 0, "logprobs": None, "finish_reason": finish}]}
+               "choices": [{"text": chunk.text, "index": 0, "logprobs": scores, "finish_reason": finish}]}
         if chunk.done:
             if include_usage:
                 yield {**_envelope("text_completion", model, ident), "choices": [], "usage": _usage(chunk)}
@@ -190,8 +226,8 @@ async def embeddings(body: openai.OAIEmbeddingRequest, request: Request,
     texts = [body.input] if isinstance(body.input, str) else body.input
     if not texts or any(not t for t in texts):
         raise InvalidRequest("input must be a non-empty text or a list of non-empty texts")
-    vectors = await until_disconnected(request, embed_texts(backend, body.model, texts, True, None, body.dimensions))
+    result = await until_disconnected(request, embed_texts(backend, body.model, texts, True, None, body.dimensions))
     encode = _base64 if body.encoding_format == "base64" else (lambda v: v)
     return {"object": "list", "model": body.model,
-            "data": [{"object": "embedding", "embedding": encode(v), "index": i} for i, v in enumerate(vectors)],
-            "usage": {"prompt_tokens": 0, "total_tokens": 0}}
+            "data": [{"object": "embedding", "embedding": encode(v), "index": i} for i, v in enumerate(result.vectors)],
+            "usage": {"prompt_tokens": result.prompt_tokens, "total_tokens": result.prompt_tokens}}

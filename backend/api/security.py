@@ -3,7 +3,7 @@
 Secure by default. A Host header must be a loopback name, an IP address or a configured name, which
 stops DNS rebinding (a web page whose domain resolves to 127.0.0.1). A request from a web page
 (an Origin header) is refused unless its origin is configured (`EMBER_ORIGINS`) or is the server
-itself. With `EMBER_API_KEY` set, every request needs `Authorization: Bearer <key>`.
+itself. With `EMBER_API_KEY` set, every request needs `Authorization: Bearer <key>` or `x-api-key: <key>`.
 """
 
 from __future__ import annotations
@@ -12,14 +12,17 @@ import fnmatch
 import hmac
 import ipaddress
 import json
+import re
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
+from ember.backend.wire import anthropic
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 MAX_BODY = 32 * 1024 * 1024
 UPLOADS = "/api/blobs/"  # model files: as large as the disk allows (the store refuses what does not fit)
+ANTHROPIC = "/v1/messages"
 
 
 def split_host(host: str) -> str:
@@ -59,12 +62,68 @@ def origin_regex(origins: Iterable[str]) -> str | None:
     return "|".join(f"(?:{p})" for p in patterns) if patterns else None
 
 
+def is_anthropic(path: str) -> bool:
+    return path == ANTHROPIC or path.startswith(ANTHROPIC + "/")
+
+
 def error_body(path: str, status: int, message: str) -> bytes:
-    """Ollama's error shape on /api, OpenAI's on /v1."""
+    """Ollama's error shape on /api, Anthropic's on /v1/messages, OpenAI's on the rest of /v1."""
+    if is_anthropic(path):
+        return anthropic.error_body(status, message)
     if path.startswith("/v1/"):
         kind = "invalid_request_error" if status < 500 else "api_error"
-        return json.dumps({"error": {"message": message, "type": kind, "param": None, "code": None}}, ensure_ascii=False).encode()
-    return json.dumps({"error": message}, ensure_ascii=False).encode()
+        body = {"error": {"message": message, "type": kind, "param": None, "code": None}}
+    else:
+        body = {"error": message}
+    # backslashreplace: a message quoting a lone surrogate still leaves as valid JSON (a \u escape)
+    return json.dumps(body, ensure_ascii=False).encode("utf-8", "backslashreplace")
+
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def lone_surrogate(body: bytes) -> str | None:
+    """The error for a JSON body holding a lone surrogate (`"\\ud800"`) in any string, or None."""
+    if not _SURROGATE_ESCAPE.search(body):
+        return None  # raw UTF-8 cannot encode a surrogate: only a \u escape can make one
+    try:
+        value = json.loads(body)
+    except (ValueError, RecursionError):
+        return None  # not JSON: the route says so
+    found = _find_surrogate(value, "")
+    if found is None:
+        return None
+    where, char = found
+    return (f"{where or 'the request body'} holds text that is not valid Unicode (a lone surrogate, "
+            f"\\u{ord(char):04x}): send well-formed UTF-8")
+
+
+def _bad_char(text: str) -> str | None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return text[exc.start]
+    return None
+
+
+def _find_surrogate(value: object, where: str) -> tuple[str, str] | None:
+    """Where the first lone surrogate is (`messages[0].content`) and the character itself."""
+    stack = [(value, where)]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, str):
+            bad = _bad_char(item)
+            if bad is not None:
+                return path, bad
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                bad = _bad_char(str(key))
+                if bad is not None:
+                    return f"a key in {path or 'the request body'}", bad
+                stack.append((child, f"{path}.{key}" if path else str(key)))
+        elif isinstance(item, list):
+            stack.extend((child, f"{path}[{i}]") for i, child in enumerate(item))
+    return None
 
 
 class BodyTooLarge(Exception):
@@ -90,32 +149,36 @@ class Guard:
         path = scope.get("path", "")
         host = headers.get("host", "")
         if not host_allowed(host, self.allowed_hosts):
-            await _refuse(send, path, 403, f'host "{split_host(host)}" is not allowed: add it to '
+            await refuse(send, path, 403, f'host "{split_host(host)}" is not allowed: add it to '
                                            "EMBER_ALLOWED_HOSTS if this server should answer to that name")
             return
         origin = headers.get("origin")
         if origin and not origin_allowed(origin, host, self.origins):
-            await _refuse(send, path, 403, f'origin "{origin}" is not allowed: add it to EMBER_ORIGINS '
+            await refuse(send, path, 403, f'origin "{origin}" is not allowed: add it to EMBER_ORIGINS '
                                            "to let that web page use this server")
             return
-        preflight = scope["method"] == "OPTIONS" and "access-control-request-method" in headers
+        # a browser's CORS preflight carries no key; one without an Origin is no browser's
+        preflight = bool(origin) and scope["method"] == "OPTIONS" and "access-control-request-method" in headers
         if self.api_key and not preflight and not self._authorised(headers):
-            await _refuse(send, path, 401, "this server needs an API key: send the header "
-                                           '"Authorization: Bearer <EMBER_API_KEY>"',
-                          [(b"www-authenticate", b"Bearer")])
+            await refuse(send, path, 401, "this server needs an API key: send the header "
+                                          '"Authorization: Bearer <EMBER_API_KEY>" (or "x-api-key: '
+                                          '<EMBER_API_KEY>")', [(b"www-authenticate", b"Bearer")])
             return
         if path.startswith(UPLOADS):
             await self.app(scope, receive, send)
             return
         length = headers.get("content-length", "")
         if length.isdigit() and int(length) > self.max_body:
-            await _refuse(send, path, 413, f"the request body is larger than {self.max_body >> 20} MiB")
+            await refuse(send, path, 413, f"the request body is larger than {self.max_body >> 20} MiB")
             return
         await self._limited(scope, receive, send, path)
 
     def _authorised(self, headers: Headers) -> bool:
+        """`Authorization: Bearer <key>` (Ollama's and OpenAI's clients) or `x-api-key` (Anthropic's)."""
         scheme, _, token = headers.get("authorization", "").partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), self.api_key)
+        bearer = scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), self.api_key)
+        key = headers.get("x-api-key")
+        return bearer or (key is not None and hmac.compare_digest(key.strip().encode(), self.api_key))
 
     async def _limited(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
         received, started = 0, False
@@ -138,10 +201,10 @@ class Guard:
             await self.app(scope, counting_receive, tracking_send)
         except BodyTooLarge:
             if not started:
-                await _refuse(send, path, 413, f"the request body is larger than {self.max_body >> 20} MiB")
+                await refuse(send, path, 413, f"the request body is larger than {self.max_body >> 20} MiB")
 
 
-async def _refuse(send: Send, path: str, status: int, message: str,
+async def refuse(send: Send, path: str, status: int, message: str,
                   extra: list[tuple[bytes, bytes]] | None = None) -> None:
     body = error_body(path, status, message)
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import ipaddress
 import socket
 import sys
 from urllib.parse import urlsplit
@@ -25,6 +26,20 @@ def parse_listen(address: str) -> tuple[str, int]:
         raise EmberError(f'cannot listen on "{address}": expected host:port, e.g. 127.0.0.1:11434') from None
     host = parts.hostname or "127.0.0.1"
     return host, port if port is not None else DEFAULT_PORT
+
+
+def open_without_key(host: str, api_key: str) -> str | None:
+    """The warning for listening beyond this machine with no API key, or None."""
+    if api_key:
+        return None
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost" or host.endswith(".localhost")
+    if loopback:
+        return None
+    return (f"warning: listening on {host} with no API key: anyone who can reach this address can run, pull and "
+            "delete models — set EMBER_API_KEY (see SECURITY.md)")
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -63,6 +78,9 @@ def serve_forever(listen: str | None) -> int:
     shown = f"[{host}]" if ":" in host else host
     print(f"ember {__version__} serving the Ollama API on http://{shown}:{port} "
           f"(models in {config.models}; Ctrl-C to stop)", file=sys.stderr, flush=True)
+    warning = open_without_key(host, config.api_key)
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
     server = uvicorn.Server(uvicorn.Config(app, log_level="info", timeout_graceful_shutdown=3,
                                            server_header=False))
     try:

@@ -86,6 +86,13 @@ async def first_and_rest(request: Request, stream: AsyncIterator[T]) -> tuple[T,
     return first, stream
 
 
+async def chunks_of(first: T, rest: AsyncIterator[T]) -> AsyncIterator[T]:
+    """The whole stream again, its first item included."""
+    yield first
+    async for item in rest:
+        yield item
+
+
 def ndjson_response(first: T, rest: AsyncIterator[T], render: Callable[[T], dict[str, Any]]) -> WatchedStream:
     async def body() -> AsyncIterator[bytes]:
         async with aclosing(rest):  # type: ignore[type-var]
@@ -115,3 +122,22 @@ def sse_response(events: AsyncIterator[dict[str, Any]]) -> WatchedStream:
 
 def _line(data: dict[str, Any]) -> bytes:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+
+
+def named_sse_response(events: AsyncIterator[dict[str, Any]],
+                       error: Callable[[EmberError], dict[str, Any]]) -> WatchedStream:
+    """Server-sent events named by their `type` (Anthropic's and OpenAI Responses' streams);
+    a failure after the first event is one last event made by `error`."""
+    def frame(event: dict[str, Any]) -> bytes:
+        data = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+        return f"event: {event['type']}\ndata: {data}\n\n".encode()
+
+    async def body() -> AsyncIterator[bytes]:
+        async with aclosing(events):  # type: ignore[type-var]
+            try:
+                async for event in events:
+                    yield frame(event)
+            except EmberError as exc:
+                yield frame(error(exc))
+
+    return WatchedStream(body(), media_type="text/event-stream")

@@ -17,7 +17,7 @@ from collections import deque
 import llama_cpp as lc
 from ember.backend.engine.slots import Request, Slot, fit, forget, pick_slot, reuse_prefix, shift
 from ember.backend.errors import EmberError
-from ember.backend.types import Chunk, Timings
+from ember.backend.types import Chunk, Timings, TokenChoice, TokenLogprob
 
 PIECE_BYTES = 256
 
@@ -28,6 +28,7 @@ class BatchLoop:
     def __init__(self, model: object, vocab: object, *, num_ctx: int, parallel: int, threads: int,
                  num_batch: int, adapters: list[object]) -> None:
         self.model, self.vocab = model, vocab
+        self.n_vocab = lc.llama_vocab_n_tokens(vocab)
         self.parallel = max(1, parallel)
         self.threads = threads
         self.num_batch = max(num_batch, self.parallel)
@@ -237,15 +238,24 @@ class BatchLoop:
         if request.count >= request.limit:
             self._finish(slot, "length")
             return
-        token = lc.llama_sampler_sample(request.sampler.chain, self.ctx, slot.logits_at)
+        if request.top_logprobs < 0:
+            token = request.sampler.sample(self.ctx, slot.logits_at)
+        else:
+            scored = request.sampler.sample_scored(self.ctx, slot.logits_at, self.n_vocab, request.top_logprobs)
+            token = scored.token
         slot.pending = -1
         if lc.llama_vocab_is_eog(self.vocab, token):
             self._finish(slot, "stop")
             return
         request.count += 1
-        size = lc.llama_token_to_piece(self.vocab, token, self._piece, PIECE_BYTES, 0, False)
-        text = request.stream.feed(self._piece.raw[:size]) if size > 0 else ""
-        if text:
+        piece = self._token_bytes(token, request.special)
+        if request.top_logprobs >= 0:
+            request.logprobs.append(self._logprob(piece, scored.logprob, scored.top))
+        text = request.stream.feed(piece) if piece else ""
+        if text and request.logprobs:
+            request.out.put(Chunk(text, logprobs=request.logprobs))
+            request.logprobs = []
+        elif text:
             request.out.put(Chunk(text))
         if request.stream.stopped:
             self._finish(slot, "stop")
@@ -256,6 +266,17 @@ class BatchLoop:
         else:
             slot.pending = token
 
+    def _token_bytes(self, token: int, special: bool = False) -> bytes:
+        size = lc.llama_token_to_piece(self.vocab, token, self._piece, PIECE_BYTES, 0, special)
+        return self._piece.raw[:size] if size > 0 else b""
+
+    def _logprob(self, piece: bytes, logprob: float, top: list[tuple[int, float]]) -> TokenLogprob:
+        choices = []
+        for token, value in top:
+            raw = self._token_bytes(token)
+            choices.append(TokenChoice(raw.decode("utf-8", "replace"), value, list(raw)))
+        return TokenLogprob(piece.decode("utf-8", "replace"), logprob, list(piece), choices)
+
     def _finish(self, slot: Slot, reason: str) -> None:
         request = slot.request
         assert request is not None
@@ -264,8 +285,9 @@ class BatchLoop:
 
     def _reply(self, request: Request, reason: str, tokens: list[int]) -> None:
         rest = request.stream.flush()
-        if rest:
-            request.out.put(Chunk(rest))
+        if rest or request.logprobs:
+            request.out.put(Chunk(rest, logprobs=request.logprobs))
+            request.logprobs = []
         now = time.perf_counter_ns()
         prompt_done = request.prompt_done or now
         timings = Timings(
@@ -276,7 +298,8 @@ class BatchLoop:
             eval_duration=now - prompt_done,
         )
         request.sampler.close()
-        request.out.put(Chunk("", done=True, done_reason=reason, timings=timings, context=list(tokens)))
+        request.out.put(Chunk("", done=True, done_reason=reason, timings=timings, context=list(tokens),
+                              stop_sequence=request.stream.matched))
 
     def _fail(self, slot: Slot, error: EmberError) -> None:
         request = slot.request

@@ -54,12 +54,15 @@ class Runner:
 
     def __init__(self, model_path: Path, *, num_ctx: int = 4096, num_thread: int = 0,
                  num_batch: int = 512, num_gpu: int = -1, adapters: tuple[Path, ...] = (),
-                 num_parallel: int = DEFAULT_PARALLEL) -> None:
+                 num_parallel: int = DEFAULT_PARALLEL, main_gpu: int = 0, use_mmap: bool = True,
+                 use_mlock: bool = False) -> None:
         start = time.perf_counter_ns()
         self.path = Path(model_path)
         params = lc.llama_model_default_params()
         params.n_gpu_layers = 999 if num_gpu < 0 else num_gpu
-        params.use_mmap = True
+        params.main_gpu = main_gpu
+        params.use_mmap = use_mmap
+        params.use_mlock = use_mlock
         self.model = lc.llama_model_load_from_file(str(self.path).encode(), params)
         if not self.model:
             raise InvalidModelFile(f"llama.cpp could not load {self.path}: not a model it supports, or damaged")
@@ -134,13 +137,17 @@ class Runner:
     # generation -----------------------------------------------------------------------------
 
     def start(self, prompt: list[int], options: Options, out: Outbox, *, cancel: threading.Event | None = None,
-              grammar: str | None = None) -> Request:
+              grammar: str | None = None, top_logprobs: int = -1, special: bool = False) -> Request:
         """Queue `prompt` (reusing a cached prefix); its chunks are put into `out` from the batch thread,
-        the last one done (or an error). Setting `cancel` or the request's `abandoned` frees its slot."""
+        the last one done (or an error). Setting `cancel` or the request's `abandoned` frees its slot.
+
+        With `top_logprobs` 0 or more, every chunk carries its tokens' log probabilities (and that many
+        alternatives each); `special` writes control tokens into the text.
+        """
         if not prompt:
             raise EmberError("the prompt is empty after templating")
         request = Request(list(prompt), options, SamplerChain(self.vocab, self.n_vocab, options, grammar),
-                          cancel, out)
+                          cancel, out, top_logprobs=top_logprobs, special=special)
         try:
             self.loop.submit(request)
         except BaseException:
@@ -149,13 +156,14 @@ class Runner:
         return request
 
     def generate(self, prompt: list[int], options: Options, *, cancel: threading.Event | None = None,
-                 grammar: str | None = None) -> Iterator[Chunk]:
+                 grammar: str | None = None, top_logprobs: int = -1, special: bool = False) -> Iterator[Chunk]:
         """Evaluate `prompt` and stream the answer as Chunks to this thread.
 
         Stopping the iteration early (closing the generator) cancels the request and frees its slot.
         """
         answer: queue.SimpleQueue[Chunk | BaseException] = queue.SimpleQueue()
-        request = self.start(prompt, options, answer, cancel=cancel, grammar=grammar)
+        request = self.start(prompt, options, answer, cancel=cancel, grammar=grammar, top_logprobs=top_logprobs,
+                             special=special)
         get = answer.get
         try:
             while True:

@@ -16,7 +16,7 @@ import llama_cpp as lc
 from ember.backend.engine.sampler import SamplerChain
 from ember.backend.engine.textstream import TextStream
 from ember.backend.parameters import Options
-from ember.backend.types import Chunk
+from ember.backend.types import Chunk, TokenLogprob
 
 
 class Outbox(Protocol):
@@ -41,6 +41,9 @@ class Request:
     prompt_done: int = 0
     count: int = 0
     limit: int = 0
+    top_logprobs: int = -1  # alternatives to score per token; below 0, no logprobs (the cheap path)
+    special: bool = False  # render control tokens as text (gpt-oss's channel markers)
+    logprobs: list[TokenLogprob] = field(default_factory=list)  # scored tokens not sent yet
     stream: TextStream = field(init=False)
 
     def __post_init__(self) -> None:

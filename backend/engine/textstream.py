@@ -19,6 +19,7 @@ class TextStream:
         self._longest = max((len(s) for s in self._stops), default=0)
         self._held = ""
         self.stopped = False
+        self.matched = ""  # the stop string that ended the text
 
     def feed(self, piece: bytes) -> str:
         if self.stopped:
@@ -33,7 +34,7 @@ class TextStream:
         for stop in self._stops:
             at = pending.find(stop)
             if at != -1 and (cut == -1 or at < cut):
-                cut = at
+                cut, self.matched = at, stop
         if cut != -1:
             self.stopped = True
             self._held = ""

@@ -14,9 +14,18 @@ from typing import TYPE_CHECKING, Any
 from ember.backend.asyncbridge import Channel, run_blocking, stream_from_thread
 from ember.backend.config import Config
 from ember.backend.engine.scheduler import ModelKey, Scheduler, parse_keep_alive
+from ember.backend.engine.thinking import Splitter, split_chunk
 from ember.backend.errors import EmberError, InvalidRequest, ModelNotFound
 from ember.backend.local.integrity import BlobVerifier
-from ember.backend.local.requestlimits import check_text, check_tokens, fit_context, keep_alive_seconds
+from ember.backend.local.requestlimits import (
+    check_capabilities,
+    check_fits,
+    check_text,
+    check_tokens,
+    fit_context,
+    keep_alive_seconds,
+)
+from ember.backend.local.thinkmode import resolve_think, splitter_for
 from ember.backend.parameters import Options
 from ember.backend.prompt.toolcalls import ToolCallStream
 from ember.backend.service import Backend
@@ -26,6 +35,7 @@ from ember.backend.store.names import parse_name
 from ember.backend.types import (
     ChatRequest,
     Chunk,
+    Embeddings,
     GenerateRequest,
     ImportResult,
     Message,
@@ -41,6 +51,7 @@ if TYPE_CHECKING:
     from ember.backend.engine.offload import OffloadPlan
     from ember.backend.engine.runner import Runner
     from ember.backend.engine.slots import Request
+    from ember.backend.engine.thinking import Splitter
 
 
 def _load_runner(key: ModelKey, config: Config, options: Options) -> tuple[object, OffloadPlan]:
@@ -51,7 +62,8 @@ def _load_runner(key: ModelKey, config: Config, options: Options) -> tuple[objec
     return load_offloaded(
         key.model,
         lambda layers: Runner(key.model, adapters=key.adapters, num_parallel=config.num_parallel,
-                              num_thread=config.num_thread, num_ctx=options.num_ctx, num_gpu=layers),
+                              num_thread=config.num_thread, num_ctx=options.num_ctx, num_gpu=layers,
+                              main_gpu=options.main_gpu, use_mmap=options.use_mmap, use_mlock=options.use_mlock),
         num_ctx=options.num_ctx, num_gpu=options.num_gpu, parallel=config.num_parallel,
         num_batch=options.num_batch)
 
@@ -156,17 +168,23 @@ class LocalBackend(Backend):
             pass
         await run_blocking(self.store.delete, parsed)
 
-    def create(self, name: str, modelfile: str, *, base_dir: str | None = None) -> AsyncIterator[PullProgress]:
+    def create(self, name: str, modelfile: str, *, base_dir: str | None = None,
+               quantize: str | None = None) -> AsyncIterator[PullProgress]:
         from ember.backend.models.create import create_model
 
         target = parse_name(name)
         base = Path(base_dir) if base_dir else None  # None: a Modelfile may name no file (the API)
-        return stream_from_thread(lambda cancel: create_model(self.store, target, modelfile, base))
+        return stream_from_thread(lambda cancel: create_model(self.store, target, modelfile, base,
+                                                                quantize=quantize, cancel=cancel))
 
-    def pull(self, name: str) -> AsyncIterator[PullProgress]:
-        from ember.backend.pull.sources import pull
+    def pull(self, name: str, *, over_api: bool = False, insecure: bool = False) -> AsyncIterator[PullProgress]:
+        from ember.backend.pull.sources import ApiRule, pull
 
-        return stream_from_thread(lambda cancel: pull(self.store, name, cancel))
+        rule = ApiRule(self.config.pull_hosts) if over_api else None
+        return stream_from_thread(lambda cancel: pull(self.store, name, cancel, rule, insecure=insecure))
+
+    async def prune(self, *, partials: bool = False) -> list[str]:
+        return await run_blocking(lambda: self.store.prune(partials=partials))
 
     async def has_blob(self, digest: str) -> bool:
         return self.store.has_blob(digest)
@@ -211,18 +229,24 @@ class LocalBackend(Backend):
 
         turn = self._turn(request.model, request.options, request.keep_alive, request.format)
         record = turn.record
+        check_capabilities(record, think=request.think, images=any(m.images for m in request.messages))
         if request.tools and "tools" not in record.capabilities:
             raise InvalidRequest(f'"{request.model}" does not support tools: its template has no place for them')
         if not request.messages:
             return turn  # a load
-        if any(m.images for m in request.messages):
-            raise InvalidRequest(f"{record.name} cannot read images: ember runs text models only for now")
         messages = with_persona(record, request.messages)
         check_text((m.content for m in messages), "a message")
+        think = resolve_think(record, request.think)
+        turn.top_logprobs = _top_logprobs(request.logprobs, request.top_logprobs)
 
-        def tokens(runner: Runner) -> list[int]:
-            prompt = render_prompt(record, messages, bos=runner.bos_text, eos=runner.eos_text, tools=request.tools)
-            return runner.tokenize(prompt, add_special=not prompt.startswith(runner.bos_text or "\0"))
+        def tokens(runner: Runner, cancel: threading.Event) -> list[int]:
+            prompt = render_prompt(record, messages, bos=runner.bos_text, eos=runner.eos_text, tools=request.tools,
+                                   think=think, cancel=cancel)
+            turn.splitter = splitter_for(record, prompt)
+            ids = runner.tokenize(prompt, add_special=not prompt.startswith(runner.bos_text or "\0"))
+            if not request.truncate:
+                check_fits(ids, turn.options, runner.num_ctx)
+            return ids
 
         turn.tokens = tokens
         return turn
@@ -235,11 +259,14 @@ class LocalBackend(Backend):
 
         turn = self._turn(request.model, request.options, request.keep_alive, request.format)
         record = turn.record
+        check_capabilities(record, think=request.think, images=bool(request.images), suffix=bool(request.suffix))
         if not request.prompt and not request.context:
             return turn  # a load
         check_text([request.prompt, request.system or "", request.template or ""], "the prompt")
+        think = resolve_think(record, request.think)
+        turn.top_logprobs = _top_logprobs(request.logprobs, request.top_logprobs)
 
-        def tokens(runner: Runner) -> list[int]:
+        def tokens(runner: Runner, cancel: threading.Event) -> list[int]:
             check_tokens(request.context or [], runner.n_vocab)
             if request.raw:
                 text = request.prompt
@@ -247,9 +274,14 @@ class LocalBackend(Backend):
                 said = [Message("user", request.prompt)]
                 messages = said if request.context else with_persona(record, said, request.system)
                 text = render_prompt(record, messages, bos=runner.bos_text, eos=runner.eos_text,
-                                     template=request.template)
+                                     template=request.template, suffix=request.suffix, think=think,
+                                     cancel=cancel)
+            turn.splitter = splitter_for(record, text)
             fresh = not request.context and not text.startswith(runner.bos_text or "\0")
-            return list(request.context or []) + runner.tokenize(text, add_special=fresh)
+            ids = list(request.context or []) + runner.tokenize(text, add_special=fresh)
+            if not request.truncate:
+                check_fits(ids, turn.options, runner.num_ctx)
+            return ids
 
         turn.tokens = tokens
         return turn
@@ -267,6 +299,7 @@ class LocalBackend(Backend):
                             timings=Timings(total_duration=started.total_ns, load_duration=started.load_ns))
                 return
             calls = ToolCallStream(tools) if tools else None
+            splitter = started.turn.splitter
             while True:
                 arrived = await channel.take_all()
                 ready: list[Chunk] = []
@@ -274,7 +307,8 @@ class LocalBackend(Backend):
                     if chunk.done and chunk.timings is not None:
                         chunk.timings.load_duration = started.load_ns
                         chunk.timings.total_duration += started.load_ns
-                    ready.extend(calls.feed(chunk) if calls else (chunk,))
+                    for part in split_chunk(splitter, chunk) if splitter else (chunk,):
+                        ready.extend(calls.feed(part) if calls else (part,))
                 for chunk in merge_text_chunks(ready) if len(ready) > 1 else ready:
                     yield chunk
                 if arrived[-1].done:
@@ -296,21 +330,45 @@ class LocalBackend(Backend):
                 load=lambda: self._load_runner(self._key(record), options)))
             if turn.tokens is None:
                 held.close()
+                if turn.keep_alive == 0:  # unloading a model unloads all of it, its embeddings context too
+                    self.embedders.unload(self._key(record))
                 return Started(turn, None, load_ns, held, total_ns=time.perf_counter_ns() - start)
-            request = runner.start(turn.tokens(runner), options, out, cancel=cancel, grammar=turn.grammar)
+            request = runner.start(turn.tokens(runner, cancel), options, out, cancel=cancel, grammar=turn.grammar,
+                                   top_logprobs=turn.top_logprobs, special=record.channels)
         except BaseException:
             held.close()
             raise
         return Started(turn, request, load_ns, held)
 
     async def embed(self, model: str, inputs: list[str], *, truncate: bool = True) -> list[list[float]]:
+        return (await self.embed_with_count(model, inputs, truncate=truncate)).vectors
+
+    async def embed_with_count(self, model: str, inputs: list[str], *, truncate: bool = True) -> Embeddings:
         record = await run_blocking(self.record, model)
         check_text(inputs, "the input")
 
-        def work() -> list[list[float]]:
+        def work() -> Embeddings:
             self.verifier.check(record)
             with self.embedders.use(self._key(record), record.name.display()) as (embedder, _load_ns):
-                return embedder.embed(inputs, truncate=truncate)[0]  # type: ignore[attr-defined]
+                vectors, tokens = embedder.embed(inputs, truncate=truncate)  # type: ignore[attr-defined]
+                return Embeddings(vectors, tokens)
+
+        return await run_blocking(work)
+
+    async def count_tokens(self, request: ChatRequest) -> int:
+        def work() -> int:
+            from ember.backend.prompt.render import render_prompt, with_persona
+
+            record = self.record(request.model)
+            messages = with_persona(record, request.messages)
+            check_text((m.content for m in messages), "a message")
+            self.verifier.check(record)
+            options, key = self._options(record, {}), self._key(record)
+            with self.scheduler.use(key, record.name.display(),
+                                    load=lambda: self._load_runner(key, options)) as (runner, _load_ns):
+                prompt = render_prompt(record, messages, bos=runner.bos_text, eos=runner.eos_text,
+                                       tools=request.tools)
+                return len(runner.tokenize(prompt, add_special=not prompt.startswith(runner.bos_text or "\0")))
 
         return await run_blocking(work)
 
@@ -358,7 +416,9 @@ class Turn:
     options: Options
     keep_alive: float
     grammar: str | None
-    tokens: Callable[[Runner], list[int]] | None = None
+    tokens: Callable[[Runner, threading.Event], list[int]] | None = None
+    top_logprobs: int = -1  # below 0: no logprobs asked for
+    splitter: Splitter | None = None  # how the answer's thinking is told from its content (set when rendered)
 
 
 @dataclass
@@ -380,6 +440,16 @@ async def _release(starting: asyncio.Future[Started]) -> None:
     if started.request is not None:
         started.request.abandoned = True  # a client that left frees its slot at the next step
     await run_blocking(started.held.close)
+
+
+MAX_TOP_LOGPROBS = 20
+
+
+def _top_logprobs(logprobs: bool, top: int) -> int:
+    """The runner's `top_logprobs`: -1 when no logprobs were asked for (the cheap path)."""
+    if not 0 <= top <= MAX_TOP_LOGPROBS:
+        raise InvalidRequest(f"top_logprobs must be between 0 and {MAX_TOP_LOGPROBS}, got {top}")
+    return top if logprobs else -1
 
 
 def _grammar_for(fmt: str | dict[str, Any] | None) -> str | None:

@@ -87,3 +87,25 @@ def check_tokens(tokens: Iterable[int], vocabulary: int) -> None:
         if not 0 <= token < vocabulary:
             raise InvalidRequest(f"context holds the token id {token}, but the model's ids run from 0 to "
                                  f"{vocabulary - 1}: send back the context a response of this model gave")
+
+
+def check_capabilities(record: ModelRecord, *, think: bool | str | None = None, images: bool = False,
+                       suffix: bool = False) -> None:
+    """Refuse what the model cannot do (Ollama's 400 "does not support"), once it is known to exist."""
+    capabilities = record.capabilities
+    name = record.name.display()
+    if think and "thinking" not in capabilities:
+        raise InvalidRequest(f'"{name}" does not support thinking')
+    if images and "vision" not in capabilities:
+        raise InvalidRequest(f"{name} cannot read images: ember runs text models only for now")
+    if suffix and "insert" not in capabilities:
+        raise InvalidRequest(f'"{name}" does not support insert: its template has no place for a suffix')
+
+
+def check_fits(tokens: list[int], options: Options, num_ctx: int) -> None:
+    """With truncate off, refuse a prompt that would be cut to leave room for the answer."""
+    from ember.backend.engine.slots import fit
+
+    if len(fit(tokens, options, num_ctx)) < len(tokens):
+        raise InvalidRequest(f"the prompt is {len(tokens)} tokens, more than the context of {num_ctx} holds "
+                             "with room to answer: shorten it, raise num_ctx, or leave truncate on")

@@ -10,6 +10,7 @@ from typing import BinaryIO
 
 from ember.backend.asyncbridge import run_blocking
 from ember.backend.errors import EmberError, InvalidRequest
+from ember.backend.store.collect import note_upload
 from ember.backend.store.modelstore import ModelStore
 from ember.backend.store.names import parse_digest
 
@@ -27,7 +28,9 @@ async def receive_blob(store: ModelStore, digest: str, data: AsyncIterator[bytes
         if actual != wanted:
             raise InvalidRequest(f"the uploaded file's sha256 is {actual}, not {wanted}: send the digest of "
                                  "the file you upload")
-        store.commit_temp(tmp, digest, actual=actual)
+        with store.writing():
+            store.commit_temp(tmp, digest, actual=actual)
+            note_upload(store, actual)
     except OSError as exc:
         raise EmberError(f"could not store the upload in {store.blobs}: {exc.strerror}") from exc
     finally:

@@ -2,7 +2,8 @@
 
 The weights are never copied: FROM a model reuses its blob, FROM a file hard-links it into the
 store when it can. Each of template, system, params, messages, license and adapter is a layer of
-its own, the manifest is written last, and a layer whose blob exists already is reused.
+its own, the manifest is written last, and a layer whose blob exists already is reused. With
+`quantize`, llama.cpp's quantiser writes the weights anew, as a blob of their own.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ember.backend.digests import hash_file
-from ember.backend.errors import EmberError, InvalidName, ModelfileError
+from ember.backend.errors import Cancelled, EmberError, InvalidName, ModelfileError
 from ember.backend.models.modelfile import Modelfile, names_a_file, parse_modelfile
 from ember.backend.store.ggufmeta import is_gguf, read_gguf_meta
 from ember.backend.store.modelrecord import load_record
@@ -44,16 +45,30 @@ class _Base:
     parameters: dict[str, object] = field(default_factory=dict)
 
 
-def create_model(store: ModelStore, name: ModelName, modelfile_text: str,
-                 base_dir: Path | None) -> Iterator[PullProgress]:
+def create_model(store: ModelStore, name: ModelName, modelfile_text: str, base_dir: Path | None, *,
+                 quantize: str | None = None, cancel: threading.Event | None = None) -> Iterator[PullProgress]:
     """Create `name` from Modelfile text, yielding Ollama's progress statuses.
 
     With `base_dir` None (a request over the network) no file is read: FROM must name a model
     and ADAPTER is refused, so a client cannot make the server read or link its files.
+    `quantize` (e.g. "q4_K_M") writes the base's weights anew in that type.
     """
     modelfile = parse_modelfile(modelfile_text)
+    quant = None
+    if quantize:
+        from ember.backend.engine.quantize import parse_quant_type
+
+        quant = parse_quant_type(quantize)
+    with store.writing():  # no collection deletes a blob this create uses before its manifest is written
+        yield from _create(store, name, modelfile, base_dir, quant, cancel or threading.Event())
+
+
+def _create(store: ModelStore, name: ModelName, modelfile: Modelfile, base_dir: Path | None, quant: str | None,
+            cancel: threading.Event) -> Iterator[PullProgress]:
     yield PullProgress("gathering model components")
     base = yield from _resolve_base(store, modelfile, base_dir)
+    if quant:
+        base = yield from _quantized(store, base, quant, cancel)
     layers = list(base.layers)
     for adapter in modelfile.adapters:
         path = _local_file(adapter, base_dir, "ADAPTER", modelfile.lines.get("ADAPTER", 0))
@@ -114,6 +129,34 @@ def _resolve_base(store: ModelStore, modelfile: Modelfile, base_dir: Path | None
     return _Base(manifest.config, list(manifest.layers), dict(record.parameters))
 
 
+def _quantized(store: ModelStore, base: _Base, quant: str, cancel: threading.Event) -> Iterator[PullProgress]:
+    """`base` with its weights quantised to `quant` by llama.cpp, stored as a new blob with a new config."""
+    from ember.backend.engine.quantize import quantize_steps
+    from ember.backend.pull.register import config_layer
+
+    weights = [layer for layer in base.layers if layer.media_type == MEDIA_MODEL]
+    if len(weights) != 1:
+        raise EmberError(f"cannot quantize a model whose weights are split in {len(weights)} files; "
+                         "merge them first (llama-gguf-split --merge)")
+    source = store.blob_path(weights[0].digest)
+    status = f"quantizing {read_gguf_meta(source).file_type or 'the'} model to {quant}"
+    tmp = store.scratch_path()
+    try:
+        for done, total in quantize_steps(source, tmp, quant):
+            yield PullProgress(status, total=total, completed=done)
+            if cancel.is_set():
+                raise Cancelled("create cancelled")
+        actual = hash_file(tmp)
+        digest = f"sha256:{actual}"
+        store.commit_temp(tmp, digest, actual=actual)
+    finally:
+        tmp.unlink(missing_ok=True)
+    yield PullProgress(f"creating new layer {digest}", digest=digest)
+    quantized = Layer(MEDIA_MODEL, digest, store.blob_path(digest).stat().st_size)
+    layers = [quantized if layer is weights[0] else layer for layer in base.layers]
+    return _Base(config_layer(store, read_gguf_meta(store.blob_path(digest))), layers, base.parameters)
+
+
 def _base_from_blob(store: ModelStore, value: str, line: int) -> Iterator[PullProgress]:
     try:
         present = store.has_blob(value)
@@ -127,7 +170,7 @@ def _base_from_blob(store: ModelStore, value: str, line: int) -> Iterator[PullPr
 
 def _pull_packaged(store: ModelStore, name: ModelName, value: str, line: int) -> Iterator[PullProgress]:
     """A missing base that ships as a Python package is registered, as `ollama create` pulls."""
-    from ember.backend.pull.packages import PACKAGED_MODELS, find_packaged_gguf
+    from ember.backend.pull.packages import PACKAGED_MODELS, find_packaged_gguf, packaged_layers
     from ember.backend.pull.register import register_gguf
 
     packaged = PACKAGED_MODELS.get(name.display())
@@ -136,7 +179,8 @@ def _pull_packaged(store: ModelStore, name: ModelName, value: str, line: int) ->
                              f'("ember pull {value}") or give the path of a .gguf file', line)
     yield PullProgress("pulling manifest")
     events: list[PullProgress] = []
-    register_gguf(store, name, find_packaged_gguf(packaged), progress=events.append)
+    register_gguf(store, name, find_packaged_gguf(packaged), extra_layers=packaged_layers(store, packaged),
+                  progress=events.append)
     yield from (e for e in events if e.status != "success")
 
 

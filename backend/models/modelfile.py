@@ -219,8 +219,13 @@ def _parameter(reader: _Reader, params: dict[str, object]) -> None:
 
 def _check_template(reader: _Reader, template: str, value_at: int) -> None:
     from ember.backend.prompt.gotemplate import check_template
+    from ember.backend.prompt.jinja import compile_template
+    from ember.backend.prompt.render import is_jinja
 
     try:
+        if is_jinja(template):  # a GGUF's own chat template, as `show` gives it back
+            compile_template(template)
+            return
         check_template(template)
     except EmberError as exc:
         start = value_at + len(reader.text[value_at:]) - len(reader.text[value_at:].lstrip(" \t"))

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ember.backend.errors import TemplateError
+from ember.backend.prompt.budget import RenderBudget
 from ember.backend.prompt.goparse import (
     FUNCTION_NAMES,
     Action,
@@ -49,11 +50,20 @@ def to_text(value: object) -> str:
         return "true" if value else "false"
     if isinstance(value, float):
         return str(int(value)) if value.is_integer() and abs(value) < 1e21 else repr(value)
+    if isinstance(value, dict) or isinstance(value, (list, tuple)) and value and all(isinstance(v, dict) for v in value):
+        return go_json(value)  # Ollama's tools, tool calls and arguments print themselves as JSON
     if isinstance(value, (list, tuple)):
         return "[" + " ".join(to_text(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "map[" + " ".join(f"{k}:{to_text(value[k])}" for k in sorted(value, key=str)) + "]"
     return str(value)
+
+
+_HTML_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028",
+                               "\u2029": "\\u2029"})
+
+
+def go_json(value: object) -> str:
+    """JSON as Go's json.Marshal writes it: compact, with <, > and & escaped."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).translate(_HTML_ESCAPES)
 
 
 def _snake(name: str) -> str:
@@ -109,19 +119,34 @@ def _len(value: object) -> int:
     return len(value)
 
 
-def _sprint(*args: object) -> str:
-    out = ""
-    for i, arg in enumerate(args):
+def _texts(budget: RenderBudget, args: Sequence[object]) -> list[str]:
+    texts = [to_text(a) for a in args]
+    budget.length(sum(map(len, texts)) + len(texts))
+    return texts
+
+
+def _sprint(budget: RenderBudget, *args: object) -> str:
+    texts = _texts(budget, args)
+    out = []
+    for i, (arg, text) in enumerate(zip(args, texts)):
         if i and not isinstance(arg, str) and not isinstance(args[i - 1], str):
-            out += " "
-        out += to_text(arg)
-    return out
+            out.append(" ")
+        out.append(text)
+    return "".join(out)
+
+
+def _sprintln(budget: RenderBudget, *args: object) -> str:
+    return " ".join(_texts(budget, args)) + "\n"
 
 
 _VERB = re.compile(r"%([-+# 0]*)(\d*)(?:\.(\d+))?([a-zA-Z%])")
 
 
-def _sprintf(fmt: str, *args: object) -> str:
+def _sprintf(budget: RenderBudget, fmt: str, *args: object) -> str:
+    if not isinstance(fmt, str):
+        raise TemplateError("template: printf needs a format string")
+    budget.widths(fmt)
+    budget.length(len(fmt) + sum(map(len, _texts(budget, args))))
     values = list(args)
 
     def one(match: re.Match[str]) -> str:
@@ -160,34 +185,41 @@ _FUNCTIONS: dict[str, Any] = {
     "index": _index,
     "slice": _slice,
     "print": _sprint,
-    "println": lambda *a: " ".join(to_text(v) for v in a) + "\n",
+    "println": _sprintln,
     "printf": _sprintf,
-    "json": lambda v: json.dumps(v, ensure_ascii=False, separators=(",", ":")),
+    "json": go_json,
     "and": None,  # short-circuit: handled by the evaluator
     "or": None,
 }
 
 
 class _Evaluator:
-    def __init__(self, data: dict[str, object]) -> None:
+    def __init__(self, data: dict[str, object], budget: RenderBudget) -> None:
         self.vars: list[tuple[str, object]] = [("$", data)]
         self.out: list[str] = []
+        self.budget = budget
 
     def run(self, nodes: Sequence[Node], dot: object) -> None:
         mark = len(self.vars)
+        self.budget.enter()
         try:
             for node in nodes:
                 self.node(node, dot)
         finally:
+            self.budget.leave()
             del self.vars[mark:]
+
+    def emit(self, text: str) -> None:
+        self.budget.emit(len(text))
+        self.out.append(text)
 
     def node(self, node: Node, dot: object) -> None:
         if isinstance(node, Text):
-            self.out.append(node.text)
+            self.emit(node.text)
         elif isinstance(node, Action):
             value = self.pipe(node.pipe, dot)
             if not node.pipe.declare:
-                self.out.append(to_text(value))
+                self.emit(to_text(value))
         elif isinstance(node, Branch):
             self.branch(node, dot)
         elif isinstance(node, Loop):
@@ -210,20 +242,22 @@ class _Evaluator:
     def range(self, node: Branch, dot: object) -> None:
         pipe = node.pipe
         value = self.pipe(Pipe(pipe.commands), dot)
+        items: Iterable[tuple[object, object]]
         if value is None:
-            items: list[tuple[object, object]] = []
+            items = ()
         elif isinstance(value, dict):
             items = [(k, value[k]) for k in sorted(value, key=str)]
         elif isinstance(value, (list, tuple)):
-            items = list(enumerate(value))
+            items = enumerate(value)
         elif isinstance(value, int) and not isinstance(value, bool):
-            items = [(i, i) for i in range(value)]
+            items = ((i, i) for i in range(value))
         else:
             raise TemplateError(f"template: range can't iterate over {to_text(value)!r}")
-        if not items:
+        if not (len(value) if isinstance(value, (dict, list, tuple)) else value is not None and value > 0):
             self.run(node.orelse, dot)
             return
         for key, item in items:
+            self.budget.step()
             mark = len(self.vars)
             if len(pipe.declare) == 2:
                 self.vars += [(pipe.declare[0], key), (pipe.declare[1], item)]
@@ -274,6 +308,9 @@ class _Evaluator:
                         return result
                 return result
             call_args = [self.arg(n, dot) for n in rest] + ([previous] if piped else [])
+            if head.name in _SIZED:
+                call_args.insert(0, self.budget)
+            self.budget.tick()
             try:
                 return _FUNCTIONS[head.name](*call_args)
             except TypeError:
@@ -298,16 +335,19 @@ class _Evaluator:
         return value
 
 
+_SIZED = frozenset({"print", "println", "printf"})  # these take the budget first
 assert set(_FUNCTIONS) == FUNCTION_NAMES, "the parser and the evaluator must know the same functions"
 
 
-def execute(nodes: Sequence[Node], data: dict[str, object]) -> str:
-    """The text `nodes` produce with `data` as both `.` and `$`."""
-    evaluator = _Evaluator(data)
+def execute(nodes: Sequence[Node], data: dict[str, object], budget: RenderBudget | None = None) -> str:
+    """The text `nodes` produce with `data` as both `.` and `$`, within `budget`."""
+    evaluator = _Evaluator(data, budget or RenderBudget("the template"))
     try:
         evaluator.run(nodes, data)
     except (_Break, _Continue):
         raise TemplateError("template: break or continue outside range")
     except RecursionError:
-        raise TemplateError("template: nested too deeply")
+        raise evaluator.budget.stop("it nested too deeply")
+    except (ArithmeticError, ValueError) as exc:
+        raise TemplateError(f"template: {exc}")
     return "".join(evaluator.out)

@@ -12,6 +12,7 @@ from functools import lru_cache
 from typing import Any
 
 from ember.backend.errors import TemplateError
+from ember.backend.prompt.budget import LIMITS
 
 Node = Any  # one of the dataclasses below
 
@@ -182,6 +183,12 @@ class _Parser:
         self.items = _segments(source)
         self.index = 0
         self.scopes: list[set[str]] = [{"$"}]
+        self.depth = 0
+
+    def _deeper(self, pos: int) -> None:
+        self.depth += 1
+        if self.depth > LIMITS.depth:
+            raise _fail(self.source, pos, f"blocks or parentheses nested deeper than {LIMITS.depth} levels")
 
     def parse(self) -> list[Node]:
         nodes, stop = self._list()
@@ -219,6 +226,7 @@ class _Parser:
     def _branch(self, kind: str, tokens: list[Token], start: int) -> Branch:
         if not tokens:
             raise _fail(self.source, start, f"missing value for {kind}")
+        self._deeper(start)
         self.scopes.append(set())
         pipe = self._pipe(tokens, start, allow_pair=kind == "range")
         body, stop = self._list()
@@ -232,6 +240,7 @@ class _Parser:
             if len(stop_tokens) > 1 and stop_tokens[1].text in ("if", "with") and stop_tokens[1].kind == "ident":
                 # `else if` shares the `end` of the branch it continues
                 orelse = [self._branch(stop_tokens[1].text, stop_tokens[2:], stop_start)]
+                self.depth -= 1
                 return Branch(kind, pipe, body, orelse)
             if len(stop_tokens) > 1:
                 raise _fail(self.source, stop_tokens[1].pos, "unexpected text after else")
@@ -243,6 +252,7 @@ class _Parser:
             self.index += 1
         elif len(stop_tokens) > 1:
             raise _fail(self.source, stop_tokens[1].pos, "unexpected text after end")
+        self.depth -= 1
         return Branch(kind, pipe, body, orelse)
 
     def _pipe(self, tokens: list[Token], start: int, *, allow_pair: bool = False) -> Pipe:
@@ -293,7 +303,9 @@ class _Parser:
                 raise _fail(self.source, token.pos, f"undefined variable {token.text}")
             node = Var(token.text)
         elif token.kind == "lparen":
+            self._deeper(token.pos)
             commands, tokens = self._commands(tokens, start)
+            self.depth -= 1
             if not tokens:
                 raise _fail(self.source, token.pos, "unclosed parenthesis")
             node, tokens = Chain(Pipe(commands), ()), tokens[1:]

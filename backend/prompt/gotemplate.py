@@ -9,9 +9,11 @@ functions and, or, not, eq, ne, lt, le, gt, ge, len, index, slice, print, printf
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import Any
 
+from ember.backend.prompt.budget import LIMITS, RenderBudget, RenderLimits
 from ember.backend.prompt.goeval import execute
 from ember.backend.prompt.goparse import (
     Action,
@@ -78,7 +80,8 @@ def _cut_after_response(nodes: Sequence[Node]) -> tuple[list[Node], bool]:
 
 def _message_data(message: Message) -> dict[str, object]:
     return {"Role": message.role, "Content": message.content, "Images": list(message.images),
-            "ToolCalls": list(message.tool_calls), "ToolName": message.tool_name, "Thinking": ""}
+            "ToolCalls": list(message.tool_calls), "ToolName": message.tool_name,
+            "Thinking": message.thinking}
 
 
 def _collate(messages: Sequence[Message]) -> tuple[str, list[Message]]:
@@ -89,29 +92,41 @@ def _collate(messages: Sequence[Message]) -> tuple[str, list[Message]]:
         if merged and merged[-1].role == message.role:
             last = merged[-1]
             merged[-1] = Message(last.role, last.content + "\n\n" + message.content, list(last.images),
-                                 list(last.tool_calls), last.tool_name)
+                                 list(last.tool_calls), last.tool_name, last.thinking + message.thinking)
         else:
             merged.append(message)
     return system, merged
 
 
+def _think_data(think: bool | str | None) -> dict[str, object]:
+    """Ollama's thinking variables: `.Think`, `.ThinkLevel` ("low" | "medium" | "high"), `.IsThinkSet`."""
+    return {"Think": bool(think), "ThinkLevel": think if isinstance(think, str) else "",
+            "IsThinkSet": think is not None}
+
+
 def render_ollama_template(template: str, messages: Sequence[Message], *,
-                           tools: list[dict[str, Any]] | None = None) -> str:
-    """The prompt for `messages` through a Modelfile TEMPLATE, as Ollama builds it."""
+                           tools: list[dict[str, Any]] | None = None, suffix: str = "",
+                           think: bool | str | None = None, limits: RenderLimits = LIMITS,
+                           cancel: threading.Event | None = None) -> str:
+    """The prompt for `messages` through a Modelfile TEMPLATE, as Ollama builds it, within `limits`
+    (`suffix`: the text after the insertion point, for a fill-in-the-middle template's `.Suffix`)."""
     nodes = parse_template(template)
+    budget = RenderBudget("the template", limits, cancel)
     names = _identifiers(nodes)
     if "messages" not in names and "response" not in names:
         nodes = (*nodes, Action(Pipe([[Field(("Response",))]])))
     system, merged = _collate(messages)
     if "messages" in names:
         return execute(nodes, {"System": system, "Messages": [_message_data(m) for m in merged],
-                                "Tools": tools or None, "Response": "", "Prompt": "", "Think": False})
+                               "Tools": tools or None, "Response": "", "Prompt": "", **_think_data(think),
+                               "Suffix": suffix}, budget)
     # A template without .Messages is run once per exchange and left open at .Response.
     out: list[str] = []
     turn = {"System": "", "Prompt": "", "Response": ""}
+    thinking = _think_data(think)
 
     def flush() -> None:
-        out.append(execute(nodes, dict(turn)))
+        out.append(execute(nodes, {**thinking, **turn}, budget))
         turn.update(System="", Prompt="", Response="")
 
     for message in merged:
@@ -126,5 +141,5 @@ def render_ollama_template(template: str, messages: Sequence[Message], *,
         elif message.role == "assistant":
             turn["Response"] = message.content
     open_nodes, _ = _cut_after_response(nodes)
-    out.append(execute(open_nodes, dict(turn)))
+    out.append(execute(open_nodes, {**thinking, **turn, "Suffix": suffix}, budget))
     return "".join(out)

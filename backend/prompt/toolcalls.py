@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from ember.backend.errors import InvalidRequest
 from ember.backend.types import Chunk
 
 MARKERS = ("<tool_call>", "[TOOL_CALLS]", "<|python_tag|>", "<function_call>", "<tools>")
@@ -115,7 +116,13 @@ class ToolCallStream:
                 out.append(Chunk(self._buffer))
             self._buffer = ""
             return [*out, chunk]
-        self._buffer += chunk.text
+        # thinking and scores pass straight through
+        passed = [Chunk("", thinking=chunk.thinking, logprobs=chunk.logprobs, pieces=0)] \
+            if chunk.thinking or chunk.logprobs else []
+        return passed + self._prose(chunk.text)
+
+    def _prose(self, text: str) -> list[Chunk]:
+        self._buffer += text
         if self._holding:
             return []
         if not self._started:
@@ -163,3 +170,21 @@ def _partial_marker(text: str) -> int:
                 longest = size
                 break
     return longest
+
+
+def call_schema(tools: list[dict[str, Any]], name: str | None = None) -> dict[str, Any]:
+    """The JSON schema of an answer that calls `name` (or any of `tools`): what a forced tool choice
+    constrains sampling to, so the call is made and its arguments match the tool's parameters."""
+    shapes = []
+    for tool in tools:
+        function = tool.get("function") or {}
+        if name is not None and function.get("name") != name:
+            continue
+        arguments = function.get("parameters") or {"type": "object"}
+        # "parameters" (which _as_call reads as the arguments) sorts after "name", so the name comes first
+        shapes.append({"type": "object", "properties": {"name": {"const": function.get("name")},
+                                                        "parameters": arguments},
+                       "required": ["name", "parameters"]})
+    if not shapes:
+        raise InvalidRequest(f'tool_choice names "{name}", which is not one of the tools offered')
+    return shapes[0] if len(shapes) == 1 else {"anyOf": shapes}

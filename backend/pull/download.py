@@ -38,10 +38,12 @@ def check_space(store: ModelStore, needed: int) -> None:
     """Refuse a download that cannot fit, before a byte of it is fetched."""
     store.blobs.mkdir(parents=True, exist_ok=True)
     free = shutil.disk_usage(store.blobs).free
+    needed = max(needed, 0)
     if needed + SPACE_MARGIN > free:
-        raise DiskFull(f"not enough disk space in {store.blobs}: this pull needs {_size(needed)} more and "
-                       f"{_size(free)} is free — free some space (ember rm …) or move the store with "
-                       "EMBER_MODELS, then pull again")
+        need = f"this pull needs {_size(needed)} more and " if needed else ""
+        raise DiskFull(f"not enough disk space in {store.blobs}: {need}ember keeps {_size(SPACE_MARGIN)} free "
+                       f"beside the models, and {_size(free)} is free — free some space (ember rm …, "
+                       "ember rm --partials) or move the store with EMBER_MODELS, then pull again")
 
 
 def disk_full(store: ModelStore, exc: OSError) -> DiskFull:
@@ -50,7 +52,8 @@ def disk_full(store: ModelStore, exc: OSError) -> DiskFull:
 
 
 def fetch(store: ModelStore, tmp: Path, url: str, *, headers: dict[str, str], size: int | None,
-          status: str, digest: str, cancel: threading.Event) -> Iterator[PullProgress]:
+          status: str, digest: str, cancel: threading.Event,
+          follow_redirects: bool = True) -> Iterator[PullProgress]:
     """Append what is missing of `url` to `tmp`, yielding progress; returns when `size` bytes are there."""
     import httpx2
     from huggingface_hub import constants
@@ -72,7 +75,8 @@ def fetch(store: ModelStore, tmp: Path, url: str, *, headers: dict[str, str], si
         try:
             # retries are this loop's: the session's own cannot resume a body that broke off
             with http_stream_backoff("GET", url, headers=wanted, timeout=constants.HF_HUB_DOWNLOAD_TIMEOUT,
-                                     retry_on_exceptions=(), retry_on_status_codes=(408, 429)) as response:
+                                     retry_on_exceptions=(), retry_on_status_codes=(408, 429),
+                                     follow_redirects=follow_redirects) as response:
                 hf_raise_for_status(response)
                 if have and response.status_code != 206:
                     have = 0  # the server ignored the Range header: start over

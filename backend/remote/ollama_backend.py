@@ -25,6 +25,7 @@ from ember.backend.service import Backend
 from ember.backend.types import (
     ChatRequest,
     Chunk,
+    Embeddings,
     GenerateRequest,
     Message,
     ModelDetails,
@@ -93,6 +94,8 @@ def _message(m: Message) -> dict[str, Any]:
         data["tool_calls"] = m.tool_calls
     if m.tool_name:
         data["tool_name"] = m.tool_name
+    if m.thinking:
+        data["thinking"] = m.thinking
     return data
 
 
@@ -114,7 +117,14 @@ def _chunk(line: ollama.ChatResponse | ollama.GenerateResponse, clock: StreamClo
     calls = line.message.tool_calls if isinstance(line, ollama.ChatResponse) else None
     return Chunk(_text_of(line), done=line.done, done_reason=line.done_reason or "", timings=timings,
                  context=line.context if isinstance(line, ollama.GenerateResponse) else None,
-                 tool_calls=[call.model_dump(exclude_none=True) for call in calls or []])
+                 tool_calls=[call.model_dump(exclude_none=True) for call in calls or []],
+                 thinking=_thinking_of(line))
+
+
+def _thinking_of(line: ollama.ChatResponse | ollama.GenerateResponse) -> str:
+    if isinstance(line, ollama.ChatResponse):
+        return line.message.thinking or ""
+    return line.thinking or ""
 
 
 class RemoteBackend(Backend):
@@ -177,7 +187,8 @@ class RemoteBackend(Backend):
             modelfile=shown.modelfile, modified_at=_unix(shown.modified_at), capabilities=shown.capabilities,
         )
 
-    async def create(self, name: str, modelfile: str, *, base_dir: str | None = None) -> AsyncIterator[PullProgress]:
+    async def create(self, name: str, modelfile: str, *, base_dir: str | None = None,
+                     quantize: str | None = None) -> AsyncIterator[PullProgress]:
         upload = _file_to_upload(modelfile, base_dir)
         uploaded = None
         if upload is not None:  # a GGUF on this machine: the server gets it through /api/blobs first
@@ -186,8 +197,10 @@ class RemoteBackend(Backend):
             if not await self.has_blob(uploaded):
                 yield PullProgress(f"uploading {upload.name}", total=upload.stat().st_size)
                 await self.add_blob(uploaded, _read_chunks(upload))
-        async for line in self._stream("/api/create", create_body(name, modelfile, uploaded), None,
-                                       ollama.ProgressResponse):
+        body = create_body(name, modelfile, uploaded)
+        if quantize:
+            body["quantize"] = quantize
+        async for line in self._stream("/api/create", body, None, ollama.ProgressResponse):
             yield _progress(line)
 
     async def has_blob(self, digest: str) -> bool:
@@ -202,8 +215,9 @@ class RemoteBackend(Backend):
     async def delete(self, name: str) -> None:
         await self._call("DELETE", "/api/delete", {"model": name}, model=name)
 
-    async def pull(self, name: str) -> AsyncIterator[PullProgress]:
-        async for line in self._stream("/api/pull", {"model": name}, None, ollama.ProgressResponse):
+    async def pull(self, name: str, *, over_api: bool = False, insecure: bool = False) -> AsyncIterator[PullProgress]:
+        body: dict[str, Any] = {"model": name, **({"insecure": True} if insecure else {})}
+        async for line in self._stream("/api/pull", body, None, ollama.ProgressResponse):
             yield _progress(line)
 
     # inference ------------------------------------------------------------------------------
@@ -211,9 +225,11 @@ class RemoteBackend(Backend):
     async def chat(self, request: ChatRequest) -> AsyncIterator[Chunk]:
         body: dict[str, Any] = {"model": request.model, "messages": [_message(m) for m in request.messages],
                                 "options": request.options}
-        for key in ("format", "tools", "keep_alive"):
+        for key in ("format", "tools", "keep_alive", "think"):
             if getattr(request, key) is not None:
                 body[key] = getattr(request, key)
+        if not request.truncate:
+            body["truncate"] = False
         clock = StreamClock()
         async for line in self._stream("/api/chat", body, request.model, ollama.ChatResponse, clock):
             yield _chunk(line, clock)
@@ -221,18 +237,26 @@ class RemoteBackend(Backend):
     async def generate(self, request: GenerateRequest) -> AsyncIterator[Chunk]:
         body: dict[str, Any] = {"model": request.model, "prompt": request.prompt, "raw": request.raw,
                                 "options": request.options}
-        for key in ("system", "template", "context", "format", "keep_alive"):
+        for key in ("system", "template", "context", "format", "keep_alive", "think"):
             if getattr(request, key) is not None:
                 body[key] = getattr(request, key)
         if request.suffix:
             body["suffix"] = request.suffix
+        if request.images:
+            body["images"] = request.images
+        if not request.truncate:
+            body["truncate"] = False
         clock = StreamClock()
         async for line in self._stream("/api/generate", body, request.model, ollama.GenerateResponse, clock):
             yield _chunk(line, clock)
 
     async def embed(self, model: str, inputs: list[str], *, truncate: bool = True) -> list[list[float]]:
+        return (await self.embed_with_count(model, inputs, truncate=truncate)).vectors
+
+    async def embed_with_count(self, model: str, inputs: list[str], *, truncate: bool = True) -> Embeddings:
         body = {"model": model, "input": inputs, "truncate": truncate}
-        return (await self.transport.fetch(ollama.EmbedResponse, "POST", "/api/embed", body, model=model)).embeddings
+        data = await self.transport.fetch(ollama.EmbedResponse, "POST", "/api/embed", body, model=model)
+        return Embeddings(data.embeddings, data.prompt_eval_count)
 
     async def running(self) -> list[RunningModel]:
         ps = await self.transport.fetch(ollama.PsResponse, "GET", "/api/ps")

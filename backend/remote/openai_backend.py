@@ -110,7 +110,8 @@ class OpenAIBackend(Backend):
                          modelfile=f"# served by {self.url} (OpenAI-compatible API)\nFROM {model}\n",
                          modified_at=float(entry.created), capabilities=["completion"])
 
-    async def create(self, name: str, modelfile: str, *, base_dir: str | None = None) -> AsyncIterator[PullProgress]:
+    async def create(self, name: str, modelfile: str, *, base_dir: str | None = None,
+                     quantize: str | None = None) -> AsyncIterator[PullProgress]:
         raise self._not_supported("creating models")
         yield PullProgress("")  # an async generator, like every other backend's create
 
@@ -120,7 +121,7 @@ class OpenAIBackend(Backend):
     async def delete(self, name: str) -> None:
         raise self._not_supported("deleting models")
 
-    async def pull(self, name: str) -> AsyncIterator[PullProgress]:
+    async def pull(self, name: str, *, over_api: bool = False, insecure: bool = False) -> AsyncIterator[PullProgress]:
         raise self._not_supported("pulling models")
         yield PullProgress("")
 

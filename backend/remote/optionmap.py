@@ -36,7 +36,8 @@ EXTRAS: dict[str, dict[str, str]] = {
 }
 
 # Settings of a loaded model, not of a request: the server's operator chooses them at start-up.
-SERVER_SIDE = frozenset({"num_ctx", "num_batch", "num_thread", "num_gpu", "num_keep"})
+SERVER_SIDE = frozenset({"num_ctx", "num_batch", "num_thread", "num_gpu", "num_keep", "main_gpu", "use_mmap",
+                         "use_mlock"})
 
 
 @dataclass

@@ -56,9 +56,32 @@ class ModelRecord:
     @property
     def capabilities(self) -> list[str]:
         caps = ["completion"]
-        if "tools" in self.meta.chat_template or ".Tools" in self.template:
+        template = self.template or self.meta.chat_template
+        if "tools" in template if "{%" in template else ".Tools" in template:
             caps.append("tools")
+        if ".Suffix" in self.template:  # Ollama's test for fill-in-the-middle
+            caps.append("insert")
+        if self.thinks:
+            caps.append("thinking")
         return caps
+
+    @property
+    def thinks(self) -> bool:
+        """The template in use has a thinking switch (`.Think`, `enable_thinking`) or thinks in tags."""
+        if self.template:
+            return ".Think" in self.template
+        jinja = self.meta.chat_template
+        return any(mark in jinja for mark in ("enable_thinking", "reasoning_effort", "<think>", "<|channel|>"))
+
+    @property
+    def think_levels(self) -> bool:
+        """The template takes a level of effort ("low" | "medium" | "high"), as gpt-oss's does."""
+        return ".ThinkLevel" in self.template if self.template else "reasoning_effort" in self.meta.chat_template
+
+    @property
+    def channels(self) -> bool:
+        """The model answers in gpt-oss's channels (`<|channel|>analysis` for thinking)."""
+        return "<|channel|>" in (self.template or self.meta.chat_template)
 
 
 def _text(store: ModelStore, digest: str) -> str:

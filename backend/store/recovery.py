@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,22 +39,22 @@ class Recovery:
         """The start-up self-check: remove what a killed writer left, name what is damaged.
 
         Only temp files whose writing process is gone are removed (a staged download stays, so a
-        pull resumes); unreferenced blobs are left alone, as another process may be about to write
-        the manifest that uses them. Cheap: a directory listing and a stat per layer, no hashing.
+        pull resumes, within its bounds); unreferenced blobs go when no writer in any process holds
+        the store and no fresh upload holds them. Cheap: directory listings and a stat per layer.
         """
         check = StoreCheck()
         for path in self.root.glob(f"{TEMP_PREFIX}*"):
-            if _writer_is_gone(path.name):
+            if writer_is_gone(path.name):
                 path.unlink(missing_ok=True)
                 check.removed.append(path)
         if self.blobs.is_dir():
             for path in self.blobs.iterdir():
-                if path.name.startswith(TEMP_PREFIX) and _writer_is_gone(path.name):
+                if path.name.startswith(TEMP_PREFIX) and writer_is_gone(path.name):
                     path.unlink(missing_ok=True)
                     check.removed.append(path)
         if self.manifests.is_dir():
             for path in self.manifests.rglob(f"{TEMP_PREFIX}*"):
-                if _writer_is_gone(path.name):
+                if writer_is_gone(path.name):
                     path.unlink(missing_ok=True)
                     check.removed.append(path)
             for name in self.iter_names():
@@ -67,36 +67,23 @@ class Recovery:
                            if not self.has_blob(layer.digest)]
                 if missing:
                     check.damaged[name.display()] = f"blob {missing[0]} is missing; pull or create it again"
+        check.removed.extend(self.blobs / name for name in self.prune())
         return check
 
-    def prune(self) -> list[str]:
-        """Remove blobs no manifest refers to, and temp files left by a crash. Returns what went."""
-        if not self.blobs.is_dir():
-            return []
-        used: set[str] = set()
-        for name in self.iter_names():
-            try:
-                manifest = self.read_manifest(name)
-            except EmberError:
-                return []  # never collect blobs while a manifest cannot be read
-            used.update(layer.digest.replace(":", "-") for layer in (manifest.config, *manifest.layers))
-        removed = []
-        for path in self.blobs.iterdir():
-            stale_temp = path.name.startswith(TEMP_PREFIX) and _writer_is_gone(path.name)
-            if stale_temp or (path.name.startswith("sha256-") and path.name not in used):
-                path.unlink(missing_ok=True)
-                removed.append(path.name)
-        for link in (self.root / "splits").glob("*/*.gguf"):
-            if not link.exists() or (not link.is_symlink() and link.stat().st_nlink == 1):
-                shutil.rmtree(link.parent, ignore_errors=True)  # its blobs were collected
-        if self.manifests.is_dir():
-            for path in self.manifests.rglob(f"{TEMP_PREFIX}*"):
-                if _writer_is_gone(path.name):
-                    path.unlink(missing_ok=True)
-        return removed
+    def prune(self, *, partials: bool = False) -> list[str]:
+        """Remove what nothing holds (see backend/store/collect.py); `partials` drops every staged download."""
+        from ember.backend.store.collect import collect
+
+        return collect(self, partials=partials)  # type: ignore[arg-type]  # self is a ModelStore
+
+    def writing(self) -> contextlib.AbstractContextManager[None]:
+        """Hold off collection (in every process) while a create or pull is in flight."""
+        from ember.backend.store.collect import writing
+
+        return writing(self)  # type: ignore[arg-type]
 
 
-def _writer_is_gone(temp_name: str) -> bool:
+def writer_is_gone(temp_name: str) -> bool:
     """A `.partial-<pid>-…` file whose process has died; staged downloads (`.partial-sha256-…`) stay."""
     pid_text = temp_name[len(TEMP_PREFIX) :].split("-", 1)[0]
     if not pid_text.isdigit():

@@ -10,6 +10,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+# The Ollama release whose API ember answers as (the first with Anthropic's Messages API): clients that
+# gate features on Ollama's version read /api/version's "version"; ember's own is beside it.
+API_VERSION = "0.14.0"
+
 Format = Literal["", "json"] | dict[str, Any] | None
 KeepAlive = str | float | int | None
 
@@ -78,6 +82,9 @@ class GenerateRequest(Named):
     stream: bool = True
     keep_alive: KeepAlive = None
     think: bool | str | None = None
+    truncate: bool | None = None
+    logprobs: bool = False
+    top_logprobs: int = 0
 
 
 class ChatRequest(Named):
@@ -88,6 +95,9 @@ class ChatRequest(Named):
     stream: bool = True
     keep_alive: KeepAlive = None
     think: bool | str | None = None
+    truncate: bool | None = None
+    logprobs: bool = False
+    top_logprobs: int = 0
 
 
 class Metrics(BaseModel):
@@ -103,19 +113,33 @@ class Metrics(BaseModel):
     eval_duration: int | None = None
 
 
+class TokenLogprob(BaseModel):
+    token: str
+    logprob: float
+    bytes: list[int] | None = None
+
+
+class Logprob(TokenLogprob):
+    top_logprobs: list[TokenLogprob] | None = None
+
+
 class GenerateResponse(Metrics):
     response: str
+    thinking: str | None = None
     context: list[int] | None = None
+    logprobs: list[Logprob] | None = None
 
 
 class AnswerMessage(BaseModel):
     role: str = "assistant"
     content: str
+    thinking: str | None = None
     tool_calls: list[ToolCall] | None = None
 
 
 class ChatResponse(Metrics):
     message: AnswerMessage
+    logprobs: list[Logprob] | None = None
 
 
 class EmbedRequest(Named):
@@ -214,7 +238,7 @@ class CreateRequest(Named):
     messages: list[ChatMessage] | None = None
     adapters: dict[str, str] | None = None
     files: dict[str, str] | None = None
-    quantize: str | None = None
+    quantize: str | None = Field(None, description="write the weights anew in this quantisation, e.g. q4_K_M")
     stream: bool = True
 
 
@@ -228,7 +252,7 @@ class DeleteRequest(Named):
 
 
 class PullRequest(Named):
-    insecure: bool = False
+    insecure: bool = Field(False, description="allow a registry on plain http")
     stream: bool = True
 
 
@@ -240,7 +264,8 @@ class ProgressResponse(BaseModel):
 
 
 class VersionResponse(BaseModel):
-    version: str
+    version: str = Field(description="the Ollama API version ember implements")
+    ember_version: str = Field("", description="ember's own version")
 
 
 class ErrorResponse(BaseModel):

@@ -37,6 +37,7 @@ class OAIMessage(OpenAIBody):
     name: str | None = None
     tool_calls: list[OAIToolCall] | None = None
     tool_call_id: str | None = None
+    reasoning: str | None = None  # an earlier answer's thinking, as Ollama returns it
 
 
 class JsonSchemaFormat(OpenAIBody):
@@ -73,11 +74,15 @@ class OAIChatRequest(Sampling):
     response_format: ResponseFormat | None = None
     tools: list[Tool] | None = None
     tool_choice: str | dict[str, Any] | None = None
+    reasoning_effort: Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"] | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = None
 
 
 class OAICompletionRequest(Sampling):
     prompt: str | list[str]
     suffix: str | None = None
+    logprobs: int | None = Field(None, description="how many alternatives to score per token (0 to 20)")
 
 
 class OAIEmbeddingRequest(OpenAIBody):
@@ -127,12 +132,28 @@ class OAIAnswerCall(BaseModel):
 class OAIAnswer(BaseModel):
     role: str = "assistant"
     content: str | None = None
+    reasoning: str | None = None  # the thinking, in the field Ollama uses
     tool_calls: list[OAIAnswerCall] | None = None
+
+
+class OAITopLogprob(BaseModel):
+    token: str
+    logprob: float
+    bytes: list[int] | None = None
+
+
+class OAITokenLogprob(OAITopLogprob):
+    top_logprobs: list[OAITopLogprob] = Field(default_factory=list)
+
+
+class OAIChoiceLogprobs(BaseModel):
+    content: list[OAITokenLogprob] | None = None
 
 
 class OAIChatChoice(BaseModel):
     index: int = 0
     message: OAIAnswer
+    logprobs: OAIChoiceLogprobs | None = None
     finish_reason: str | None = None
 
 
@@ -151,12 +172,14 @@ class OAIChatCompletion(BaseModel):
 class OAIDelta(BaseModel):
     role: str | None = None
     content: str | None = None
+    reasoning: str | None = None
     tool_calls: list[OAIAnswerCall] | None = None
 
 
 class OAIChunkChoice(BaseModel):
     index: int = 0
     delta: OAIDelta
+    logprobs: OAIChoiceLogprobs | None = None
     finish_reason: str | None = None
 
 

@@ -61,7 +61,8 @@ def test_the_seed_curl_example_streams_ndjson(served: tuple[subprocess.Popen[str
     result = subprocess.run(shlex.split(command), capture_output=True, text=True, timeout=170)
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
-    assert len(lines) > 2 and all(line["model"] == MODEL for line in lines)
+    # how many pieces arrive together depends on speed; a stream is text lines, then one done line
+    assert len(lines) >= 2 and all(line["model"] == MODEL for line in lines)
     assert not any(line["done"] for line in lines[:-1]) and lines[-1]["done"]
     assert "".join(line["response"] for line in lines).strip()
     assert lines[-1]["eval_count"] > 0 and lines[-1]["context"]

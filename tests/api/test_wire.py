@@ -17,7 +17,7 @@ def test_the_check_catches_a_field_the_model_lacks_and_a_wrong_type():
     line = {"model": "m", "created_at": "2026-12-01T00:00:00Z", "done": False,
             "message": {"role": "assistant", "content": "hi"}}
     assert wirecheck.drift(ollama.ChatResponse, line) == ""
-    assert "thinking" in wirecheck.drift(ollama.ChatResponse, {**line, "message": {**line["message"], "thinking": "x"}})
+    assert "mood" in wirecheck.drift(ollama.ChatResponse, {**line, "message": {**line["message"], "mood": "x"}})
     assert "eval_count" in wirecheck.drift(ollama.ChatResponse, {**line, "eval_count": "many"})
     assert "choices" in wirecheck.drift(openai.OAIChatCompletion, {"id": "x"})
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ember.backend.wire import ollama, openai
+from ember.backend.wire import anthropic, ollama, openai, responses
 from pydantic import BaseModel, ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -31,14 +31,23 @@ RESPONSES: dict[str, tuple[type[BaseModel], type[BaseModel]]] = {
     "/v1/completions": (openai.OAICompletion, openai.OAICompletion),
     "/v1/embeddings": (openai.OAIEmbeddingList, openai.OAIEmbeddingList),
     "/v1/models": (openai.OAIModelList, openai.OAIModelList),
+    "/v1/responses": (responses.Response, responses.StreamEvent),
+    "/v1/messages": (anthropic.Message, anthropic.StreamEvent),
+    "/v1/messages/count_tokens": (anthropic.CountTokensResponse, anthropic.CountTokensResponse),
 }
 CHECKED: list[str] = []  # "path: Model" for every body checked, so a test can see the check ran
 DRIFT: list[str] = []
 
 
+def error_model(path: str) -> type[BaseModel]:
+    if path.startswith("/v1/messages"):
+        return anthropic.ErrorResponse
+    return openai.OAIErrorResponse if path.startswith("/v1/") else ollama.ErrorResponse
+
+
 def models_for(path: str, status: int) -> tuple[type[BaseModel], type[BaseModel]] | None:
     if status >= 400:
-        error = openai.OAIErrorResponse if path.startswith("/v1/") else ollama.ErrorResponse
+        error = error_model(path)
         return error, error
     if path.startswith("/v1/models/"):
         return openai.OAIModel, openai.OAIModel
@@ -81,16 +90,23 @@ def check(path: str, status: int, content_type: str, body: bytes) -> None:
     whole, each = models
     text = body.decode("utf-8", "replace")
     if "event-stream" in content_type:  # the last piece is cut off when the client left mid-event
-        items = [(each, event.removeprefix("data: ")) for event in text.split("\n\n")[:-1]
-                 if event.startswith("data: ") and event != "data: [DONE]"]
+        items = []
+        for event in text.split("\n\n")[:-1]:
+            lines = dict(line.split(": ", 1) for line in event.split("\n") if ": " in line)
+            if "data" not in lines or lines["data"] == "[DONE]":
+                continue
+            named = lines.get("event")  # a named event (Anthropic's, the Responses API's) is named by its type
+            if named is not None and json.loads(lines["data"]).get("type") != named:
+                DRIFT.append(f"{path}: the event named {named!r} holds {lines['data']:.80}")
+            items.append((each, lines["data"]))
     elif "ndjson" in content_type:
         items = [(each, line) for line in text.split("\n")[:-1] if line.strip()]
     else:
         items = [(whole, text)]
     for model, item in items:
         data = json.loads(item)
-        if isinstance(data, dict) and "error" in data and status < 400:  # an error that ends a stream
-            model = openai.OAIErrorResponse if path.startswith("/v1/") else ollama.ErrorResponse
+        if isinstance(data, dict) and data.get("error") is not None and status < 400:  # an error that ends a stream
+            model = error_model(path)
         why = drift(model, data)
         CHECKED.append(f"{path}: {model.__name__}")
         if why:

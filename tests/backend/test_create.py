@@ -201,7 +201,9 @@ async def test_an_adapter_is_a_layer_and_is_applied_when_the_model_loads(backend
     _zero_lora(tmp_path / "zero-lora.gguf")
     create(store, "test/adapter", f"FROM {BASE}\nADAPTER zero-lora.gguf\n", tmp_path)
     manifest = store.read_manifest(parse_name("test/adapter"))
-    assert [layer.media_type for layer in manifest.layers] == [MEDIA_MODEL, MEDIA_ADAPTER]
+    # the base's own layers (smollm2:135m's template) come along, as in Ollama
+    assert [layer.media_type for layer in manifest.layers] == [MEDIA_MODEL, MEDIA_ADAPTER, MEDIA_TEMPLATE,
+                                                               MEDIA_SYSTEM]
     assert "ADAPTER " + str(store.blobs) in (await backend.show("test/adapter")).modelfile
     question = [Message("user", "Name a colour.")]
     ours, _ = await answer(backend, ChatRequest("test/adapter", question, options=GREEDY))

@@ -172,3 +172,14 @@ def test_runtime_mistakes_are_template_errors_not_crashes():
         render('{{ lt .Messages "a" }}')
     with pytest.raises(TemplateError, match="not a function"):
         render("{{ .System .System }}")
+
+
+def test_tools_and_tool_call_arguments_print_as_json_as_ollamas_go_types_do():
+    tools = [{"type": "function", "function": {"name": "get_weather", "description": "<city> & weather"}}]
+    call = Message("assistant", "", tool_calls=[{"function": {"name": "get_weather", "arguments": {"city": "Oslo"}}}])
+    template = ("{{ range .Tools }}{{ .Function }}{{ end }}|{{ .Tools }}|"
+                "{{ range .Messages }}{{ range .ToolCalls }}{{ .Function.Arguments }}{{ end }}{{ end }}")
+    out = render_ollama_template(template, [Message("user", "Weather?"), call], tools=tools)
+    function = '{"name":"get_weather","description":"\\u003ccity\\u003e \\u0026 weather"}'
+    assert out == f'{function}|[{{"type":"function","function":{function}}}]|{{"city":"Oslo"}}'
+    assert "map[" not in out

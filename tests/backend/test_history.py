@@ -134,3 +134,20 @@ def test_an_unreadable_file_is_one_clear_error(tmp_path):
     path.write_bytes(b"this is not a database" * 100)
     with pytest.raises(EmberError, match="move the file aside"):
         History(path)
+
+
+def test_an_answers_thinking_is_kept_and_older_messages_have_none(tmp_path):
+    path = tmp_path / "v2.db"
+    db = sqlite3.connect(path, isolation_level=None)
+    MIGRATIONS[0](db)
+    MIGRATIONS[1](db)
+    db.execute("PRAGMA user_version=2")
+    db.execute("INSERT INTO conversations(title, created, updated) VALUES ('old', 1, 1)")
+    db.execute("INSERT INTO messages(conversation_id, role, content, created) VALUES (1, 'assistant', 'hi', 1)")
+    db.close()
+    history = History(path)
+    assert [m.thinking for m in history.messages(1)] == [""]
+    history.add_message(1, "assistant", "Blue, by scattering.", thinking="Rayleigh scattering.")
+    assert history.messages(1)[-1].thinking == "Rayleigh scattering."
+    assert "> Rayleigh scattering.\n\nBlue, by scattering." in history.export_markdown(1)
+    history.close()

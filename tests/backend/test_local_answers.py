@@ -57,7 +57,9 @@ async def test_answers_end_with_timings_and_the_load_time(backend):
 
 async def test_a_tools_request_to_a_model_without_a_place_for_tools_is_refused(backend):
     weather = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}
-    request = ChatRequest(DEFAULT_MODEL, [Message("user", "Weather in Paris?")], tools=[weather])
+    async for _ in backend.create("notools-local:test", f"FROM {DEFAULT_MODEL}\nTEMPLATE {{{{ .Prompt }}}}"):
+        pass
+    request = ChatRequest("notools-local:test", [Message("user", "Weather in Paris?")], tools=[weather])
     with pytest.raises(InvalidRequest, match="does not support tools"):
         await anext(backend.chat(request))
 

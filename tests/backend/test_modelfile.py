@@ -66,7 +66,7 @@ def test_instructions_are_case_insensitive_and_comments_blank_lines_and_crlf_are
     assert parse(text) == Modelfile("m", system="hello", parameters={"top_k": 5}, messages=(Message("user", "hi"),))
 
 
-SAMPLES = {int: "3", float: "0.5", str: "END"}
+SAMPLES = {int: "3", float: "0.5", str: "END", bool: "true"}
 
 
 @pytest.mark.parametrize("name", sorted(PARAMETERS))
@@ -147,6 +147,8 @@ def _parameter_values(name: str) -> st.SearchStrategy[object]:
     param = PARAMETERS[name]
     if param.repeatable:
         return st.lists(values, min_size=1, max_size=3).map(tuple)
+    if param.kind is bool:
+        return st.booleans()
     if param.kind is int:
         return st.integers(int(param.minimum), int(param.maximum))  # type: ignore[arg-type]
     return st.floats(param.minimum, param.maximum, allow_nan=False, allow_infinity=False)  # type: ignore[arg-type]

@@ -51,7 +51,8 @@ async def test_chat_streams_with_honest_timings(openai_server: str) -> None:
     finally:
         await remote.close()
     text_chunks = [c for c in chunks if c.text]
-    assert len(text_chunks) >= 2 and not any(c.done for c in text_chunks)  # streamed, piece by piece
+    # pieces that arrive together may be merged (a matter of speed): text comes before, apart from, the end
+    assert text_chunks and not any(c.done for c in text_chunks) and chunks[-1].done and not chunks[-1].text
     final = chunks[-1]
     assert final.done and final.done_reason == "length"  # num_predict 8 became max_tokens 8
     timings = final.timings

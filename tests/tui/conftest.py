@@ -54,3 +54,8 @@ async def send(pilot, text: str) -> None:  # type: ignore[no-untyped-def]
     await pilot.press("enter")
     await wait_for(pilot, lambda: chat.answering or chat.ember.session.turns[-1].role == "assistant")
     await wait_for(pilot, lambda: not chat.answering)
+
+
+def screen_text(app) -> str:  # type: ignore[no-untyped-def]
+    """What the terminal shows now, as plain text lines."""
+    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())

@@ -98,8 +98,8 @@ PERSONAS = ["architect", "reviewer"]
         ("/lo", "/load ", []),  # needs a model name: a space follows
         ("/cl", "/clear", []),
         ("/se", "/se", ["/search", "/set format", "/set history", "/set noformat", "/set nohistory",
-                        "/set nowordwrap", "/set parameter", "/set quiet", "/set system", "/set verbose",
-                        "/set wordwrap"]),
+                        "/set nothink", "/set nowordwrap", "/set parameter", "/set quiet", "/set system",
+                        "/set think", "/set verbose", "/set wordwrap"]),
         ("/set p", "/set parameter ", []),
         ("/set parameter tem", "/set parameter temperature ", []),
         ("/set parameter top_", "/set parameter top_", ["/set parameter top_k", "/set parameter top_p"]),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from ember.backend.history import History
-from ember.tui.chat.session import ChatSession, ChatState
+from ember.tui.chat.session import Author, ChatSession, ChatState
 from ember.tui.chat.slash_run import run_command
 
 MODEL = "smollm2:135m"
@@ -133,3 +133,76 @@ async def test_a_failed_history_write_is_reported_and_the_chat_goes_on(session):
     reply = await answer(session.send("Say hi"))
     assert reply and [m.role for m in session.state.messages] == ["user", "assistant"]
     assert problems and "could not save to the conversation history" in str(problems[0])
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    ('/set system Reply "ok"', 'Reply "ok"'),
+    ('/set system "Answer in French."', "Answer in French."),
+    ('/set system "a" or "b"', '"a" or "b"'),
+])
+async def test_set_system_keeps_quotes_inside_the_text(session, typed, stored):
+    await run_command(session, typed)
+    assert session.state.system == stored
+    modelfile = (await run_command(session, "/show modelfile")).text
+    assert f'SYSTEM """{stored}"""' in modelfile
+
+
+async def test_show_info_says_what_ember_show_says(session, backend):
+    from ember.tui.cli.format import model_description
+
+    text = (await run_command(session, "/show info")).text
+    info = await backend.show(MODEL)
+    assert text == model_description(info)
+    for label in ("architecture", "context length", "embedding length", "quantization"):
+        assert label in text
+    assert "Capabilities" in text and "completion" in text
+
+
+async def test_show_parameters_lists_each_value_as_a_modelfile_writes_it(session):
+    await run_command(session, "/set parameter stop END STOP")
+    text = (await run_command(session, "/show parameters")).text
+    assert "[" not in text
+    lines = text.splitlines()
+    assert lines[0] == "User defined parameters:"
+    assert [line.split() for line in lines if line.startswith("stop")] == [["stop", '"END"'], ["stop", '"STOP"']]
+    assert any(line.split() == ["temperature", "0"] for line in lines)
+
+
+async def test_an_answer_is_in_the_history_while_it_streams(session):
+    from contextlib import aclosing
+
+    session.state.options.update({"num_predict": 200})
+    session.add_user("Write a long story about the sea.")
+    streamed = ""
+    async with aclosing(session.answer()) as chunks:
+        async for chunk in chunks:
+            streamed += chunk.text
+            stored = session.history.messages(session.conversation_id)
+            if len(stored) == 2:
+                assert stored[1].role == "assistant"
+                assert stored[1].content and streamed.startswith(stored[1].content)
+                break
+        else:
+            raise AssertionError("the answer ended before any of it was written to the history")
+    kept = session.turns[-1]
+    assert kept.role == "assistant" and kept.content == streamed
+    assert [m.content for m in session.history.messages(session.conversation_id)] == [session.turns[0].content,
+                                                                                      streamed]
+    session.drop_last()  # the row written while streaming is the answer's own row
+    assert len(session.history.messages(session.conversation_id)) == 1
+
+
+async def test_each_answer_keeps_who_gave_it_when_the_conversation_is_continued(session, tmp_path):
+    from ember.backend.models.personas import load_personas
+
+    persona = load_personas(tmp_path / "no-user-personas")[0]
+    session.state.persona = persona
+    await answer(session.send("Hi"))
+    assert session.author(session.turns[-1]) == Author(MODEL, persona.slug)
+    conversation = session.conversation_id
+    session.state.persona = None
+    session.state.model = "pirate:latest"
+    session.clear()
+    session.open_conversation(conversation)
+    assert session.author(session.turns[-1]) == Author(MODEL, persona.slug)
+    assert session.author(session.turns[0]) is None  # a question has no author to show

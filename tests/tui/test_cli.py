@@ -67,9 +67,13 @@ def test_list_show_cp_rm(store):
 
 
 def test_unknown_model_is_one_clear_line_and_status_1(store):
-    out = ember("run", "nosuch", "hi")
+    out = ember("show", "nosuch")
     assert out.returncode == 1
-    assert out.stderr.strip() == 'Error: model "nosuch" not found — see "ember list", or "ember pull nosuch"'
+    assert out.stderr.strip() == 'Error: model "nosuch:latest" not found — see "ember list", or "ember pull nosuch:latest"'
+    out = ember("run", "nosuch", "hi")  # pulled from Ollama's registry first, as ollama run does
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    error = out.stderr.strip().splitlines()[-1]  # offline here, or the registry's "not found"
+    assert error.startswith("Error: ") and "nosuch" in error and "registry.ollama.ai" in error
 
 
 @pytest.mark.parametrize("name", ["../../etc/passwd", "/etc/passwd", "", "my model"])
@@ -143,3 +147,15 @@ def test_a_single_answer_runs_on_one_sequence_and_a_chat_on_the_configured_numbe
     finally:
         asyncio.run(once.close())
         asyncio.run(listing.close())
+
+
+@pytest.mark.parametrize("content", [b'theme = \n', b'theme = "ember-dark"\n\xff\xfe'], ids=["not-toml", "not-utf8"])
+def test_a_corrupt_config_is_one_line_for_bare_ember_as_for_list(tmp_path, content):
+    (tmp_path / "config.toml").write_bytes(content)
+    env = {"EMBER_CONFIG": str(tmp_path)}
+    for args in ((), ("list",)):
+        out = ember(*args, env=env, timeout=30)
+        assert out.returncode == 1
+        assert "Traceback" not in out.stderr
+        lines = out.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("Error: ") and "config.toml: not valid TOML" in lines[0]

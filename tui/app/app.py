@@ -12,6 +12,7 @@ from ember.backend.config import Config, save_settings
 from ember.backend.errors import EmberError, ModelNotFound
 from ember.backend.history import History
 from ember.backend.service import Backend
+from ember.tui.app.apiserver import ApiServer
 from ember.tui.app.endpoints import HOME, Endpoints
 from ember.tui.app.keys import APP_KEYS, PERSONA_SLOTS, alt_digits_as_keys, bindings, load_keymap
 from ember.tui.app.personas import available_personas, user_persona_dir
@@ -33,6 +34,12 @@ def _bindings_provider() -> type[Provider]:
     return BindingsProvider
 
 
+def _app_commands_provider() -> type[Provider]:
+    from ember.tui.app.palette import AppCommandsProvider
+
+    return AppCommandsProvider
+
+
 def _chat_commands_provider() -> type[Provider]:
     from ember.tui.app.palette import ChatCommandsProvider
 
@@ -42,14 +49,17 @@ def _chat_commands_provider() -> type[Provider]:
 class EmberApp(App):
     TITLE = "ember"
     BINDINGS = bindings(APP_KEYS)
-    COMMANDS = App.COMMANDS | {_bindings_provider, _chat_commands_provider}  # imported when the palette opens
+    COMMANDS = App.COMMANDS | {_bindings_provider, _app_commands_provider, _chat_commands_provider}  # imported when the palette opens
     CLOSE_TIMEOUT = 0.5
+    CSS = """
+    ToastRack { dock: top; align: right top; margin-bottom: 0; }  /* the prompt and the status line stay in sight */
+    """
 
     def __init__(self, backend: Backend, model: str, *, config: Config | None = None,
                  history: History | None = None, personas: list | None = None,
                  theme_dirs: tuple = (), keymap: dict[str, str] | None = None,
                  load_model: bool = True, persona_dir: Path | None = None,
-                 remotes: dict | None = None) -> None:
+                 remotes: dict | None = None, missing_model: str = "", serve: str | None = None) -> None:
         alt_digits_as_keys()
         super().__init__()
         from ember.backend.config import load_config
@@ -72,10 +82,14 @@ class EmberApp(App):
             backend.notify = self.remote_note
         self.theme_dirs = theme_dirs
         self.load_model = load_model
+        self.missing_model = missing_model  # why the chosen model cannot be used: start on the library
+        self.serve_at = serve  # serve the API from this process at start (""= the configured address)
+        self.api_server: ApiServer | None = None
         self._theme_chosen = False  # the choice persists only once the user makes one
         self._bindings = self._with_persona_titles()
         user_keys, problems = load_keymap() if keymap is None else (keymap, [])
         self.problems += problems
+        self.keymap = user_keys  # {binding id: keys}, for the keys F1 lists
         if user_keys:
             self.set_keymap(user_keys)
 
@@ -120,12 +134,22 @@ class EmberApp(App):
             self.register_theme(theme)
         self.problems += loaded.problems
         wanted = self.config.theme
+        if wanted not in self.available_themes:
+            self.problems.append(f'config.toml: theme "{wanted}" is not a theme — using ember-dark '
+                                 '(Ctrl+P, "theme" lists them)')
         self.theme = wanted if wanted in self.available_themes else "ember-dark"
         self._theme_chosen = True
         self.push_screen(ChatScreen())
         for problem in self.problems:
             self.notify(problem, severity="warning", timeout=10)
-        self.prepare_model()
+        if self.serve_at is not None:
+            self.toggle_serving()
+        if self.missing_model:
+            self.notify(f"{self.missing_model} — choose a model here (Enter chats with it), or pull one (p)",
+                        title="No model to chat with", severity="warning", timeout=15)
+            self.action_open_library()
+        else:
+            self.prepare_model()
 
     def chat_screen(self) -> ChatScreen | None:
         for screen in self.screen_stack:
@@ -189,8 +213,36 @@ class EmberApp(App):
         chat = self.chat_screen()
         if chat:
             chat.refresh_status(state="", tokens_per_second=0.0)
-        self.notify(f"Chatting with {name}" + (f" on {self.endpoint}" if self.endpoint else ""))
+        where = f" on {self.endpoint}" if self.endpoint else ""
+        persona = self.session.persona_title
+        rule = (f" — {persona}'s system prompt and parameters still apply over the model's (Alt+0: no persona)"
+                if persona else "")
+        self.notify(f"Chatting with {name}{where}{rule}", timeout=8 if persona else 5)
         self.prepare_model()
+
+    # serving the API from this process ----------------------------------------------------
+
+    @work(exclusive=True, group="serve", exit_on_error=False)
+    async def toggle_serving(self) -> None:
+        """Serve the Ollama and OpenAI API from the app (sharing its loaded models), or stop."""
+        chat = self.chat_screen()
+        if self.api_server is not None and self.api_server.running:
+            await self.api_server.stop()
+            self.notify("Stopped serving the API")
+        else:
+            self.api_server = ApiServer(self.endpoints.home, self.config, self.serve_at or "")
+            try:
+                url = await self.api_server.start()
+            except EmberError as exc:
+                self.notify(str(exc), title="Could not serve the API", severity="error", timeout=10)
+                return
+            self.notify(f"Serving the Ollama and OpenAI API on {url} (its models are this app's)")
+        if chat:
+            chat.refresh_status()
+
+    @property
+    def serving(self) -> str:
+        return self.api_server.url if self.api_server is not None and self.api_server.running else ""
 
     # themes --------------------------------------------------------------------------------
 
@@ -259,10 +311,12 @@ class EmberApp(App):
             self.push_screen(ConversationsScreen())
 
     def action_toggle_help(self) -> None:
-        if self.screen.query("HelpPanel"):
-            self.action_hide_help_panel()
+        from ember.tui.app.screens.keys import KeysScreen
+
+        if isinstance(self.screen, KeysScreen):
+            self.screen.dismiss()
         else:
-            self.action_show_help_panel()
+            self.push_screen(KeysScreen(self.screen, self.keymap))
 
     async def open_conversation(self, conversation_id: int) -> None:
         chat = self.chat_screen()
@@ -287,4 +341,6 @@ class EmberApp(App):
         chat = self.chat_screen()
         if chat is not None:
             chat.save_draft_now(chat.prompt.text)
+        if self.api_server is not None:
+            await self.api_server.stop()
         self.exit()

@@ -41,6 +41,7 @@ APP_KEYS: tuple[Key, ...] = (
 
 CHAT_KEYS: tuple[Key, ...] = (
     Key("stop", "escape", "stop", "Stop"),
+    Key("interrupt", "ctrl+c", "interrupt", "Stop, or copy the selection", show=False),
     Key("regenerate", "ctrl+r", "regenerate", "Regen"),
     Key("edit_last", "ctrl+e", "edit_last", "Edit last", show=False),
     Key("copy_code", "ctrl+y", "copy_code", "Copy"),

@@ -1,11 +1,13 @@
-"""The command palette lists exactly the bindings of the screen it was opened from, with their keys,
-so the palette and the footer never disagree; and, in the chat, every slash command."""
+"""The command palette lists exactly the bindings of the screen it was opened from and the app's, with
+their keys, so the palette and the footer never disagree (a focused widget's own keys, the prompt's
+cursor movements, are for typing, not for the palette); and, in the chat, every slash command."""
 
 from __future__ import annotations
 
 from functools import partial
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.screen import Screen
 
 
 class BindingsProvider(Provider):
@@ -15,6 +17,8 @@ class BindingsProvider(Provider):
         for active in self.screen.active_bindings.values():
             binding = active.binding
             if not active.enabled or not binding.description or binding.system or binding.action in seen:
+                continue
+            if active.node is not self.app and not isinstance(active.node, Screen):
                 continue
             seen.add(binding.action)
             label = getattr(self.app, "binding_title", lambda b: b.description)(binding)
@@ -35,6 +39,30 @@ class BindingsProvider(Provider):
                 yield Hit(score, matcher.highlight(label), run, text=label, help=f"key: {key}")  # type: ignore[arg-type]
 
 
+class AppCommandsProvider(Provider):
+    """What the app does that has no key: serving the API from this process, on or off."""
+
+    def _commands(self) -> list[tuple[str, str, object]]:
+        serving = getattr(self.app, "serving", None)
+        if serving is None:
+            return []
+        if serving:
+            return [("Stop serving the API", f"now on {serving}", self.app.toggle_serving)]
+        return [("Serve the API from this app", "Ollama's and OpenAI's, sharing the loaded models",
+                 self.app.toggle_serving)]
+
+    async def discover(self) -> Hits:
+        for label, help_text, run in self._commands():
+            yield DiscoveryHit(label, run, help=help_text)  # type: ignore[arg-type]
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for label, help_text, run in self._commands():
+            score = max(matcher.match(label), 0.5 if query.strip().lower() in help_text.lower() else 0)
+            if score > 0:
+                yield Hit(score, matcher.highlight(label), run, text=label, help=help_text)  # type: ignore[arg-type]
+
+
 class ChatCommandsProvider(Provider):
     """Each slash command: one that needs nothing more runs at once, another starts in the prompt."""
 
@@ -53,6 +81,8 @@ class ChatCommandsProvider(Provider):
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
         for label, help_text, run in self._commands():
-            score = max(matcher.match(label), matcher.match(help_text) * 0.5)
+            # the help text counts only where it holds the query as typed: "theme" is not in /retry's
+            # "answer the last message again", though its letters are, in order
+            score = max(matcher.match(label), 0.5 if query.strip().lower() in help_text.lower() else 0)
             if score > 0:
                 yield Hit(score, matcher.highlight(label), run, text=label, help=help_text)  # type: ignore[arg-type]

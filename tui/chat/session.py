@@ -7,6 +7,7 @@ keeps the conversation. Each message is committed to the history as it is said.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field
@@ -17,6 +18,16 @@ from ember.backend.service import Backend
 from ember.backend.types import ChatRequest, Chunk, Message, Timings
 from ember.tui.chat.settings import Setting, parse_value, settings
 from ember.tui.chat.slash import CommandError
+
+PARTIAL_SAVE_INTERVAL = 0.5  # seconds between writes of an answer to the history while it streams
+
+
+@dataclass(frozen=True)
+class Author:
+    """Who gave an answer: the model and persona (slug) of the moment, kept with the message."""
+
+    model: str
+    persona: str = ""
 
 
 @dataclass
@@ -31,6 +42,9 @@ class ChatState:
     messages: list[Message] = field(default_factory=list)
     keep_alive: str | float | None = None
     model_parameters: dict[str, Any] = field(default_factory=dict)  # the model's own PARAMETERs, for display
+    think: bool | str | None = None  # /set think, /set nothink, --think; None = the model's default
+    hide_thinking: bool = False  # --hidethinking: thinking is kept but not shown
+    from_panel: set[str] = field(default_factory=set)  # overrides set in the parameters panel (not /set)
 
 
 class ChatSession:
@@ -43,6 +57,7 @@ class ChatSession:
         self.last_timings: Timings | None = None
         self._personas = personas
         self._stored: dict[int, int] = {}  # id() of a message in state.messages -> its history row
+        self._authors: dict[int, Author] = {}  # id() of an answer in state.messages -> who gave it
         self._epoch = 0  # counts new conversations: an answer cut short by one is not added to the next
         # Where a failed history write is reported; without it the error is raised.
         self.on_save_error: Callable[[EmberError], None] | None = None
@@ -121,10 +136,16 @@ class ChatSession:
         """Validate `text` for parameter `name` and use it from the next turn; raises InvalidRequest."""
         value = parse_value(name, text)
         self.state.options[name] = value
+        self.state.from_panel.add(name)
         return value
 
     def drop_override(self, name: str) -> None:
         self.state.options.pop(name, None)
+        self.state.from_panel.discard(name)
+
+    def chat_level_options(self) -> dict[str, Any]:
+        """The overrides set with /set parameter (the panel's own are the others)."""
+        return {k: v for k, v in self.state.options.items() if k not in self.state.from_panel}
 
     def set_persona(self, persona: Any) -> None:
         """Switch persona (None: none), keeping the conversation. Its system prompt, example turns and
@@ -132,6 +153,7 @@ class ChatSession:
         self.state.persona = persona
         self.state.system = None
         self.state.options.clear()
+        self.state.from_panel.clear()
         if self.history is not None and self.conversation_id is not None:
             self._saving(lambda: self.history.touch(self.conversation_id, persona=self.persona_slug))
 
@@ -151,7 +173,7 @@ class ChatSession:
             messages.extend(Message(m.role, m.content) for m in self.state.persona.messages)
         messages.extend(self.state.messages)
         return ChatRequest(model=self.state.model, messages=messages, options=self.effective_options(),
-                           format=self.state.format, keep_alive=self.state.keep_alive)
+                           format=self.state.format, keep_alive=self.state.keep_alive, think=self.state.think)
 
     def _saving(self, write: Callable[[], Any]) -> Any:
         try:
@@ -162,20 +184,27 @@ class ChatSession:
             self.on_save_error(exc)
             return None
 
-    def _persist(self, message: Message) -> None:
+    def _store(self, role: str, content: str, persona: str, thinking: str = "") -> int | None:
+        """Write a message to the history (starting the conversation there); its row, or None."""
         if self.history is None or not self.state.keep_history:
-            return
-        persona = self.persona_slug
+            return None
 
         def write() -> int:
             if self.conversation_id is None:
                 self.conversation_id = self.history.new_conversation(model=self.state.model, persona=persona).id
-            return self.history.add_message(self.conversation_id, message.role, message.content,
-                                            model=self.state.model, persona=persona).id
+            return self.history.add_message(self.conversation_id, role, content,
+                                            model=self.state.model, persona=persona, thinking=thinking).id
 
-        stored = self._saving(write)
+        return self._saving(write) or None
+
+    def _persist(self, message: Message) -> None:
+        stored = self._store(message.role, message.content, self.persona_slug, message.thinking)
         if stored:
             self._stored[id(message)] = stored
+
+    def author(self, message: Message) -> Author | None:
+        """Who gave this answer, when it is known (answers given or stored with their model)."""
+        return self._authors.get(id(message))
 
     def add_user(self, text: str) -> None:
         """Add a user message (saved at once); `answer()` then answers it."""
@@ -190,28 +219,52 @@ class ChatSession:
             yield chunk
 
     async def answer(self) -> AsyncIterator[Chunk]:
-        """Stream the answer to the conversation so far; what was said is kept even if cut short."""
+        """Stream the answer to the conversation so far; what was said is kept even if cut short.
+
+        The answer is written to the history as it streams (every PARTIAL_SAVE_INTERVAL), so a
+        terminal killed mid-answer loses a moment of it at most."""
         parts: list[str] = []
+        thoughts: list[str] = []
         epoch = self._epoch
+        author = Author(self.state.model, self.persona_slug)
+        row: int | None = None
+        next_save = time.monotonic() + PARTIAL_SAVE_INTERVAL
         try:
             async with aclosing(self.backend.chat(self.request())) as chunks:
                 async for chunk in chunks:
                     parts.append(chunk.text)
+                    thoughts.append(chunk.thinking)
                     if chunk.done:
                         self.last_timings = chunk.timings
+                    elif chunk.text and (now := time.monotonic()) >= next_save and epoch == self._epoch:
+                        row = self._save_partial(row, "".join(parts), author)
+                        next_save = now + PARTIAL_SAVE_INTERVAL
                     yield chunk
         finally:
-            text = "".join(parts)
-            if text and epoch == self._epoch:
-                message = Message("assistant", text)
+            text, thinking = "".join(parts), "".join(thoughts)
+            if row is not None and (text or thinking):
+                self._saving(lambda: self.history.update_message(row, text, thinking=thinking))
+            if (text or thinking) and epoch == self._epoch:
+                message = Message("assistant", text, thinking=thinking)
                 self.state.messages.append(message)
-                self._persist(message)
+                self._authors[id(message)] = author
+                if row is not None:
+                    self._stored[id(message)] = row
+                else:
+                    self._persist(message)
+
+    def _save_partial(self, row: int | None, text: str, author: Author) -> int | None:
+        if row is None:
+            return self._store("assistant", text, author.persona)
+        self._saving(lambda: self.history.update_message(row, text))
+        return row
 
     def drop_last(self) -> Message | None:
         """Take the last message out of the conversation and out of the history."""
         if not self.state.messages:
             return None
         message = self.state.messages.pop()
+        self._authors.pop(id(message), None)
         stored = self._stored.pop(id(message), 0)
         if stored and self.history is not None:
             self._saving(lambda: self.history.delete_message(stored))
@@ -237,6 +290,7 @@ class ChatSession:
         """Start a new conversation (the stored one stays in the history)."""
         self.state.messages.clear()
         self._stored.clear()
+        self._authors.clear()
         self.conversation_id = None
         self._epoch += 1
 
@@ -247,9 +301,11 @@ class ChatSession:
         conversation = self.history.conversation(conversation_id)
         self.clear()
         for stored in self.history.messages(conversation.id):
-            message = Message(stored.role, stored.content)
+            message = Message(stored.role, stored.content, thinking=stored.thinking)
             self.state.messages.append(message)
             self._stored[id(message)] = stored.id
+            if stored.role == "assistant" and stored.model:
+                self._authors[id(message)] = Author(stored.model, stored.persona)
         self.conversation_id = conversation.id
         if conversation.persona:
             self.state.persona = next((p for p in self.personas if p.slug == conversation.persona), None)

@@ -22,6 +22,8 @@ SPECS: tuple[CommandSpec, ...] = (
     CommandSpec("/set noformat", "/set noformat", "answer in free text again"),
     CommandSpec("/set history", "/set history", "keep this conversation in history"),
     CommandSpec("/set nohistory", "/set nohistory", "stop saving this conversation"),
+    CommandSpec("/set think", "/set think [low|medium|high]", "let a thinking model think before it answers"),
+    CommandSpec("/set nothink", "/set nothink", "ask a thinking model to answer without thinking"),
     CommandSpec("/set verbose", "/set verbose", "show timings after each answer"),
     CommandSpec("/set quiet", "/set quiet", "hide timings"),
     CommandSpec("/set wordwrap", "/set wordwrap", "wrap long lines (accepted for Ollama compatibility)"),

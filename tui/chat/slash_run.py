@@ -13,9 +13,17 @@ from ember.backend.parameters import PARAMETERS, coerce, suggest
 from ember.backend.types import Chunk
 from ember.tui.chat.codeblocks import code_blocks
 from ember.tui.chat.slash import SHORTCUTS, Command, CommandError, help_text, parse_command
+from ember.tui.cli.format import model_description, parameter_lines
 
 if TYPE_CHECKING:
     from ember.tui.chat.session import ChatSession
+
+
+def unquoted(text: str) -> str:
+    """The text inside one pair of double quotes around all of it; any other text as it is."""
+    if len(text) >= 2 and text[0] == text[-1] == '"' and '"' not in text[1:-1]:
+        return text[1:-1]
+    return text
 
 
 @dataclass
@@ -60,7 +68,7 @@ class _Runner:
             case "/set parameter":
                 return Outcome(self._set_parameter(c.args))
             case "/set system":
-                s.system = c.rest.strip().strip('"')
+                s.system = unquoted(c.rest.strip())
                 return Outcome("Set system message.")
             case "/set format":
                 if c.rest.strip() != "json":
@@ -73,6 +81,15 @@ class _Runner:
             case "/set history" | "/set nohistory":
                 s.keep_history = c.name == "/set history"
                 return Outcome("Set history." if s.keep_history else "Set 'nohistory' mode.")
+            case "/set think":
+                level = c.rest.strip().lower()
+                if level not in ("", "low", "medium", "high"):
+                    raise CommandError('Usage: /set think [low|medium|high]')
+                s.think = level or True
+                return Outcome(f"Set 'think' mode{f' ({level})' if level else ''}.")
+            case "/set nothink":
+                s.think = False
+                return Outcome("Set 'nothink' mode.")
             case "/set verbose" | "/set quiet":
                 s.verbose = c.name == "/set verbose"
                 return Outcome("Set 'verbose' mode." if s.verbose else "Set 'quiet' mode.")
@@ -105,6 +122,7 @@ class _Runner:
         except EmberError as exc:
             raise CommandError(f"Couldn't set parameter: {exc}") from None
         self.state.options[name] = list(value) if isinstance(value, tuple) else value
+        self.state.from_panel.discard(name)
         return f"Set parameter '{name}' to '{', '.join(values)}'"
 
     async def _load(self, args: tuple[str, ...]) -> str:
@@ -196,20 +214,23 @@ class _Runner:
         if what == "modelfile":
             return Outcome(self.session_modelfile())
         if what == "parameters":
-            options = {**info.parameters, **self.session.effective_options()}
-            if not options:
-                return Outcome("No parameters were specified for this model.")
-            return Outcome("\n".join(f"{k:<20}{v}" for k, v in options.items()))
+            return Outcome(self._parameters(info.parameters))
         if what == "system":
             return Outcome(self.session.effective_system() or info.system or "No system message was specified for this model.")
         if what == "template":
             return Outcome(info.template or "No prompt template was specified for this model.")
         if what == "license":
             return Outcome(info.license or "No license was specified for this model.")
-        d = info.details
-        return Outcome("\n".join([
-            "  Model",
-            f"    architecture      {d.family}",
-            f"    parameters        {d.parameter_size}",
-            f"    quantization      {d.quantization_level}",
-        ]))
+        return Outcome(model_description(info))
+
+    def _parameters(self, model: dict[str, object]) -> str:
+        """The chat's own parameters (a persona's and /set ones), then the model's, as Ollama lists them."""
+        chat = self.session.effective_options()
+        if not model and not chat:
+            return "No parameters were specified for this model."
+        sections = []
+        if chat:
+            sections.append("\n".join(["User defined parameters:", *parameter_lines(chat)]))
+        if model:
+            sections.append("\n".join(["Model defined parameters:", *parameter_lines(model)]))
+        return "\n\n".join(sections)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from ember.backend.types import Timings
+from ember.backend.types import ModelInfo, Timings
 
 
 def human_size(size: int) -> str:
@@ -81,3 +81,57 @@ def timing_block(t: Timings) -> str:
     if getattr(t, "time_to_first_token", 0):
         lines.insert(1, ("time to first token", duration(t.time_to_first_token)))  # type: ignore[attr-defined]
     return "\n".join(f"{label + ':':<22}{value}" for label, value in lines)
+
+
+def parameter_value(value: object) -> str:
+    """A parameter's value as a Modelfile writes it: strings quoted, lists one value after another."""
+    if isinstance(value, (list, tuple)):
+        return " ".join(parameter_value(v) for v in value)
+    return f'"{value}"' if isinstance(value, str) else str(value)
+
+
+def parameter_lines(parameters: dict[str, object]) -> list[str]:
+    """One line per value, as `ollama show --parameters` prints them (a list gives a line each)."""
+    return [f"{name:<20}{parameter_value(item)}"
+            for name, value in parameters.items()
+            for item in (value if isinstance(value, (list, tuple)) else [value])]
+
+
+def model_description(info: ModelInfo) -> str:
+    """What `ember show MODEL` prints: the model, its capabilities, parameters, system prompt and licence."""
+    arch = str(info.model_info.get("general.architecture", info.details.family))
+    sections = [("Model", [
+        ("architecture", arch),
+        ("parameters", info.details.parameter_size),
+        ("context length", str(info.model_info.get(f"{arch}.context_length", ""))),
+        ("embedding length", str(info.model_info.get(f"{arch}.embedding_length", ""))),
+        ("quantization", info.details.quantization_level),
+    ])]
+    if info.capabilities:
+        sections.append(("Capabilities", [(c, "") for c in info.capabilities]))
+    if info.parameters:
+        sections.append(("Parameters", [(k, parameter_value(v)) for k, v in info.parameters.items()]))
+    if info.system:
+        sections.append(("System", [(line, "") for line in info.system.strip().splitlines()[:6]]))
+    if info.license:
+        sections.append(("License", [(line, "") for line in info.license.strip().splitlines()[:2]]))
+    lines: list[str] = []
+    for title, rows in sections:
+        lines.append(f"  {title}")
+        width = max(len(k) for k, _ in rows) + 4
+        lines += [f"    {key:<{width}}{value}".rstrip() for key, value in rows]
+        lines.append("")
+    return "\n".join(lines).rstrip("\n")
+
+
+def answer_figures(t: Timings) -> str:
+    """One quiet line about an answer: tokens in and out, time taken, decode speed."""
+    parts = []
+    if t.prompt_eval_count:
+        parts.append(f"{t.prompt_eval_count} tokens in")
+    parts.append(f"{t.eval_count} out")
+    if t.total_duration:
+        parts.append(f"{t.total_duration / 1e9:.1f} s")
+    if t.eval_rate:
+        parts.append(f"{t.eval_rate:.1f} tok/s")
+    return " · ".join(parts)

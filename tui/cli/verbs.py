@@ -7,12 +7,21 @@ import os
 import sys
 from pathlib import Path
 
-from ember.backend.errors import CorruptBlob, DiskFull, EmberError, ModelNotFound, Offline
+from ember.backend.errors import CorruptBlob, EmberError, ModelNotFound, PullError
 from ember.backend.service import Backend
 from ember.backend.types import GenerateRequest, PullProgress
 from ember.tui.cli.doctor import cmd_doctor
-from ember.tui.cli.format import human_age, human_size, human_until, table, timing_block
+from ember.tui.cli.format import (
+    human_age,
+    human_size,
+    human_until,
+    model_description,
+    parameter_lines,
+    table,
+    timing_block,
+)
 from ember.tui.cli.streaming import stream_answer, write
+from ember.tui.safetext import printable
 
 
 async def ensure_model(backend: Backend, name: str) -> None:
@@ -22,8 +31,8 @@ async def ensure_model(backend: Backend, name: str) -> None:
     except ModelNotFound as missing:
         try:
             await pull_with_progress(backend, name)
-        except (Offline, DiskFull, CorruptBlob):
-            raise
+        except (PullError, CorruptBlob):
+            raise  # where it was looked for and why it failed: the registry's answer, the Hub's, offline
         except EmberError:
             if name.startswith(("hf.co/", "huggingface.co/", "https://", "/", "./", "~")):
                 raise
@@ -32,8 +41,8 @@ async def ensure_model(backend: Backend, name: str) -> None:
             raise missing from None  # a server's: its message says where it was looked for
 
 
-async def pull_with_progress(backend: Backend, name: str) -> None:
-    await print_progress(backend.pull(name))
+async def pull_with_progress(backend: Backend, name: str, *, insecure: bool = False) -> None:
+    await print_progress(backend.pull(name, insecure=insecure))
 
 
 async def print_progress(events) -> None:  # type: ignore[no-untyped-def]
@@ -87,6 +96,15 @@ def _progress_line(event: PullProgress, meter: _Meter | None = None) -> str:
 
 
 async def cmd_run(backend: Backend, args: argparse.Namespace) -> int:
+    from ember.tui.launch import wants_plain
+
+    if getattr(args, "default_model", False) and not args.prompt and not wants_plain(args):
+        try:  # bare `ember`: a default model that is not here opens the app on its library, pulling nothing
+            await backend.show(args.model)
+        except ModelNotFound as exc:
+            from ember.tui.launch import interactive
+
+            return await interactive(backend, args, missing=str(exc))
     await ensure_model(backend, args.model)
     prompt = " ".join(args.prompt)
     if not sys.stdin.isatty():
@@ -98,8 +116,12 @@ async def cmd_run(backend: Backend, args: argparse.Namespace) -> int:
         return await interactive(backend, args)
     if not prompt:
         return 0
-    request = GenerateRequest(model=args.model, prompt=prompt, format=args.format, keep_alive=args.keepalive)
-    timings = await stream_answer(backend.generate(request))
+    think = getattr(args, "think", None)
+    request = GenerateRequest(model=args.model, prompt=prompt, format=args.format, keep_alive=args.keepalive,
+                              think=think)
+    # off a terminal (a pipe, a file) the thinking is shown only when --think asked for it, as in Ollama
+    shown = not getattr(args, "hidethinking", False) and (sys.stdout.isatty() or think is not None)
+    timings = await stream_answer(backend.generate(request), show_thinking=shown)
     if args.verbose and timings:
         print(timing_block(timings), file=sys.stderr)
     return 0
@@ -119,47 +141,20 @@ async def cmd_show(backend: Backend, args: argparse.Namespace) -> int:
         write(info.modelfile)
         return 0
     if args.parameters:
-        for name, value in info.parameters.items():
-            for item in value if isinstance(value, list) else [value]:
-                print(f"{name:<20}{_param(item)}")
+        for line in parameter_lines(info.parameters):
+            print(printable(line))
         return 0
     for flag, text in (("template", info.template), ("system", info.system), ("license", info.license)):
         if getattr(args, flag):
-            print(text)
+            print(printable(text))
             return 0
-    arch = str(info.model_info.get("general.architecture", info.details.family))
-    sections = [("Model", [
-        ("architecture", arch),
-        ("parameters", info.details.parameter_size),
-        ("context length", str(info.model_info.get(f"{arch}.context_length", ""))),
-        ("embedding length", str(info.model_info.get(f"{arch}.embedding_length", ""))),
-        ("quantization", info.details.quantization_level),
-    ])]
-    if info.capabilities:
-        sections.append(("Capabilities", [(c, "") for c in info.capabilities]))
-    if info.parameters:
-        sections.append(("Parameters", [(k, _param(v)) for k, v in info.parameters.items()]))
-    if info.system:
-        sections.append(("System", [(line, "") for line in info.system.strip().splitlines()[:6]]))
-    if info.license:
-        sections.append(("License", [(line, "") for line in info.license.strip().splitlines()[:2]]))
-    for title, rows in sections:
-        print(f"  {title}")
-        width = max(len(k) for k, _ in rows) + 4
-        for key, value in rows:
-            print(f"    {key:<{width}}{value}".rstrip())
-        print()
+    print(printable(model_description(info)))
+    print()
     return 0
 
 
-def _param(value: object) -> str:
-    if isinstance(value, list):
-        return " ".join(_param(v) for v in value)
-    return f'"{value}"' if isinstance(value, str) else str(value)
-
-
 async def cmd_pull(backend: Backend, args: argparse.Namespace) -> int:
-    await pull_with_progress(backend, args.model)
+    await pull_with_progress(backend, args.model, insecure=args.insecure)
     return 0
 
 
@@ -180,9 +175,16 @@ async def cmd_cp(backend: Backend, args: argparse.Namespace) -> int:
 
 
 async def cmd_rm(backend: Backend, args: argparse.Namespace) -> int:
+    if not args.models and not args.partials:
+        raise EmberError('name the models to remove ("ember rm MODEL …"), or add --partials to remove '
+                         "interrupted downloads")
     for name in args.models:
         await backend.delete(name)
         print(f"deleted '{name}'")
+    if args.partials:
+        staged = [n for n in await backend.prune(partials=True) if n.startswith(".partial-sha256-")
+                  and not n.endswith(".lock")]
+        print(f"removed {len(staged)} interrupted download{'' if len(staged) == 1 else 's'}")
     return 0
 
 
@@ -207,7 +209,8 @@ async def cmd_create(backend: Backend, args: argparse.Namespace) -> int:
     if not path.is_file():
         raise EmberError(f'no Modelfile at "{path}" — write one, or pass its path with -f')
     text = path.read_text(encoding="utf-8")
-    await print_progress(backend.create(args.model, text, base_dir=str(path.resolve().parent)))
+    await print_progress(backend.create(args.model, text, base_dir=str(path.resolve().parent),
+                                        quantize=args.quantize))
     return 0
 
 

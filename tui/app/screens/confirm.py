@@ -18,9 +18,10 @@ class ConfirmScreen(ModalScreen[bool]):
     DEFAULT_CSS = """
     ConfirmScreen { align: center middle; }
     ConfirmScreen > Vertical {
-        width: 60; height: auto; padding: 1 2;
+        width: 64; max-width: 100%; height: auto; padding: 1 2;
         border: thick $error; background: $surface;
     }
+    ConfirmScreen Label { width: 1fr; text-wrap: wrap; }
     ConfirmScreen .hint { color: $text-muted; margin-top: 1; }
     """
 

@@ -11,6 +11,7 @@ from ember.backend.errors import EmberError
 from ember.backend.remote.probe import RemoteStatus
 from ember.backend.types import ModelInfo, ModelSummary
 from ember.tui.app.endpoints import HOME, LIBRARY_PROBE_TIMEOUT
+from ember.tui.app.pathsuggest import PathSuggester, suggested_model_name
 from ember.tui.app.screens.ask import AskScreen
 from ember.tui.app.screens.confirm import ConfirmScreen
 from ember.tui.cli.format import human_size
@@ -111,7 +112,9 @@ class LibraryScreen(Screen):
 
     def on_mount(self) -> None:
         for column in COLUMNS:
-            self.table.add_column(column, key=column)
+            # CTX arrives after the rows: a fixed width (up to 1048576), as a cell's wider value
+            # does not always widen an auto-sized column's rows already drawn
+            self.table.add_column(column, key=column, width=7 if column == "CTX" else None)
         self.table.focus()
         self.wanted = (self.app.endpoint, self.app.session.model)  # the cursor starts on it once it is listed
         self.show_rows()
@@ -295,9 +298,11 @@ class LibraryScreen(Screen):
                                                                       base_dir=str(path.resolve().parent)),
                                       name)
 
-            self.app.push_screen(AskScreen("Name of the new model:", path.stem.lower()), got_name)
+            self.app.push_screen(AskScreen("Name of the new model:", suggested_model_name(path)), got_name)
 
-        self.app.push_screen(AskScreen("Create a model from the Modelfile at:", "./Modelfile"), got_path)
+        self.app.push_screen(AskScreen("Create a model from the Modelfile at:", "./Modelfile",
+                                       hint="Tab: complete the path · Enter: OK · Esc: cancel",
+                                       suggester=PathSuggester()), got_path)
 
     def action_pull(self) -> None:
         async def answered(name: str | None) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from ember.backend.errors import EmberError
 from ember.tui.app.personas import save_persona
+from ember.tui.app.screens.confirm import ConfirmScreen
 from ember.tui.chat.settings import parse_value, show_value
 from textual import on, work
 from textual.app import ComposeResult
@@ -16,7 +17,7 @@ from textual.widgets import DataTable, Footer, Input, Label
 class ParametersScreen(Screen):
     BINDINGS = [
         Binding("escape", "back", "Back"),
-        Binding("x", "reset", "Reset to default"),
+        Binding("x", "reset", "Drop the override"),
         Binding("ctrl+s", "save", "Save to persona", priority=True),
     ]
 
@@ -128,20 +129,49 @@ class ParametersScreen(Screen):
             self.app.pop_screen()
 
     def action_reset(self) -> None:
-        if self.focused is self.table:
-            self.session.drop_override(self.current())
-            self.fill()
+        """x: drop the chat's override; the persona's, the model's or the default value applies again."""
+        if self.focused is not self.table:
+            return
+        name = self.current()
+        if name not in self.session.overrides:
+            self.notify(f"{name} has no override here: it is the {self.source(name)} value", severity="warning")
+            return
+        self.session.drop_override(name)
+        self.fill()
+        self.notify(f"{name} = {show_value(self.session.value(name))}, the {self.source(name)} value, "
+                    "from the next answer")
+
+    def source(self, name: str) -> str:
+        return next(s.source for s in self.session.settings() if s.name == name)
 
     def action_save(self) -> None:
+        """Ctrl+S: the persona's values with the panel's overrides go to the persona; values set with
+        /set parameter only when the user says so."""
         persona = self.session.persona
         if persona is None:
             self.notify("Choose a persona first (Alt+1…9 or Alt+P): parameters are saved to a persona",
                         severity="warning")
             return
-        self.save(persona, self.session.effective_options())
+        chat_level = self.session.chat_level_options()
+        panel = {k: v for k, v in self.session.overrides.items() if k not in chat_level}
+        base = {**dict(persona.parameters), **panel}
+        if not chat_level:
+            self.save(persona, base, {})
+            return
+        listed = ", ".join(f"{k} {show_value(v)}" for k, v in chat_level.items())
+
+        def answered(include: bool | None) -> None:
+            if include:
+                self.save(persona, {**base, **chat_level}, {})
+            else:
+                self.save(persona, base, chat_level)
+
+        self.app.push_screen(ConfirmScreen(f"This chat also set {listed} (/set parameter). Save those to "
+                                           f"{persona.title} too? n: only the panel's values"), answered)
 
     @work(exclusive=True, group="save", exit_on_error=False)
-    async def save(self, persona, parameters: dict[str, object]) -> None:  # type: ignore[no-untyped-def]
+    async def save(self, persona, parameters: dict[str, object], keep: dict[str, object]) -> None:  # type: ignore[no-untyped-def]
+        """Save `parameters` to the persona; `keep` stays this chat's own."""
         try:
             updated = await save_persona(self.app.backend, persona, parameters, self.app.persona_dir)
         except EmberError as exc:
@@ -149,6 +179,7 @@ class ParametersScreen(Screen):
             return
         self.app.personas = [updated if p.slug == persona.slug else p for p in self.app.personas]
         self.session.set_persona(updated)
+        self.session.overrides.update(keep)
         self.fill()
         self.notify(f"Saved {persona.title} to {updated.source} and the model {persona.model}")
 

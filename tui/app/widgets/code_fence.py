@@ -1,4 +1,5 @@
-"""A fenced code block highlighted by pygments (through Textual), with its language on top."""
+"""A fenced code block highlighted by pygments (through Textual), with its language on top; a line
+wider than the screen wraps (copying a block still copies each line whole)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ class LabeledFence(MarkdownFence):
     DEFAULT_CSS = """
     LabeledFence {
         margin: 1 0;
+        overflow-x: hidden;
         & > .fence-language {
             dock: top;
             width: 1fr;
@@ -24,6 +26,9 @@ class LabeledFence(MarkdownFence):
         }
         & > #code-content {
             padding: 0 1;
+            width: 1fr;
+            text-wrap: wrap;
+            text-overflow: fold;
         }
     }
     """

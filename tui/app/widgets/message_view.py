@@ -10,6 +10,7 @@ from textual.widgets import Label
 
 if TYPE_CHECKING:
     from ember.tui.app.widgets.chat_markdown import ChatMarkdown
+    from markdown_it import MarkdownIt
     from textual.widgets.markdown import MarkdownStream
 
 
@@ -24,6 +25,8 @@ class MessageView(Vertical):
         }
         &.user > .who { color: $text-secondary; }
         &.assistant > .who { color: $text-primary; }
+        & > .figures { padding: 0 1; color: $text-muted; text-style: dim; }
+        & > .timings { padding: 0 1; color: $text-muted; }
         &.user { border-left: outer $secondary 50%; }
         &.assistant { border-left: outer $primary 50%; }
     }
@@ -40,7 +43,8 @@ class MessageView(Vertical):
         from ember.tui.app.widgets.chat_markdown import ChatMarkdown
 
         yield Label(self.who, classes="who")
-        yield ChatMarkdown(self.text)
+        # what the user typed keeps its own line breaks; an answer is Markdown as the model meant it
+        yield ChatMarkdown(self.text, parser_factory=typed_text_parser if self.role == "user" else None)
 
     @property
     def markdown(self) -> ChatMarkdown:
@@ -56,6 +60,30 @@ class MessageView(Vertical):
         self.who = who
         self.query_one(".who", Label).update(who)
 
+    async def add_figures(self, figures: str, timings: str = "") -> None:
+        """The answer's figures under it, quietly; with /set verbose, Ollama's timing block too."""
+        from textual.widgets import Static
+
+        await self.mount(Static(figures, classes="figures", markup=False))
+        if timings:
+            await self.mount(Static(timings, classes="timings", markup=False))
+
     async def set_text(self, text: str) -> None:
         self.text = text
         await self.markdown.update(text)
+
+
+def typed_text_parser() -> MarkdownIt:
+    """Markdown where every line break the user typed is a line break on screen."""
+    from markdown_it import MarkdownIt
+
+    parser = MarkdownIt("gfm-like")
+    parser.core.ruler.push("typed_line_breaks", _soft_breaks_as_hard)
+    return parser
+
+
+def _soft_breaks_as_hard(state) -> None:  # type: ignore[no-untyped-def]
+    for token in state.tokens:
+        for child in token.children or ():
+            if child.type == "softbreak":
+                child.type = "hardbreak"

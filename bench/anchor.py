@@ -1,0 +1,242 @@
+"""ember against llama.cpp's own `llama-server`, in one run: the anchor of the speed table.
+
+Both servers run at once, each in its own process with the same GGUF, threads, slots (`-np`) and
+context per slot, and get the same prompt text (the chat template rendered here, sent raw) and the
+same greedy sampling; the rounds alternate between them, so both see the same machine. Every figure
+is measured by the client: the decode rate between the first and the last streamed token, the time
+to first token from the moment the request is sent. llama-server is built once by llama_build.py.
+Usage: .venv/bin/python bench/anchor.py [--quick] [--rounds N] [--tokens N] [--long N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from common import MODEL, STORY, Row, machine, model_path, paired_row, print_table
+from server import Server, free_port
+
+PERSON = {"type": "object", "properties": {"name": {"type": "string"}, "age": {"type": "integer"},
+                                           "city": {"type": "string"}, "hobbies": {"type": "array",
+                                                                                   "items": {"type": "string"}}},
+          "required": ["name", "age", "city", "hobbies"]}
+JSON_QUESTION = "Invent a person and describe them as JSON with a name, an age, a city and hobbies."
+TOPICS = ["a lighthouse keeper", "a mountain village", "a lost robot", "a river journey"]
+
+
+@dataclass
+class Stream:
+    """One streamed answer as the client saw it (perf_counter seconds)."""
+
+    sent: float
+    first_at: float  # the first token arrived
+    last_at: float  # the last token arrived
+    count: int
+
+    @property
+    def first(self) -> float:
+        return self.first_at - self.sent
+
+    @property
+    def rate(self) -> float:
+        """Tokens per second between the first and the last token."""
+        span = self.last_at - self.first_at
+        return (self.count - 1) / span if self.count > 1 and span > 0 else 0.0
+
+
+def _stream(url: str, body: dict, parse) -> Stream:  # noqa: ANN001
+    import httpx
+
+    sent = time.perf_counter()
+    stamps, lines = [], []
+    with httpx.stream("POST", url, json=body, timeout=900) as response:
+        response.raise_for_status()
+        for line in response.iter_lines():
+            if line.strip():
+                stamps.append(time.perf_counter())
+                lines.append(line)
+    count, content_lines = parse(lines)
+    return Stream(sent, stamps[0], stamps[max(content_lines, 1) - 1], count)
+
+
+class Ember:
+    """`ember serve` through Ollama's API: /api/generate with the rendered prompt sent raw."""
+
+    name = "ember"
+
+    def __init__(self, home: Path, *, parallel: int, num_ctx: int) -> None:
+        os.environ["EMBER_NUM_PARALLEL"] = str(parallel)
+        self.server = Server(home)
+        self.num_ctx = num_ctx
+
+    def generate(self, prompt: str, tokens: int, schema: dict | None = None) -> Stream:
+        body = {"model": MODEL, "prompt": prompt, "raw": True, "stream": True,
+                "options": {"temperature": 0, "num_predict": tokens, "repeat_penalty": 1.0,
+                            "num_ctx": self.num_ctx}}
+        if schema is not None:
+            body["format"] = schema
+        return _stream(f"{self.server.url}/api/generate", body, _ember_lines)
+
+    def close(self) -> None:
+        self.server.close()
+
+
+def _ember_lines(lines: list[str]) -> tuple[int, int]:
+    """(tokens, lines up to the last token): a line may carry several tokens; the last one only timings."""
+    return json.loads(lines[-1])["eval_count"], len(lines) - 1
+
+
+class LlamaServer:
+    """llama.cpp's `llama-server` through its own /completion endpoint, same slots and context per slot."""
+
+    name = "llama-server"
+
+    def __init__(self, binaries: Path, gguf: Path, *, parallel: int, num_ctx: int, threads: int) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = tempfile.TemporaryFile()
+        self.process = subprocess.Popen(
+            [str(binaries / "llama-server"), "-m", str(gguf), "--host", "127.0.0.1", "--port", str(self.port),
+             "-np", str(parallel), "-c", str(num_ctx * parallel), "--no-kv-unified", "-t", str(threads),
+             "-tb", str(threads), "-fa", "auto", "--no-webui"],
+            stdout=self.log, stderr=subprocess.STDOUT)
+        self._wait()
+
+    def _wait(self) -> None:
+        import httpx
+
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                self.log.seek(0)
+                raise RuntimeError(f"llama-server exited: {self.log.read().decode()[-2000:]}")
+            try:
+                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError("llama-server did not answer within 120 s")
+
+    def generate(self, prompt: str, tokens: int, schema: dict | None = None) -> Stream:
+        body = {"prompt": prompt, "stream": True, "n_predict": tokens, "temperature": 0, "repeat_penalty": 1.0,
+                "cache_prompt": True}
+        if schema is not None:
+            body["json_schema"] = schema
+        return _stream(f"{self.url}/completion", body, _llama_lines)
+
+    def close(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)
+        self.log.close()
+
+
+def _llama_lines(lines: list[str]) -> tuple[int, int]:
+    events = [json.loads(line.removeprefix("data: ")) for line in lines if line.startswith("data: ")]
+    final = events[-1]
+    count = final.get("tokens_predicted") or final["timings"]["predicted_n"]
+    content = max(i for i, e in enumerate(events) if e.get("content")) + 1 if any(e.get("content") for e in events) \
+        else len(events)
+    return count, content
+
+
+def together(engine, prompts: list[str], tokens: int) -> float:  # noqa: ANN001
+    """Aggregate decode rate of len(prompts) answers streamed at once: every token after each stream's
+    first, over the span from the first first token to the last last token."""
+    results: list[Stream] = []
+    barrier = threading.Barrier(len(prompts))
+
+    def one(prompt: str) -> None:
+        barrier.wait()
+        results.append(engine.generate(prompt, tokens))
+
+    threads = [threading.Thread(target=one, args=(prompt,)) for prompt in prompts]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    span = max(r.last_at for r in results) - min(r.first_at for r in results)
+    return sum(r.count - 1 for r in results) / span if span > 0 else 0.0
+
+
+def long_prompt(texts, tokens: int, salt: int) -> str:  # noqa: ANN001
+    """A chat prompt of about `tokens` tokens whose first line differs each round, so no cache helps."""
+    notes = " ".join(f"Note {i}: the keeper climbed the stairs, trimmed the wick and logged the weather."
+                     for i in range(tokens // 19))
+    return texts(f"Round {salt}. Summarise these notes in one sentence.\n{notes}")
+
+
+def measure(*, rounds: int = 5, tokens: int = 64, long: int = 4000, parallel: int = 4) -> list[Row]:
+    from ember.backend.engine.runner import default_threads
+    from ember.backend.prompt.jinja import render_chat
+    from ember.backend.store.ggufmeta import read_gguf_meta
+    from ember.backend.types import Message
+    from llama_build import build
+
+    binaries = build()
+    gguf = model_path()
+    threads = default_threads()
+    num_ctx = max(2048, long + 512)
+    template = read_gguf_meta(gguf).chat_template
+
+    def texts(question: str) -> str:
+        return render_chat(template, [Message("user", question)])
+
+    story = texts(STORY)
+    stories = [texts(f"Write a long story about {topic}.") for topic in TOPICS[:parallel]]
+    person = texts(JSON_QUESTION)
+    with tempfile.TemporaryDirectory() as home:
+        engines = [Ember(Path(home), parallel=parallel, num_ctx=num_ctx),
+                   LlamaServer(binaries, gguf, parallel=parallel, num_ctx=num_ctx, threads=threads)]
+        try:
+            for engine in engines:  # load, warm up, and each story's prompt cached in a slot
+                engine.generate(story, 8)
+                engine.generate(person, 8, PERSON)
+                together(engine, stories, 2)
+            figures: dict[str, dict[str, list[float]]] = {e.name: {} for e in engines}
+            for n in range(rounds):
+                for engine in engines if n % 2 == 0 else engines[::-1]:
+                    got = figures[engine.name]
+                    got.setdefault("one", []).append(engine.generate(story, tokens).rate)
+                    got.setdefault("many", []).append(together(engine, stories, tokens))
+                    got.setdefault("json", []).append(engine.generate(person, tokens * 2, PERSON).rate)
+                    got.setdefault("ttft", []).append(engine.generate(long_prompt(texts, long, n), 1).first * 1000)
+        finally:
+            for engine in engines:
+                engine.close()
+    e, ls = figures["ember"], figures["llama-server"]
+    gain = [m / o for m, o in zip(e["many"], e["one"], strict=True)]
+    ls_gain = [m / o for m, o in zip(ls["many"], ls["one"], strict=True)]
+    return [
+        paired_row(f"decode, 1 stream ({tokens} t)", e["one"], ls["one"], "t/s", ">= 1.0", "llama-server"),
+        paired_row(f"decode, {parallel} streams, aggregate", e["many"], ls["many"], "t/s", ">= 1.05",
+                   f"llama-server -np {parallel}"),
+        Row(f"{parallel}-stream gain over 1 stream", statistics.median(gain), statistics.median(ls_gain), "×",
+            ">= 1.4", "llama-server's own gain", [g / b for g, b in zip(gain, ls_gain, strict=True)]),
+        paired_row("decode, JSON schema", e["json"], ls["json"], "t/s", ">= 0.95", "llama-server json_schema"),
+        paired_row("decode, JSON schema vs free", e["json"], e["one"], "t/s", ">= 0.9", "ember unconstrained"),
+        paired_row(f"first token, {long}-token prompt", e["ttft"], ls["ttft"], "ms", "<= 1.05", "llama-server"),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="3 rounds, a 1k-token long prompt")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--tokens", type=int, default=64)
+    parser.add_argument("--long", type=int, default=4000, help="tokens in the time-to-first-token prompt")
+    args = parser.parse_args()
+    rounds, long = (3, 1000) if args.quick else (args.rounds, args.long)
+    print_table(measure(rounds=rounds, tokens=args.tokens, long=long), machine())
+
+
+if __name__ == "__main__":
+    main()

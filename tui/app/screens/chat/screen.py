@@ -1,0 +1,342 @@
+"""The chat: the conversation as Markdown, streamed as it is generated; the prompt, where slash commands
+run (with Tab completion and a hint line of their syntax); the status line.
+
+The conversation itself lives in the app's ChatSession (tui.chat.session), shared with the plain REPL:
+this screen shows it and drives it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from ember.backend.errors import EmberError
+from ember.backend.types import Chunk, Timings
+from ember.tui.app.keys import CHAT_KEYS, bindings
+from ember.tui.app.screens.chat.answer import AnswerStream
+from ember.tui.app.screens.chat.codecopy import copy_last_block, pick_block_to_copy
+from ember.tui.app.screens.chat.commands import TabCompletion, run_in_chat
+from ember.tui.app.screens.chat.contextgauge import ContextGauge
+from ember.tui.app.screens.chat.drafts import DraftKeeper
+from ember.tui.app.screens.chat.welcome import Welcome, welcome_text
+from ember.tui.app.widgets.message_view import MessageView
+from ember.tui.app.widgets.prompt_input import PromptInput
+from ember.tui.app.widgets.status_line import StatusLine
+from ember.tui.chat.session import Author
+from ember.tui.chat.slash import CommandError, CommandSpec, is_command, multiline_body, needs_arguments
+from ember.tui.cli.format import answer_figures, timing_block
+from textual import events, on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+STILL_ANSWERING = "Still answering — Esc stops it first"
+
+
+class ChatScreen(Screen):
+    BINDINGS = [*bindings(CHAT_KEYS), Binding("tab", "complete", show=False),
+                Binding("pageup,shift+pageup", "scroll_conversation(-1)", show=False, priority=True),
+                Binding("pagedown,shift+pagedown", "scroll_conversation(1)", show=False, priority=True)]
+
+    DEFAULT_CSS = """
+    ChatScreen { layout: vertical; }
+    ChatScreen #conversation { height: 1fr; padding: 0 1; }
+    ChatScreen #conversation > .empty { color: $text-muted; padding: 1 2; }
+    ChatScreen #hint { height: auto; max-height: 3; padding: 0 1; color: $text-muted; display: none; }
+    ChatScreen #hint.-shown { display: block; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__(id="chat")
+        self.answering = False
+        self.last_rate = 0.0  # the last answer's decode speed (bench/app_decode.py reads it)
+        self.model_names: list[str] = []  # for Tab after /load, fetched in a worker
+        self.tab = TabCompletion()
+        self.gauge = ContextGauge()
+        self.drafts: DraftKeeper | None = None
+
+    def compose(self) -> ComposeResult:
+        yield VerticalScroll(id="conversation")
+        yield PromptInput(id="prompt")
+        yield Static("", id="hint", markup=False)
+        yield StatusLine(id="status")
+        yield Footer(compact=True, show_command_palette=False)
+
+    @property
+    def ember(self):  # type: ignore[no-untyped-def]
+        return self.app  # the EmberApp: backend, session, history
+
+    @property
+    def prompt(self) -> PromptInput:
+        return self.query_one(PromptInput)
+
+    @property
+    def conversation(self) -> VerticalScroll:
+        return self.query_one("#conversation", VerticalScroll)
+
+    def views(self) -> list[MessageView]:
+        return list(self.conversation.query(MessageView))
+
+    def on_mount(self) -> None:
+        self.drafts = DraftKeeper(self.ember.history, self.set_timer)
+        self.conversation.anchor()
+        draft = self.drafts.saved()
+        if draft:
+            self.prompt.text = draft
+            self.prompt.move_cursor(self.prompt.document.end)
+        self.prompt.focus()
+        self.refresh_status()
+        self.fetch_model_names()
+        self.welcome()
+
+    def welcome(self) -> None:
+        """An empty chat says how to begin, and offers the last conversation."""
+        if self.ember.session.turns:
+            return
+        app = self.ember
+        last = app.history.conversations(limit=1) if app.history is not None else []
+        text = welcome_text(app.session.model, len(app.personas), app.keymap,
+                            (last[0].title or "untitled")[:40] if last else "")
+        self.conversation.mount(Welcome(text, markup=False))
+
+    def end_welcome(self) -> None:
+        self.conversation.query(Welcome).remove()
+
+    def on_screen_resume(self) -> None:
+        self.fetch_model_names()  # the library may have pulled, copied or deleted some
+
+    @work(exclusive=True, group="model-names", exit_on_error=False)
+    async def fetch_model_names(self) -> None:
+        try:
+            self.model_names = sorted(m.name for m in await self.ember.backend.list_models())
+        except EmberError:
+            pass  # completion just offers no model names
+
+    # conversation --------------------------------------------------------------------------
+
+    def who(self, role: str, author: Author | None = None) -> str:
+        """A message's label: You, or the model (and persona) that gave the answer, the current one by default."""
+        session = self.ember.session
+        if role == "user":
+            return "You"
+        if author is not None:
+            persona = next((p.title for p in session.personas if p.slug == author.persona), author.persona)
+            return f"{author.model} · {persona}" if persona else author.model
+        model = f"{session.model} @ {self.ember.endpoint}" if self.ember.endpoint else session.model
+        return f"{model} · {session.persona_title}" if session.persona is not None else model
+
+    async def add_view(self, role: str, text: str, author: Author | None = None) -> MessageView:
+        self.end_welcome()
+        view = MessageView(role, self.who(role, author), text)
+        await self.conversation.mount(view)
+        return view
+
+    async def show_turns(self) -> None:
+        """Rebuild the view from the session's turns (after opening a stored conversation)."""
+        session = self.ember.session
+        await self.conversation.remove_children()
+        self.prompt.earlier = [t.content for t in session.turns if t.role == "user"]
+        for turn in session.turns:
+            await self.add_view(turn.role, turn.content, session.author(turn))
+        self.conversation.scroll_end(animate=False)
+        self.gauge.reset()
+        self.refresh_status(state="", tokens_per_second=0.0, **self.context_estimate())
+
+    async def sync_views(self) -> None:
+        """Remove the views of messages the session has dropped (they are always the last ones)."""
+        views = self.views()
+        for view in views[len(self.ember.session.turns):]:
+            await view.remove()
+
+    def context_estimate(self) -> dict[str, object]:
+        messages = self.ember.session.request().messages
+        return {"context_used": self.gauge.estimate(messages) if self.ember.session.turns else 0,
+                "context_estimated": bool(self.ember.session.turns)}
+
+    def context_cleared(self) -> None:
+        self.gauge.reset()
+        self.refresh_status(context_used=0, context_estimated=False)
+
+    def refresh_status(self, **changes: object) -> None:
+        session = self.ember.session
+        num_ctx = session.value("num_ctx")
+        self.query_one(StatusLine).show(model=session.model, endpoint=self.ember.endpoint,
+                                        persona=session.persona_title, num_ctx=num_ctx,
+                                        serving=self.ember.serving, **changes)
+
+    # the prompt ----------------------------------------------------------------------------
+
+    @on(PromptInput.Submitted)
+    async def send(self, event: PromptInput.Submitted) -> None:
+        if self.answering:
+            self.notify(STILL_ANSWERING, severity="warning")
+            return
+        text = multiline_body(event.text).strip()
+        self.prompt.remember(event.text.strip())
+        self.prompt.clear()
+        self.save_draft_now("")
+        if not text:
+            return
+        if is_command(text):
+            self.run_command(text)  # never sent to the model
+            return
+        self.ember.session.add_user(text)
+        await self.add_view("user", text)
+        self.start_answer()
+
+    @on(PromptInput.Changed)
+    def draft_changed(self, event: PromptInput.Changed) -> None:
+        self.show_hint(self.tab.hint_for(event.text_area.text))
+        if self.drafts is not None:
+            self.drafts.changed(lambda: self.prompt.text)
+
+    def action_scroll_conversation(self, pages: int) -> None:
+        if pages < 0:
+            self.conversation.scroll_page_up()
+        else:
+            self.conversation.scroll_page_down()
+
+    def on_key(self, event: events.Key) -> None:
+        """A letter typed while the conversation (or anything else here) has the focus goes to the prompt."""
+        if self.focused is not self.prompt and event.is_printable and event.character:
+            event.stop()
+            self.prompt.focus()
+            self.prompt.insert(event.character)
+
+    def save_draft_now(self, text: str) -> None:
+        if self.drafts is not None:
+            self.drafts.save_now(text)
+
+    def show_hint(self, text: str) -> None:
+        hint = self.query_one("#hint", Static)
+        hint.update(text)
+        hint.set_class(bool(text), "-shown")
+
+    def action_complete(self) -> None:
+        """Tab: complete a command, parameter, model or persona; elsewhere, move the focus on."""
+        text = self.prompt.text
+        if self.focused is not self.prompt or not is_command(text) or "\n" in text:
+            self.app.action_focus_next()
+            return
+        completed, hint = self.tab.complete(text, self.model_names, [p.slug for p in self.ember.personas])
+        if completed != text:
+            self.prompt.text = completed
+        self.prompt.move_cursor(self.prompt.document.end)
+        self.show_hint(hint)
+
+    # slash commands ------------------------------------------------------------------------
+
+    @work(group="command", exit_on_error=False)
+    async def run_command(self, line: str) -> None:
+        await run_in_chat(self, line)
+
+    def palette_command(self, spec: CommandSpec) -> None:
+        """A command chosen in the palette: run it, or start it in the prompt when it needs more."""
+        if needs_arguments(spec):
+            self.prompt.text = spec.name + " "
+            self.prompt.move_cursor(self.prompt.document.end)
+            self.prompt.focus()
+        elif self.answering:
+            self.notify(STILL_ANSWERING, severity="warning")
+        else:
+            self.run_command(spec.name if "[" in spec.syntax else spec.syntax)
+
+    # the answer ----------------------------------------------------------------------------
+
+    def start_answer(self, source: AsyncIterator[Chunk] | None = None) -> None:
+        self.answering = True  # at once: a second Enter before the worker starts must wait too
+        self.answer(source)
+
+    def on_worker_state_changed(self, event) -> None:  # type: ignore[no-untyped-def]
+        """An answer cancelled before it began never reaches its own `finally`."""
+        worker = event.worker
+        if worker.group == "answer" and worker.is_finished and not any(
+                w is not worker and w.group == "answer" and not w.is_finished for w in self.workers):
+            self.answering = False
+
+    @work(exclusive=True, group="answer", exit_on_error=False)
+    async def answer(self, source: AsyncIterator[Chunk] | None = None) -> None:
+        """Stream an answer into a new view: the session's answer to the conversation, or `source`
+        (what /retry returns). The session keeps what was said, even when it is stopped."""
+        view = await self.add_view("assistant", "")
+        self.answering = True
+        before = self.context_estimate()
+        self.refresh_status(state="thinking", tokens_per_second=0.0, first_token_ms=0.0, **before)
+        stream = AnswerStream(self, view, self.refresh_status, context_before=int(before["context_used"]))
+        try:
+            await stream.run(source or self.ember.session.answer())
+        finally:
+            self.answering = False
+            changes = stream.status_changes()
+            final = stream.result.final
+            if final is not None and final.timings is not None:
+                self.last_rate = final.timings.eval_rate
+                self.gauge.counted(int(changes["context_used"]), self.ember.session.request().messages)
+            if self.is_attached:
+                self.refresh_status(**changes)
+                if final is not None and final.timings is not None and view.is_attached:
+                    await self.show_figures(view, final.timings)
+
+    async def show_figures(self, view: MessageView, timings: Timings) -> None:
+        verbose = timing_block(timings) if self.ember.session.state.verbose else ""
+        try:
+            await view.add_figures(answer_figures(timings), verbose)
+        except Exception:  # the app is closing
+            pass
+
+    # actions -------------------------------------------------------------------------------
+
+    def action_stop(self) -> None:
+        if self.answering:
+            self.workers.cancel_group(self, "answer")
+            self.notify("Stopped")
+
+    def action_interrupt(self) -> None:
+        """Ctrl+C: stop the answer, as in the plain chat; else copy the prompt's selection, or say how to quit."""
+        if self.answering:
+            self.action_stop()
+        elif self.focused is self.prompt and self.prompt.selected_text:
+            self.prompt.action_copy()
+        else:
+            self.app.action_help_quit()
+
+    async def action_regenerate(self) -> None:
+        if self.answering:
+            return
+        try:
+            self.ember.session.prepare_retry()
+        except CommandError:
+            self.notify("Nothing to regenerate yet", severity="warning")
+            return
+        await self.sync_views()
+        self.start_answer()
+
+    async def action_edit_last(self) -> None:
+        """Take the last message back into the prompt (and drop its answer) to edit and resend it."""
+        if self.answering:
+            return
+        try:
+            text = self.ember.session.take_back_last()
+        except CommandError:
+            self.notify("No message to edit yet", severity="warning")
+            return
+        await self.sync_views()
+        self.prompt.text = text
+        self.prompt.move_cursor(self.prompt.document.end)
+        self.prompt.focus()
+
+    def action_copy_code(self) -> None:
+        copy_last_block(self.app, self.ember.session.turns)
+
+    def action_pick_code(self) -> None:
+        pick_block_to_copy(self.app, self.ember.session.turns)
+
+    async def action_new_chat(self) -> None:
+        if self.answering:
+            self.workers.cancel_group(self, "answer")
+        self.ember.session.clear()
+        await self.conversation.remove_children()
+        self.context_cleared()
+        self.refresh_status(state="", tokens_per_second=0.0)
+        self.welcome()
+        self.prompt.focus()
