@@ -70,7 +70,7 @@ class RenderBudget:
         """Count `n` loop iterations."""
         self.iterations -= n
         if self.iterations < 0:
-            raise self.stop(f"its loops ran past {self.limits.iterations} iterations")
+            raise self.stop(f"its loops ran past their limit of {self.limits.iterations} iterations")
         self.tick()
 
     def emit(self, n: int) -> None:

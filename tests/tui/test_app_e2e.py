@@ -72,6 +72,11 @@ def terminal(models_dir: Path, tmp_path: Path):
     term.kill()
 
 
+def row(screen: str, parameter: str) -> str:
+    """The parameters panel's row for `parameter`, stripped ("" while it is not on screen)."""
+    return next((line.strip() for line in screen.splitlines() if line.split()[:1] == [parameter]), "")
+
+
 def status_line(screen: str) -> str:
     return next((line for line in screen.splitlines() if "smollm2:135m ·" in line), "")
 
@@ -93,12 +98,12 @@ def test_chat_persona_copy_quit_and_find_the_conversation_again(terminal, tmp_pa
     terminal.wait(lambda s: any(line.startswith("▊") and "0.8" in line for line in s.splitlines()))
     terminal.type("0")  # the old value is selected: typing replaces it
     terminal.keys("Enter")
-    terminal.wait(lambda s: "override" in s)
+    terminal.wait(lambda s: row(s, "temperature").endswith("override"))
     terminal.keys("Up", "Enter")
     terminal.wait(lambda s: any(line.startswith("▊") and "-1" in line for line in s.splitlines()))
     terminal.type("120")
     terminal.keys("Enter")
-    terminal.wait(lambda s: "120" in s and s.count("override") == 2)
+    terminal.wait(lambda s: row(s, "num_predict").split()[1:] == ["120", "override"])
     terminal.keys("Escape")
     terminal.wait(lambda s: "Message (Enter sends" in s)
 
