@@ -3,6 +3,8 @@ to it (tests/api/wirecheck.py, run on every test server) catches drift."""
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 from ember.backend.wire import ollama, openai
@@ -45,10 +47,12 @@ def test_answers_of_both_protocols_are_checked_whole_and_streamed(server: str, s
     with httpx.Client(base_url=server, timeout=60) as client:
         replies = [client.post(path, json=body) for path, body in bodies.items()]
     assert all(reply.status_code == 200 for reply in replies)
-    checked = set(wirecheck.CHECKED)
-    assert {"/api/generate: GenerateResponse", "/api/chat: ChatResponse", "/v1/completions: OAICompletion"} <= checked
-    assert ("/v1/chat/completions: OAIChatCompletionChunk" if stream else
-            "/v1/chat/completions: OAIChatCompletion") in checked
+    wanted = {"/api/generate: GenerateResponse", "/api/chat: ChatResponse", "/v1/completions: OAICompletion",
+              "/v1/chat/completions: OAIChatCompletionChunk" if stream else "/v1/chat/completions: OAIChatCompletion"}
+    deadline = time.monotonic() + 10  # the server checks a stream once it has sent it, just after the client read it
+    while not wanted <= set(wirecheck.CHECKED) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert wanted <= set(wirecheck.CHECKED)
     if stream:  # several lines and events, each checked
         assert wirecheck.CHECKED.count("/api/chat: ChatResponse") > 1
 
@@ -57,4 +61,8 @@ def test_errors_of_both_protocols_are_checked(server: str):
     wirecheck.CHECKED.clear()
     assert httpx.post(server + "/api/show", json={"model": "no-such-model"}).status_code == 404
     assert httpx.post(server + "/v1/embeddings", json={"model": MODEL, "input": ""}).status_code == 400
-    assert {"/api/show: ErrorResponse", "/v1/embeddings: OAIErrorResponse"} <= set(wirecheck.CHECKED)
+    wanted = {"/api/show: ErrorResponse", "/v1/embeddings: OAIErrorResponse"}
+    deadline = time.monotonic() + 10
+    while not wanted <= set(wirecheck.CHECKED) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert wanted <= set(wirecheck.CHECKED)
