@@ -7,14 +7,14 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import ExitStack
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ember.backend.asyncbridge import Channel, run_blocking, stream_from_thread
 from ember.backend.config import Config
 from ember.backend.engine.scheduler import ModelKey, Scheduler, parse_keep_alive
-from ember.backend.engine.thinking import Splitter, split_chunk
+from ember.backend.engine.thinking import split_chunk
 from ember.backend.errors import EmberError, InvalidRequest, ModelNotFound
 from ember.backend.local.integrity import BlobVerifier
 from ember.backend.local.requestlimits import (
@@ -26,6 +26,7 @@ from ember.backend.local.requestlimits import (
     keep_alive_seconds,
 )
 from ember.backend.local.thinkmode import resolve_think, splitter_for
+from ember.backend.local.turns import Started, Turn, grammar_for, release, top_logprobs_for
 from ember.backend.parameters import Options
 from ember.backend.prompt.toolcalls import ToolCallStream
 from ember.backend.service import Backend
@@ -50,8 +51,6 @@ from ember.backend.types import (
 if TYPE_CHECKING:
     from ember.backend.engine.offload import OffloadPlan
     from ember.backend.engine.runner import Runner
-    from ember.backend.engine.slots import Request
-    from ember.backend.engine.thinking import Splitter
 
 
 def _load_runner(key: ModelKey, config: Config, options: Options) -> tuple[object, OffloadPlan]:
@@ -219,7 +218,7 @@ class LocalBackend(Backend):
               fmt: str | dict[str, Any] | None) -> Turn:
         """The prologue chat and generate share: the model, its options, keep-alive and grammar."""
         record = self.record(model)
-        return Turn(record, self._options(record, options), self._keep_alive(keep_alive), _grammar_for(fmt))
+        return Turn(record, self._options(record, options), self._keep_alive(keep_alive), grammar_for(fmt))
 
     def chat(self, request: ChatRequest) -> AsyncIterator[Chunk]:
         return self._answer(lambda: self._chat_turn(request), request.tools)
@@ -237,7 +236,7 @@ class LocalBackend(Backend):
         messages = with_persona(record, request.messages)
         check_text((m.content for m in messages), "a message")
         think = resolve_think(record, request.think)
-        turn.top_logprobs = _top_logprobs(request.logprobs, request.top_logprobs)
+        turn.top_logprobs = top_logprobs_for(request.logprobs, request.top_logprobs)
 
         def tokens(runner: Runner, cancel: threading.Event) -> list[int]:
             prompt = render_prompt(record, messages, bos=runner.bos_text, eos=runner.eos_text, tools=request.tools,
@@ -264,7 +263,7 @@ class LocalBackend(Backend):
             return turn  # a load
         check_text([request.prompt, request.system or "", request.template or ""], "the prompt")
         think = resolve_think(record, request.think)
-        turn.top_logprobs = _top_logprobs(request.logprobs, request.top_logprobs)
+        turn.top_logprobs = top_logprobs_for(request.logprobs, request.top_logprobs)
 
         def tokens(runner: Runner, cancel: threading.Event) -> list[int]:
             check_tokens(request.context or [], runner.n_vocab)
@@ -315,7 +314,7 @@ class LocalBackend(Backend):
                     return
         finally:
             cancel.set()
-            await asyncio.shield(_release(starting))
+            await asyncio.shield(release(starting))
 
     def _start(self, prepare: Callable[[], Turn], out: Channel[Chunk], cancel: threading.Event) -> Started:
         """The blocking part of a turn: check the weights, load the model if needed, submit the prompt."""
@@ -405,56 +404,3 @@ class LocalBackend(Backend):
     async def close(self) -> None:
         self.scheduler.unload_all()
         self.embedders.unload_all()
-
-
-@dataclass
-class Turn:
-    """One chat or generate request, resolved: its model, options, keep-alive and grammar, and how to
-    tokenize its prompt with the loaded runner (None: the request only loads the model)."""
-
-    record: ModelRecord
-    options: Options
-    keep_alive: float
-    grammar: str | None
-    tokens: Callable[[Runner, threading.Event], list[int]] | None = None
-    top_logprobs: int = -1  # below 0: no logprobs asked for
-    splitter: Splitter | None = None  # how the answer's thinking is told from its content (set when rendered)
-
-
-@dataclass
-class Started:
-    """A turn the batch loop is answering (`request` None: the model was only loaded)."""
-
-    turn: Turn
-    request: Request | None
-    load_ns: int
-    held: ExitStack  # the scheduler's hold on the model, let go when the answer ends
-    total_ns: int = 0  # of a load alone
-
-
-async def _release(starting: asyncio.Future[Started]) -> None:
-    try:
-        started = await starting
-    except BaseException:
-        return  # the prologue failed and holds nothing
-    if started.request is not None:
-        started.request.abandoned = True  # a client that left frees its slot at the next step
-    await run_blocking(started.held.close)
-
-
-MAX_TOP_LOGPROBS = 20
-
-
-def _top_logprobs(logprobs: bool, top: int) -> int:
-    """The runner's `top_logprobs`: -1 when no logprobs were asked for (the cheap path)."""
-    if not 0 <= top <= MAX_TOP_LOGPROBS:
-        raise InvalidRequest(f"top_logprobs must be between 0 and {MAX_TOP_LOGPROBS}, got {top}")
-    return top if logprobs else -1
-
-
-def _grammar_for(fmt: str | dict[str, Any] | None) -> str | None:
-    if not fmt:
-        return None
-    from ember.backend.prompt.grammar import grammar_for_format
-
-    return grammar_for_format(fmt)
