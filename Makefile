@@ -15,10 +15,12 @@ run: install
 
 test: install
 	$(VENV)/bin/ruff check backend tui tests bench
+	./scripts/typecheck.sh
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check backend tui tests bench
+	./scripts/typecheck.sh
 
 bench: install
 	$(VENV)/bin/python bench/run_all.py $(BENCH_ARGS)

@@ -9,6 +9,7 @@ import asyncio
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -114,3 +115,15 @@ async def stream_from_thread(produce: Callable[[threading.Event], Iterator[T]],
 
 async def run_blocking(function: Callable[..., T], *args: object) -> T:
     return await asyncio.get_running_loop().run_in_executor(_EXECUTOR, function, *args)
+
+
+@asynccontextmanager
+async def closing(stream: AsyncIterator[T]) -> AsyncIterator[AsyncIterator[T]]:
+    """`stream`, closed on the way out however the reader leaves, so the work behind it stops
+    (contextlib.aclosing, for any async iterator: those that cannot be closed are left as they are)."""
+    try:
+        yield stream
+    finally:
+        aclose = getattr(stream, "aclose", None)
+        if aclose is not None:
+            await aclose()

@@ -9,6 +9,7 @@ import os
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any
 
 import platformdirs
 import tomli_w
@@ -62,18 +63,18 @@ _ENV = {
 }
 
 
-def _coerce(name: str, value: object, where: str) -> object:
+def _coerce(name: str, value: Any, where: str) -> Any:  # a TOML value or an environment string
     kinds = {f.name: f.type for f in fields(Config)}
     kind = kinds[name]
     try:
         if kind == "Path":
             return Path(str(value)).expanduser()
         if kind == "int":
-            return int(value)  # type: ignore[arg-type]
+            return int(value)
         if kind == "tuple[str, ...]":
             if isinstance(value, str):
                 return tuple(v.strip() for v in value.split(",") if v.strip())
-            return tuple(str(v) for v in value)  # type: ignore[union-attr]
+            return tuple(str(v) for v in value)
         return str(value)
     except (TypeError, ValueError):
         raise EmberError(f"{where}: {name} expects {kind.replace('tuple[str, ...]', 'a list')}, got {value!r}")
@@ -83,7 +84,7 @@ def load_config(path: Path | None = None, environ: dict[str, str] | None = None)
     """Read config.toml (if any), then apply EMBER_* environment variables."""
     environ = dict(os.environ) if environ is None else environ
     path = path or config_dir() / "config.toml"
-    values: dict[str, object] = {}
+    values: dict[str, Any] = {}
     known = {f.name for f in fields(Config)}
     if path.exists():
         try:

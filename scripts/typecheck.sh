@@ -9,5 +9,5 @@ mkdir "$root/ember"
 ln -s "$PWD/backend" "$root/ember/backend"
 ln -s "$PWD/tui" "$root/ember/tui"
 cd "$root"
-MYPYPATH="$root" "$OLDPWD/.venv/bin/mypy" --config-file "$OLDPWD/pyproject.toml" \
+MYPYPATH="$root" "$OLDPWD/.venv/bin/mypy" "$@" --cache-dir "$OLDPWD/.mypy_cache" --config-file "$OLDPWD/pyproject.toml" \
     --python-executable "$OLDPWD/.venv/bin/python" -p ember.backend -p ember.tui

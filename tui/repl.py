@@ -11,6 +11,7 @@ import base64
 import signal
 import sys
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from ember.backend.errors import EmberError
 from ember.backend.service import Backend
@@ -21,12 +22,16 @@ from ember.tui.cli.format import timing_block
 from ember.tui.cli.streaming import stream_answer
 from ember.tui.safetext import printable
 
+if TYPE_CHECKING:
+    from ember.backend.history import History
+    from prompt_toolkit import PromptSession
 
-def _completer(models: list[str], personas: list[str]):  # type: ignore[no-untyped-def]
+
+def _completer(models: list[str], personas: list[str]):
     from prompt_toolkit.completion import Completer, Completion
 
     class ChatCompleter(Completer):
-        def get_completions(self, document, complete_event) -> Iterable[Completion]:  # type: ignore[no-untyped-def]
+        def get_completions(self, document, complete_event) -> Iterable[Completion]:
             text = document.text_before_cursor
             for choice in completions(text, models, personas):
                 yield Completion(choice, start_position=-len(text))
@@ -35,13 +40,13 @@ def _completer(models: list[str], personas: list[str]):  # type: ignore[no-untyp
 
 
 class Repl:
-    def __init__(self, backend: Backend, model: str, *, verbose: bool = False, history: object = None,
+    def __init__(self, backend: Backend, model: str, *, verbose: bool = False, history: History | None = None,
                  think: bool | str | None = None, hide_thinking: bool = False) -> None:
         state = ChatState(model=model, verbose=verbose, think=think, hide_thinking=hide_thinking)
         self.session = ChatSession(backend, state, history)
         self.session.on_save_error = lambda exc: print(f"Not saved: {exc}", file=sys.stderr)
         self.backend = backend
-        self._prompt = None
+        self._prompt: PromptSession[str] | None = None
 
     async def _setup_editor(self) -> None:
         if not (sys.stdin.isatty() and sys.stdout.isatty()):
@@ -114,7 +119,7 @@ class Repl:
                 continue
             await self._show_answer(self.session.send(text))
 
-    async def _show_answer(self, chunks) -> None:  # type: ignore[no-untyped-def]
+    async def _show_answer(self, chunks) -> None:
         task = asyncio.ensure_future(stream_answer(chunks, show_thinking=not self.session.state.hide_thinking))
         loop = asyncio.get_running_loop()
         try:

@@ -158,7 +158,8 @@ class JsonBody:
             return
         headers = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
         scope = {**scope, "headers": headers + [(b"content-type", b"application/json")]}
-        chunks, message = [], {"more_body": True}
+        chunks: list[bytes] = []
+        message: Message = {"more_body": True}
         while message.get("more_body"):
             message = await receive()
             if message["type"] != "http.request":

@@ -176,7 +176,7 @@ def parameters_text(parameters: dict[str, Any]) -> str:
 def show_response(info: ModelInfo, verbose: bool) -> dict[str, Any]:
     model_info = info.model_info if verbose else {k: v for k, v in info.model_info.items()
                                                    if not (isinstance(v, list) and len(v) > 64)}
-    data = {"modelfile": info.modelfile, "parameters": parameters_text(info.parameters),
+    data: dict[str, Any] = {"modelfile": info.modelfile, "parameters": parameters_text(info.parameters),
             "template": info.template, "system": info.system, "license": info.license,
             "details": details(info.details), "model_info": model_info,
             "capabilities": info.capabilities, "modified_at": timestamp(info.modified_at)}

@@ -24,7 +24,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
 router = APIRouter(prefix="/v1", tags=["anthropic"])
-STREAMED = {200: {"content": {"text/event-stream": {}}, "description": "Anthropic's events when stream is true"}}
+STREAMED: dict[int | str, dict[str, Any]] = {200: {"content": {"text/event-stream": {}}, "description": "Anthropic's events when stream is true"}}
 
 
 def _system(system: str | list[anthropic.TextBlock] | None) -> str:
@@ -150,8 +150,9 @@ async def messages(body: anthropic.MessagesRequest, request: Request,
         content.append({"type": "text", "text": answer.text})
     content += [_tool_use(call) for call in answer.tool_calls]
     stop_reason, stop_sequence = _stop_reason(answer.last, answer.tool_calls)
-    message = anthropic.Message(id=ident, model=body.model, content=content, stop_reason=stop_reason,
-                                stop_sequence=stop_sequence, usage=_usage(answer.last))
+    message = anthropic.Message.model_validate({
+        "id": ident, "model": body.model, "content": content, "stop_reason": stop_reason,
+        "stop_sequence": stop_sequence, "usage": _usage(answer.last)})
     return JSONResponse(message.model_dump())
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import Any
 
 from ember.backend import __version__
 from ember.backend.api import convert
@@ -17,7 +18,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 root = APIRouter(tags=["ollama"])
 router = APIRouter(prefix="/api", tags=["ollama"])
-STREAMED = {200: {"content": {"application/x-ndjson": {}}, "description": "NDJSON progress when stream is true"}}
+STREAMED: dict[int | str, dict[str, Any]] = {200: {"content": {"application/x-ndjson": {}}, "description": "NDJSON progress when stream is true"}}
 
 
 @root.get("/", response_class=PlainTextResponse)
@@ -66,7 +67,7 @@ def _progress(event: PullProgress) -> dict:
     return data
 
 
-async def _progress_response(request: Request, events, stream: bool) -> Response:  # type: ignore[no-untyped-def]
+async def _progress_response(request: Request, events, stream: bool) -> Response:
     first, rest = await first_and_rest(request, events)
     if stream:
         return ndjson_response(first, rest, _progress)

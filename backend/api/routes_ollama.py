@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from typing import Any
 
 from ember.backend.api import convert
 from ember.backend.api.deps import backend_of
@@ -17,7 +18,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
 router = APIRouter(prefix="/api", tags=["ollama"])
-STREAMED = {200: {"content": {"application/x-ndjson": {}}, "description": "NDJSON when stream is true"}}
+STREAMED: dict[int | str, dict[str, Any]] = {200: {"content": {"application/x-ndjson": {}}, "description": "NDJSON when stream is true"}}
 
 
 @router.post("/generate", response_model=ollama.GenerateResponse, responses=STREAMED)

@@ -22,7 +22,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
 router = APIRouter(prefix="/v1", tags=["openai"])
-STREAMED = {200: {"content": {"text/event-stream": {}}, "description": "server-sent events when stream is true"}}
+STREAMED: dict[int | str, dict[str, Any]] = {200: {"content": {"text/event-stream": {}}, "description": "server-sent events when stream is true"}}
 
 
 def _options(body: openai.Sampling, max_tokens: int | None = None) -> dict[str, Any]:

@@ -26,8 +26,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
 router = APIRouter(prefix="/v1", tags=["openai"])
-STREAMED = {200: {"content": {"text/event-stream": {}}, "description": "Responses events when stream is true"}}
-EFFORT = {"none": False, "minimal": "low", "low": "low", "medium": "medium", "high": "high", "xhigh": "high"}
+STREAMED: dict[int | str, dict[str, Any]] = {200: {"content": {"text/event-stream": {}}, "description": "Responses events when stream is true"}}
+EFFORT: dict[str, bool | str] = {"none": False, "minimal": "low", "low": "low", "medium": "medium", "high": "high", "xhigh": "high"}
 
 
 def _image(part: wire.ImagePart) -> str:
@@ -131,7 +131,7 @@ def _ident(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(12)}"
 
 
-def _response(body: wire.ResponsesRequest, ident: str, status: str, output: list[Any],
+def _response(body: wire.ResponsesRequest, ident: str, status: wire.ResponseStatus, output: list[Any],
               last: Chunk | None = None) -> wire.Response:
     usage = None
     if last is not None and last.timings is not None:
@@ -151,7 +151,7 @@ def _response(body: wire.ResponsesRequest, ident: str, status: str, output: list
         usage=usage)
 
 
-def _status(last: Chunk) -> str:
+def _status(last: Chunk) -> wire.ItemStatus:
     return "incomplete" if last.done_reason == "length" else "completed"
 
 
@@ -205,7 +205,7 @@ class _Item:
             return {"type": "reasoning_text", "text": text}
         return wire.OutputText(text=text).model_dump()
 
-    def item(self, status: str) -> wire.OutputReasoning | wire.OutputMessage:
+    def item(self, status: wire.ItemStatus) -> wire.OutputReasoning | wire.OutputMessage:
         if self.kind == "reasoning":
             return wire.OutputReasoning(id=self.id, status=status,
                                         content=[wire.ReasoningText(text="".join(self.parts))] if self.parts else [])
@@ -226,7 +226,7 @@ async def _events(body: wire.ResponsesRequest, ident: str, chunks: AsyncIterator
         where = {"item_id": item.id, "output_index": item.index, "content_index": 0}
         text = "".join(item.parts)
         done = "response.reasoning_text.done" if item.kind == "reasoning" else "response.output_text.done"
-        extra = {} if item.kind == "reasoning" else {"logprobs": []}
+        extra: dict[str, Any] = {} if item.kind == "reasoning" else {"logprobs": []}
         finished = item.item("completed")
         output.append(finished)
         return [{"type": done, **where, "text": text, **extra},

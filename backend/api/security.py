@@ -72,7 +72,7 @@ def error_body(path: str, status: int, message: str) -> bytes:
         return anthropic.error_body(status, message)
     if path.startswith("/v1/"):
         kind = "invalid_request_error" if status < 500 else "api_error"
-        body = {"error": {"message": message, "type": kind, "param": None, "code": None}}
+        body: dict[str, object] = {"error": {"message": message, "type": kind, "param": None, "code": None}}
     else:
         body = {"error": message}
     # backslashreplace: a message quoting a lone surrogate still leaves as valid JSON (a \u escape)

@@ -9,11 +9,11 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import aclosing
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import anyio
+from ember.backend.asyncbridge import closing
 from ember.backend.errors import EmberError
 from fastapi import Request
 from starlette.responses import StreamingResponse
@@ -95,7 +95,7 @@ async def chunks_of(first: T, rest: AsyncIterator[T]) -> AsyncIterator[T]:
 
 def ndjson_response(first: T, rest: AsyncIterator[T], render: Callable[[T], dict[str, Any]]) -> WatchedStream:
     async def body() -> AsyncIterator[bytes]:
-        async with aclosing(rest):  # type: ignore[type-var]
+        async with closing(rest):
             yield _line(render(first))
             try:
                 async for item in rest:
@@ -108,7 +108,7 @@ def ndjson_response(first: T, rest: AsyncIterator[T], render: Callable[[T], dict
 
 def sse_response(events: AsyncIterator[dict[str, Any]]) -> WatchedStream:
     async def body() -> AsyncIterator[bytes]:
-        async with aclosing(events):  # type: ignore[type-var]
+        async with closing(events):
             try:
                 async for event in events:
                     yield b"data: " + json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode() + b"\n\n"
@@ -133,7 +133,7 @@ def named_sse_response(events: AsyncIterator[dict[str, Any]],
         return f"event: {event['type']}\ndata: {data}\n\n".encode()
 
     async def body() -> AsyncIterator[bytes]:
-        async with aclosing(events):  # type: ignore[type-var]
+        async with closing(events):
             try:
                 async for event in events:
                     yield frame(event)

@@ -20,20 +20,21 @@ from ember.backend.errors import EmberError
 from ember.backend.types import Chunk, Timings, TokenChoice, TokenLogprob
 
 PIECE_BYTES = 256
+NO_CONTEXT = lc.llama_context_p(0)
 
 
 class BatchLoop:
     """Owns a context of `parallel` sequences of `num_ctx` tokens each, and the thread that runs it."""
 
-    def __init__(self, model: object, vocab: object, *, num_ctx: int, parallel: int, threads: int,
-                 num_batch: int, adapters: list[object]) -> None:
+    def __init__(self, model: lc.llama_model_p, vocab: lc.llama_vocab_p, *, num_ctx: int, parallel: int,
+                 threads: int, num_batch: int, adapters: list[lc.llama_adapter_lora_p]) -> None:
         self.model, self.vocab = model, vocab
         self.n_vocab = lc.llama_vocab_n_tokens(vocab)
         self.parallel = max(1, parallel)
         self.threads = threads
         self.num_batch = max(num_batch, self.parallel)
         self._adapters = adapters
-        self.ctx: object = None
+        self.ctx = NO_CONTEXT
         self.num_ctx = 0
         self._make_context(num_ctx)
         self._batch = lc.llama_batch_init(self.num_batch, 0, 1)
@@ -48,10 +49,10 @@ class BatchLoop:
     # context --------------------------------------------------------------------------------
 
     def _make_context(self, num_ctx: int) -> None:
-        previous = self.num_ctx if self.ctx is not None else 0
-        if self.ctx is not None:
+        previous = self.num_ctx if self.ctx else 0
+        if self.ctx:
             lc.llama_free(self.ctx)
-            self.ctx = None
+            self.ctx = NO_CONTEXT
         ctx = self._new_context(num_ctx)
         if not ctx:
             # Never leave the loop without a context: go back to the size that worked.
@@ -61,7 +62,7 @@ class BatchLoop:
                              "lower num_ctx or EMBER_NUM_PARALLEL")
         self._use_context(ctx)
 
-    def _new_context(self, num_ctx: int) -> object:
+    def _new_context(self, num_ctx: int) -> lc.llama_context_p | None:
         params = lc.llama_context_default_params()
         params.n_ctx = num_ctx * self.parallel  # each sequence gets num_ctx cells of its own
         params.n_batch = params.n_ubatch = self.num_batch
@@ -70,7 +71,7 @@ class BatchLoop:
         params.kv_unified = False
         return lc.llama_init_from_model(self.model, params)
 
-    def _use_context(self, ctx: object) -> None:
+    def _use_context(self, ctx: lc.llama_context_p) -> None:
         for adapter in self._adapters:
             lc.llama_set_adapter_lora(ctx, adapter, 1.0)
         self.ctx = ctx
@@ -91,9 +92,9 @@ class BatchLoop:
         if self._batch is not None:
             lc.llama_batch_free(self._batch)
             self._batch = None
-        if self.ctx is not None:
+        if self.ctx:
             lc.llama_free(self.ctx)
-            self.ctx = None
+            self.ctx = NO_CONTEXT
 
     def forget(self) -> None:
         """Empty every sequence's cache (the next requests evaluate their whole prompt)."""

@@ -75,7 +75,7 @@ class Runner:
                               adapters=self._adapters)
         self.load_duration = time.perf_counter_ns() - start
 
-    def _load_adapter(self, path: Path) -> object:
+    def _load_adapter(self, path: Path) -> lc.llama_adapter_lora_p:
         adapter = lc.llama_adapter_lora_init(self.model, str(path).encode())
         if not adapter:
             raise InvalidModelFile(f"llama.cpp could not load the adapter {path}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import math
 from dataclasses import dataclass
+from typing import Any, cast
 
 import llama_cpp as lc
 import numpy as np
@@ -39,11 +40,12 @@ class Candidates:
         data = self._data
         data["id"], data["logit"], data["p"] = self._ids, logits, 0.0
         array = self._array
-        array.data, array.size, array.selected, array.sorted = self._pointer, self.n_vocab, -1, False
+        # llama-cpp-python declares these fields by their C types; ctypes reads and writes Python ints
+        array.data, array.size, array.selected, array.sorted = cast(Any, self._pointer), self.n_vocab, -1, False
 
     @property
     def selected(self) -> int:
-        return self._array.data[self._array.selected].id
+        return cast(int, self._array.data[self._array.selected].id)
 
 
 @dataclass
@@ -115,7 +117,7 @@ class SamplerChain:
 
     def _fits(self, token: int) -> bool:
         one, array = self._one, self._one_array
-        one.id, one.logit, one.p = token, 1.0, 0.0
+        one.id, one.logit, one.p = cast(Any, token), 1.0, 0.0
         array.size, array.selected, array.sorted = 1, -1, False
         lc.llama_sampler_apply(self.grammar, ctypes.byref(array))
         return not math.isinf(one.logit)
@@ -150,7 +152,7 @@ class SamplerChain:
         best: list[tuple[int, float]] = []
         if top > 0:
             count = min(top, int(allowed.sum()))
-            order = np.argpartition(-logprobs, count - 1)[:count] if count else []
+            order = np.argpartition(-logprobs, count - 1)[:count] if count else np.empty(0, np.intp)
             best = sorted(((int(kept["id"][i]), float(logprobs[i])) for i in order), key=lambda t: -t[1])
         return Scored(token, float(logprobs[chosen]), best)
 

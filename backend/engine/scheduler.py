@@ -14,10 +14,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Generic, TypeVar
 
 from ember.backend.errors import InvalidRequest
 
 FOREVER = -1.0
+R = TypeVar("R")  # what a model is loaded as: a Runner, an Embedder
 
 
 def parse_keep_alive(value: str | float | int | None, default: float) -> float:
@@ -62,10 +64,10 @@ class ModelKey:
 
 
 @dataclass
-class Resident:
+class Resident(Generic[R]):
     key: ModelKey
     name: str
-    runner: object
+    runner: R
     lock: threading.Lock = field(default_factory=threading.Lock)
     users: int = 0
     last_used: float = field(default_factory=time.monotonic)
@@ -74,8 +76,8 @@ class Resident:
     unload_requested: bool = False
 
 
-class Scheduler:
-    def __init__(self, load: Callable[[ModelKey], object], *, max_loaded: int = 3,
+class Scheduler(Generic[R]):
+    def __init__(self, load: Callable[[ModelKey], R], *, max_loaded: int = 3,
                  keep_alive: float = 300.0, need: Callable[[ModelKey], int] | None = None,
                  available: Callable[[], int] | None = None) -> None:
         """`need(key)` estimates a model's bytes and `available()` the machine's free bytes; with
@@ -85,13 +87,13 @@ class Scheduler:
         self._available = available
         self.max_loaded = max(1, max_loaded)
         self.keep_alive = keep_alive
-        self._residents: dict[ModelKey, Resident] = {}
+        self._residents: dict[ModelKey, Resident[R]] = {}
         self._guard = threading.Lock()
         self._loading: dict[ModelKey, threading.Lock] = {}
 
     @contextmanager
     def use(self, key: ModelKey, name: str, keep_alive: float | None = None,
-            load: Callable[[], object] | None = None) -> Iterator[tuple[object, int]]:
+            load: Callable[[], R] | None = None) -> Iterator[tuple[R, int]]:
         """Use `key`'s runner (exclusively unless it is concurrent); yields (runner, ns spent loading it now).
 
         `load` loads it, if it is not resident, the way this request asks (e.g. its context size);
@@ -107,7 +109,7 @@ class Scheduler:
         finally:
             self._release(resident, self.keep_alive if keep_alive is None else keep_alive)
 
-    def _get_or_load(self, key: ModelKey, name: str, load: Callable[[], object]) -> tuple[Resident, int]:
+    def _get_or_load(self, key: ModelKey, name: str, load: Callable[[], R]) -> tuple[Resident[R], int]:
         with self._guard:
             resident = self._residents.get(key)
             if resident is not None:
@@ -145,14 +147,14 @@ class Scheduler:
                     return  # nothing to give back: try anyway, llama.cpp reports what fails
                 self._unload_locked(idle[0].key)
 
-    def _claim(self, resident: Resident) -> None:
+    def _claim(self, resident: Resident[R]) -> None:
         resident.users += 1
         resident.last_used = time.monotonic()
         if resident.timer is not None:
             resident.timer.cancel()
             resident.timer = None
 
-    def _release(self, resident: Resident, keep_alive: float) -> None:
+    def _release(self, resident: Resident[R], keep_alive: float) -> None:
         with self._guard:
             resident.users -= 1
             resident.last_used = time.monotonic()
@@ -171,7 +173,7 @@ class Scheduler:
                 resident.timer.start()
             self._evict_over_limit()  # models loaded while this one was busy may exceed the limit
 
-    def _expire(self, resident: Resident) -> None:
+    def _expire(self, resident: Resident[R]) -> None:
         with self._guard:
             if resident.users == 0 and self._residents.get(resident.key) is resident:
                 self._unload_locked(resident.key)
@@ -204,7 +206,7 @@ class Scheduler:
                 resident.unload_requested = True
             return True
 
-    def residents(self) -> list[Resident]:
+    def residents(self) -> list[Resident[R]]:
         with self._guard:
             return list(self._residents.values())
 

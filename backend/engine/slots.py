@@ -33,7 +33,7 @@ class Request:
     options: Options
     sampler: SamplerChain
     cancel: threading.Event | None = None
-    out: Outbox = field(default_factory=queue.SimpleQueue)
+    out: Outbox = field(default_factory=queue.SimpleQueue[Chunk | BaseException])
     started: int = field(default_factory=time.perf_counter_ns)
     abandoned: bool = False  # the consumer stopped reading
     todo: list[int] = field(default_factory=list)  # prompt tokens not evaluated yet

@@ -51,7 +51,8 @@ class ThinkTagSplitter:
         self._begun = False  # some thinking text has been seen (blank space after the tag is dropped)
 
     def feed(self, text: str) -> tuple[str, str]:
-        thinking, content = [], []
+        thinking: list[str] = []
+        content: list[str] = []
         held = self._held + text
         self._held = ""
         while held:
@@ -106,7 +107,8 @@ class HarmonySplitter:
         self._held = ""
 
     def feed(self, text: str) -> tuple[str, str]:
-        thinking, content = [], []
+        thinking: list[str] = []
+        content: list[str] = []
         held = self._held + text
         self._held = ""
         while held:

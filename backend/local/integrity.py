@@ -42,7 +42,7 @@ class BlobVerifier:
         if self._verified is None:
             try:
                 data = json.loads(self.cache_path.read_text(encoding="utf-8"))
-                self._verified = {str(k): tuple(v) for k, v in data.items() if len(v) == 3}  # type: ignore[misc]
+                self._verified = {str(k): tuple(v) for k, v in data.items() if len(v) == 3}
             except (OSError, ValueError, TypeError, AttributeError):
                 self._verified = {}
         return self._verified

@@ -49,11 +49,12 @@ from ember.backend.types import (
 )
 
 if TYPE_CHECKING:
+    from ember.backend.engine.embedder import Embedder
     from ember.backend.engine.offload import OffloadPlan
     from ember.backend.engine.runner import Runner
 
 
-def _load_runner(key: ModelKey, config: Config, options: Options) -> tuple[object, OffloadPlan]:
+def _load_runner(key: ModelKey, config: Config, options: Options) -> tuple[Runner, OffloadPlan]:
     """Load with as many layers on the GPU as fit (or the model's num_gpu); fewer after out-of-memory."""
     from ember.backend.engine.offload import load_offloaded
     from ember.backend.engine.runner import Runner  # llama.cpp is only imported when a model runs
@@ -73,7 +74,7 @@ def _runner_bytes(key: ModelKey, config: Config) -> int:
     return estimate_bytes(key.model, key.adapters, 4096, config.num_parallel)
 
 
-def _load_embedder(key: ModelKey) -> object:
+def _load_embedder(key: ModelKey) -> Embedder:
     from ember.backend.engine.embedder import Embedder
 
     return Embedder(key.model)
@@ -100,7 +101,7 @@ class LocalBackend(Backend):
         self.embedders = Scheduler(_load_embedder, max_loaded=self.config.max_loaded_models,
                                    keep_alive=self.scheduler.keep_alive)
 
-    def _load_runner(self, key: ModelKey, options: Options) -> object:
+    def _load_runner(self, key: ModelKey, options: Options) -> Runner:
         runner, self.offload[key] = _load_runner(key, self.config, options)
         return runner
 
@@ -349,7 +350,7 @@ class LocalBackend(Backend):
         def work() -> Embeddings:
             self.verifier.check(record)
             with self.embedders.use(self._key(record), record.name.display()) as (embedder, _load_ns):
-                vectors, tokens = embedder.embed(inputs, truncate=truncate)  # type: ignore[attr-defined]
+                vectors, tokens = embedder.embed(inputs, truncate=truncate)
                 return Embeddings(vectors, tokens)
 
         return await run_blocking(work)
@@ -372,7 +373,7 @@ class LocalBackend(Backend):
         return await run_blocking(work)
 
     async def running(self) -> list[RunningModel]:
-        result = []
+        result: list[RunningModel] = []
         for resident in self.scheduler.residents() + self.embedders.residents():
             size = resident.key.model.stat().st_size + sum(p.stat().st_size for p in resident.key.adapters)
             try:

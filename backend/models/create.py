@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -100,7 +100,7 @@ def _create(store: ModelStore, name: ModelName, modelfile: Modelfile, base_dir: 
     yield PullProgress("success")
 
 
-def _resolve_base(store: ModelStore, modelfile: Modelfile, base_dir: Path | None) -> Iterator[PullProgress]:
+def _resolve_base(store: ModelStore, modelfile: Modelfile, base_dir: Path | None) -> Generator[PullProgress, None, _Base]:
     value, line = modelfile.base, modelfile.lines.get("FROM", 0)
     if value.startswith(("sha256:", "@sha256:")):  # a file uploaded to this store (Ollama's /api/blobs)
         return (yield from _base_from_blob(store, value.removeprefix("@"), line))
@@ -129,7 +129,7 @@ def _resolve_base(store: ModelStore, modelfile: Modelfile, base_dir: Path | None
     return _Base(manifest.config, list(manifest.layers), dict(record.parameters))
 
 
-def _quantized(store: ModelStore, base: _Base, quant: str, cancel: threading.Event) -> Iterator[PullProgress]:
+def _quantized(store: ModelStore, base: _Base, quant: str, cancel: threading.Event) -> Generator[PullProgress, None, _Base]:
     """`base` with its weights quantised to `quant` by llama.cpp, stored as a new blob with a new config."""
     from ember.backend.engine.quantize import quantize_steps
     from ember.backend.pull.register import config_layer
@@ -157,7 +157,7 @@ def _quantized(store: ModelStore, base: _Base, quant: str, cancel: threading.Eve
     return _Base(config_layer(store, read_gguf_meta(store.blob_path(digest))), layers, base.parameters)
 
 
-def _base_from_blob(store: ModelStore, value: str, line: int) -> Iterator[PullProgress]:
+def _base_from_blob(store: ModelStore, value: str, line: int) -> Generator[PullProgress, None, _Base]:
     try:
         present = store.has_blob(value)
     except InvalidName as exc:
@@ -211,7 +211,7 @@ def _local_file(value: str, base_dir: Path | None, what: str, line: int) -> Path
     return path
 
 
-def _base_from_file(store: ModelStore, path: Path) -> Iterator[PullProgress]:
+def _base_from_file(store: ModelStore, path: Path) -> Generator[PullProgress, None, _Base]:
     from ember.backend.pull.register import config_layer
 
     yield PullProgress("parsing GGUF")
@@ -220,10 +220,10 @@ def _base_from_file(store: ModelStore, path: Path) -> Iterator[PullProgress]:
     return _Base(config_layer(store, meta), [model])
 
 
-def _add_file(store: ModelStore, path: Path, media_type: str) -> Iterator[PullProgress]:
+def _add_file(store: ModelStore, path: Path, media_type: str) -> Generator[PullProgress, None, Layer]:
     """Hash `path` with progress, then reuse its blob or link it into the store."""
     size = path.stat().st_size
-    events: queue.Queue[object] = queue.Queue()
+    events: queue.Queue[tuple[int, int] | None] = queue.Queue()
     outcome: dict[str, object] = {}
 
     def work() -> None:
@@ -236,7 +236,7 @@ def _add_file(store: ModelStore, path: Path, media_type: str) -> Iterator[PullPr
 
     threading.Thread(target=work, name="ember-hash", daemon=True).start()
     while (event := events.get()) is not None:
-        done, total = event  # type: ignore[misc]
+        done, total = event
         yield PullProgress("copying file", total=total, completed=done)
     if "error" in outcome:
         error = outcome["error"]
@@ -250,7 +250,7 @@ def _add_file(store: ModelStore, path: Path, media_type: str) -> Iterator[PullPr
     return layer
 
 
-def _add_bytes(store: ModelStore, data: bytes, media_type: str) -> Iterator[PullProgress]:
+def _add_bytes(store: ModelStore, data: bytes, media_type: str) -> Generator[PullProgress, None, Layer]:
     import hashlib
 
     digest = "sha256:" + hashlib.sha256(data).hexdigest()

@@ -118,8 +118,8 @@ class RenderBudget:
         for seq, n in ((left, right), (right, left)):
             if isinstance(seq, (str, list, tuple)) and isinstance(n, int):
                 self.length(len(seq) * max(n, 0))
-        if all(isinstance(v, int) for v in (left, right)):
-            bits = left.bit_length() + right.bit_length()  # type: ignore[union-attr]
+        if isinstance(left, int) and isinstance(right, int):
+            bits = left.bit_length() + right.bit_length()
             if bits > self.limits.int_bits:
                 raise self.stop(f"it made a number of more than {self.limits.int_bits} bits")
 

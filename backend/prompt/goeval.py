@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from functools import partial
 from typing import Any
 
 from ember.backend.errors import TemplateError
@@ -108,9 +109,10 @@ def _index(value: object, *keys: object) -> object:
 
 
 def _slice(value: object, *bounds: object) -> object:
-    if not isinstance(value, (str, list, tuple)) or not all(isinstance(b, int) for b in bounds):
+    ints = [b for b in bounds if isinstance(b, int)]
+    if not isinstance(value, (str, list, tuple)) or len(ints) != len(bounds):
         raise TemplateError("template: slice needs a string or list and integer bounds")
-    return value[bounds[0] if bounds else None : bounds[1] if len(bounds) > 1 else None]  # type: ignore[index,misc]
+    return value[ints[0] if ints else None : ints[1] if len(ints) > 1 else None]
 
 
 def _len(value: object) -> int:
@@ -296,7 +298,7 @@ class _Evaluator:
         if isinstance(head, Func):
             rest = list(args[1:])
             if head.name in ("and", "or"):
-                values = [lambda n=n: self.arg(n, dot) for n in rest]
+                values: list[Callable[[], object]] = [partial(self.arg, n, dot) for n in rest]
                 if piped:
                     values.append(lambda: previous)
                 if not values:

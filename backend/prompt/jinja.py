@@ -59,7 +59,7 @@ class _Guards(NodeTransformer):
         return _guard_call("guard_concat", [nodes.List(node.nodes, lineno=node.lineno)], node.lineno)
 
 
-def _guard_call(name: str, args: list[nodes.Expr], lineno: int) -> nodes.Call:
+def _guard_call(name: str, args: list[nodes.Node], lineno: int) -> nodes.Call:
     return nodes.Call(nodes.EnvironmentAttribute(name, lineno=lineno), args, [], None, None, lineno=lineno)
 
 

@@ -82,8 +82,9 @@ def _calls_in(body: str, names: set[str], *, require_known: bool) -> list[dict[s
 def _as_call(item: object) -> dict[str, Any] | None:
     if not isinstance(item, dict):
         return None
-    if isinstance(item.get("function"), dict):
-        item = item["function"]
+    function = item.get("function")
+    if isinstance(function, dict):
+        item = function
     name = item.get("name")
     arguments = item.get("arguments", item.get("parameters", {}))
     if isinstance(arguments, str):

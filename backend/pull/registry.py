@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -103,7 +103,7 @@ def fetch_manifest(store: ModelStore, registry: Registry) -> tuple[Layer, ...]:
     return layers
 
 
-def _sign_in(store: ModelStore, registry: Registry, challenge) -> bool:  # type: ignore[no-untyped-def]
+def _sign_in(store: ModelStore, registry: Registry, challenge) -> bool:
     """Ask the realm a 401 names for an anonymous pull token (the Docker registry's token flow)."""
     header = challenge.headers.get("WWW-Authenticate", "")
     if not header.lower().startswith("bearer "):
@@ -121,12 +121,12 @@ def _sign_in(store: ModelStore, registry: Registry, challenge) -> bool:  # type:
     return bool(registry.token)
 
 
-def _get_manifest(store: ModelStore, registry: Registry, tag: str):  # type: ignore[no-untyped-def]
+def _get_manifest(store: ModelStore, registry: Registry, tag: str):
     return _get(store, registry, registry.manifest_url(tag), headers={"Accept": MANIFEST_MEDIA_TYPE})
 
 
 def _get(store: ModelStore, registry: Registry, url: str, *, headers: dict[str, str] | None = None,
-         params: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+         params: dict[str, str] | None = None):
     import httpx2
     from huggingface_hub.errors import OfflineModeIsEnabled
     from huggingface_hub.utils import get_session
@@ -172,7 +172,8 @@ def pull(store: ModelStore, name: ModelName, cancel: threading.Event, *,
     yield from write_model(store, name, weights, rest)
 
 
-def _usable_parameters(store: ModelStore, layers: tuple[Layer, ...]) -> Iterator[PullProgress]:
+def _usable_parameters(store: ModelStore, layers: tuple[Layer, ...]
+                       ) -> Generator[PullProgress, None, tuple[Layer, ...]]:
     """The layers, with a params layer holding options ember does not have (Ollama's retired `num_gqa`,
     `use_mmap`, …) replaced by one without them, so every request to the model does not fail on them."""
     from ember.backend.parameters import coerce
@@ -187,7 +188,7 @@ def _usable_parameters(store: ModelStore, layers: tuple[Layer, ...]) -> Iterator
             if not isinstance(params, dict):
                 raise PullError(f"the parameters layer {layer.digest} is not a JSON object; the model is "
                                 "damaged at its source")
-            usable = {}
+            usable: dict[str, object] = {}
             for key, value in params.items():
                 try:
                     coerce(key, value)

@@ -33,7 +33,7 @@ def _public(address: str) -> bool:
 
 def _addresses(host: str, port: int) -> list[str]:
     try:
-        return [info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
+        return [str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
     except (OSError, UnicodeError):
         return []
 

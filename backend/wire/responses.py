@@ -10,6 +10,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, RootModel, Tag
 
+ItemStatus = Literal["in_progress", "completed", "incomplete"]
+ResponseStatus = Literal["in_progress", "completed", "incomplete", "failed"]
+
 
 class ResponsesBody(BaseModel):
     model_config = ConfigDict(strict=True, extra="ignore", populate_by_name=True)
@@ -147,7 +150,7 @@ class OutputText(BaseModel):
 class OutputMessage(BaseModel):
     type: Literal["message"] = "message"
     id: str
-    status: Literal["in_progress", "completed", "incomplete"] = "completed"
+    status: ItemStatus = "completed"
     role: Literal["assistant"] = "assistant"
     content: list[OutputText] = Field(default_factory=list)
 
@@ -158,7 +161,7 @@ class FunctionCall(BaseModel):
     call_id: str
     name: str
     arguments: str
-    status: Literal["in_progress", "completed", "incomplete"] = "completed"
+    status: ItemStatus = "completed"
 
 
 class ReasoningText(BaseModel):
@@ -171,7 +174,7 @@ class OutputReasoning(BaseModel):
     id: str
     summary: list[dict[str, Any]] = Field(default_factory=list)
     content: list[ReasoningText] = Field(default_factory=list)
-    status: Literal["in_progress", "completed", "incomplete"] = "completed"
+    status: ItemStatus = "completed"
 
 
 OutputItem = Annotated[OutputMessage | FunctionCall | OutputReasoning, Field(discriminator="type")]
@@ -202,7 +205,7 @@ class Response(BaseModel):
     id: str
     object: Literal["response"] = "response"
     created_at: int
-    status: Literal["in_progress", "completed", "incomplete", "failed"]
+    status: ResponseStatus
     model: str
     output: list[OutputItem] = Field(default_factory=list)
     error: dict[str, Any] | None = None

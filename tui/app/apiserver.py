@@ -46,7 +46,7 @@ class ApiServer:
         self.url = f"http://{shown}:{port}"
         return self.url
 
-    async def _serve(self, sock) -> None:  # type: ignore[no-untyped-def]
+    async def _serve(self, sock) -> None:
         try:
             await self._server._serve(sockets=[sock])  # not serve(): the app, not uvicorn, owns the signals
         finally:

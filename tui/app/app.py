@@ -267,7 +267,7 @@ class EmberApp(App):
         else:
             self.notify(f"No persona on Alt+{slot} — Alt+P lists them", severity="warning")
 
-    def switch_persona(self, persona) -> None:  # type: ignore[no-untyped-def]
+    def switch_persona(self, persona) -> None:
         self.session.set_persona(persona)
         self.persona_changed()
 
@@ -326,7 +326,7 @@ class EmberApp(App):
         if chat:
             await chat.show_turns()
 
-    def on_worker_state_changed(self, event) -> None:  # type: ignore[no-untyped-def]
+    def on_worker_state_changed(self, event) -> None:
         """A worker that fails shows why, instead of leaving a dead screen."""
         from textual.worker import WorkerState
 

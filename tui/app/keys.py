@@ -14,6 +14,7 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 PERSONA_SLOTS = 9
 
@@ -92,7 +93,7 @@ def alt_digits_as_keys() -> None:
     from textual import _ansi_sequences
 
     for digit in "0123456789":
-        _ansi_sequences.ANSI_SEQUENCES_KEYS.pop(f"\x1b{digit}", None)
+        cast(dict[str, object], _ansi_sequences.ANSI_SEQUENCES_KEYS).pop(f"\x1b{digit}", None)
 
 
 def key_label(key: str) -> str:

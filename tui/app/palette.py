@@ -6,14 +6,16 @@ from __future__ import annotations
 
 from functools import partial
 
+from ember.tui.app.access import ember_app
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.screen import Screen
+from textual.types import IgnoreReturnCallbackType
 
 
 class BindingsProvider(Provider):
-    def _commands(self) -> list[tuple[str, str, object]]:
+    def _commands(self) -> list[tuple[str, str, IgnoreReturnCallbackType]]:
         seen: set[str] = set()
-        commands = []
+        commands: list[tuple[str, str, IgnoreReturnCallbackType]] = []
         for active in self.screen.active_bindings.values():
             binding = active.binding
             if not active.enabled or not binding.description or binding.system or binding.action in seen:
@@ -21,7 +23,7 @@ class BindingsProvider(Provider):
             if active.node is not self.app and not isinstance(active.node, Screen):
                 continue
             seen.add(binding.action)
-            label = getattr(self.app, "binding_title", lambda b: b.description)(binding)
+            label = str(getattr(self.app, "binding_title", lambda b: b.description)(binding))
             key = self.app.get_key_display(binding)
             run = partial(self.app.run_action, binding.action, active.node)
             commands.append((label, key, run))
@@ -29,44 +31,44 @@ class BindingsProvider(Provider):
 
     async def discover(self) -> Hits:
         for label, key, run in self._commands():
-            yield DiscoveryHit(label, run, help=f"key: {key}")  # type: ignore[arg-type]
+            yield DiscoveryHit(label, run, help=f"key: {key}")
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
         for label, key, run in self._commands():
             score = matcher.match(label)
             if score > 0:
-                yield Hit(score, matcher.highlight(label), run, text=label, help=f"key: {key}")  # type: ignore[arg-type]
+                yield Hit(score, matcher.highlight(label), run, text=label, help=f"key: {key}")
 
 
 class AppCommandsProvider(Provider):
     """What the app does that has no key: serving the API from this process, on or off."""
 
-    def _commands(self) -> list[tuple[str, str, object]]:
+    def _commands(self) -> list[tuple[str, str, IgnoreReturnCallbackType]]:
         serving = getattr(self.app, "serving", None)
         if serving is None:
             return []
         if serving:
-            return [("Stop serving the API", f"now on {serving}", self.app.toggle_serving)]
+            return [("Stop serving the API", f"now on {serving}", ember_app(self).toggle_serving)]
         return [("Serve the API from this app", "Ollama's and OpenAI's, sharing the loaded models",
-                 self.app.toggle_serving)]
+                 ember_app(self).toggle_serving)]
 
     async def discover(self) -> Hits:
         for label, help_text, run in self._commands():
-            yield DiscoveryHit(label, run, help=help_text)  # type: ignore[arg-type]
+            yield DiscoveryHit(label, run, help=help_text)
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
         for label, help_text, run in self._commands():
             score = max(matcher.match(label), 0.5 if query.strip().lower() in help_text.lower() else 0)
             if score > 0:
-                yield Hit(score, matcher.highlight(label), run, text=label, help=help_text)  # type: ignore[arg-type]
+                yield Hit(score, matcher.highlight(label), run, text=label, help=help_text)
 
 
 class ChatCommandsProvider(Provider):
     """Each slash command: one that needs nothing more runs at once, another starts in the prompt."""
 
-    def _commands(self) -> list[tuple[str, str, object]]:
+    def _commands(self) -> list[tuple[str, str, IgnoreReturnCallbackType]]:
         from ember.tui.app.screens.chat import ChatScreen
         from ember.tui.chat.slash import SPECS
 
@@ -76,7 +78,7 @@ class ChatCommandsProvider(Provider):
 
     async def discover(self) -> Hits:
         for label, help_text, run in self._commands():
-            yield DiscoveryHit(label, run, help=help_text)  # type: ignore[arg-type]
+            yield DiscoveryHit(label, run, help=help_text)
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
@@ -85,4 +87,4 @@ class ChatCommandsProvider(Provider):
             # "answer the last message again", though its letters are, in order
             score = max(matcher.match(label), 0.5 if query.strip().lower() in help_text.lower() else 0)
             if score > 0:
-                yield Hit(score, matcher.highlight(label), run, text=label, help=help_text)  # type: ignore[arg-type]
+                yield Hit(score, matcher.highlight(label), run, text=label, help=help_text)

@@ -7,13 +7,16 @@ import dataclasses
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ember.backend.errors import EmberError
 from ember.backend.service import Backend
 
+if TYPE_CHECKING:
+    from ember.backend.models.personas import Persona
 
-def available_personas() -> tuple[list[Any], list[str]]:
+
+def available_personas() -> tuple[list[Persona], list[str]]:
     """The personas, and one line for each persona file that could not be read."""
     from ember.backend.models.personas import load_personas
 
@@ -49,7 +52,7 @@ def _anchored(value: str, folder: Path) -> str:
     return os.path.abspath(folder / path)
 
 
-def persona_modelfile(persona: Any, parameters: dict[str, object]) -> str:
+def persona_modelfile(persona: Persona, parameters: dict[str, object]) -> str:
     """The persona's Modelfile with `parameters`; its leading comments (`# title:`, `# order:`) kept."""
     from ember.backend.models.modelfile import parse_modelfile, render_modelfile
 
@@ -80,7 +83,8 @@ def _write_atomically(path: Path, text: str) -> None:
         raise
 
 
-async def save_persona(backend: Backend, persona: Any, parameters: dict[str, object], user_dir: Path) -> Any:
+async def save_persona(backend: Backend, persona: Persona, parameters: dict[str, object], user_dir: Path
+                       ) -> Persona:
     """Save `parameters` as the persona's: (re)create its model through the backend, then write the
     user's `<slug>.Modelfile` (which overrides a shipped one), so the next start finds the model current.
     Returns the persona as read back from that file."""

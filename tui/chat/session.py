@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import aclosing
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ember.backend.asyncbridge import closing
 from ember.backend.errors import EmberError
 from ember.backend.service import Backend
 from ember.backend.types import ChatRequest, Chunk, Message, Timings
 from ember.tui.chat.settings import Setting, parse_value, settings
 from ember.tui.chat.slash import CommandError
+
+if TYPE_CHECKING:
+    from ember.backend.history import History
+    from ember.backend.models.personas import Persona
 
 PARTIAL_SAVE_INTERVAL = 0.5  # seconds between writes of an answer to the history while it streams
 
@@ -38,7 +42,7 @@ class ChatState:
     format: str | None = None
     keep_history: bool = True
     verbose: bool = False
-    persona: Any = None  # backend.personas.Persona
+    persona: Persona | None = None
     messages: list[Message] = field(default_factory=list)
     keep_alive: str | float | None = None
     model_parameters: dict[str, Any] = field(default_factory=dict)  # the model's own PARAMETERs, for display
@@ -48,11 +52,11 @@ class ChatState:
 
 
 class ChatSession:
-    def __init__(self, backend: Backend, state: ChatState, history: Any = None,
+    def __init__(self, backend: Backend, state: ChatState, history: History | None = None,
                  personas: list[Any] | None = None) -> None:
         self.backend = backend
         self.state = state
-        self.history = history  # backend.history.History or None
+        self.history = history
         self.conversation_id: int | None = None
         self.last_timings: Timings | None = None
         self._personas = personas
@@ -75,7 +79,7 @@ class ChatSession:
             self.state.model_parameters = {}
 
     @property
-    def persona(self) -> Any:
+    def persona(self) -> Persona | None:
         return self.state.persona
 
     @property
@@ -147,15 +151,16 @@ class ChatSession:
         """The overrides set with /set parameter (the panel's own are the others)."""
         return {k: v for k, v in self.state.options.items() if k not in self.state.from_panel}
 
-    def set_persona(self, persona: Any) -> None:
+    def set_persona(self, persona: Persona | None) -> None:
         """Switch persona (None: none), keeping the conversation. Its system prompt, example turns and
         parameters apply from the next answer: the chat's own system prompt and overrides are dropped."""
         self.state.persona = persona
         self.state.system = None
         self.state.options.clear()
         self.state.from_panel.clear()
-        if self.history is not None and self.conversation_id is not None:
-            self._saving(lambda: self.history.touch(self.conversation_id, persona=self.persona_slug))
+        history, conversation = self.history, self.conversation_id
+        if history is not None and conversation is not None:
+            self._saving(lambda: history.touch(conversation, persona=self.persona_slug))
 
     # turns ------------------------------------------------------------------------------------
 
@@ -186,14 +191,15 @@ class ChatSession:
 
     def _store(self, role: str, content: str, persona: str, thinking: str = "") -> int | None:
         """Write a message to the history (starting the conversation there); its row, or None."""
-        if self.history is None or not self.state.keep_history:
+        history = self.history
+        if history is None or not self.state.keep_history:
             return None
 
         def write() -> int:
             if self.conversation_id is None:
-                self.conversation_id = self.history.new_conversation(model=self.state.model, persona=persona).id
-            return self.history.add_message(self.conversation_id, role, content,
-                                            model=self.state.model, persona=persona, thinking=thinking).id
+                self.conversation_id = history.new_conversation(model=self.state.model, persona=persona).id
+            return history.add_message(self.conversation_id, role, content,
+                                       model=self.state.model, persona=persona, thinking=thinking).id
 
         return self._saving(write) or None
 
@@ -230,7 +236,7 @@ class ChatSession:
         row: int | None = None
         next_save = time.monotonic() + PARTIAL_SAVE_INTERVAL
         try:
-            async with aclosing(self.backend.chat(self.request())) as chunks:
+            async with closing(self.backend.chat(self.request())) as chunks:
                 async for chunk in chunks:
                     parts.append(chunk.text)
                     thoughts.append(chunk.thinking)
@@ -243,7 +249,7 @@ class ChatSession:
         finally:
             text, thinking = "".join(parts), "".join(thoughts)
             if row is not None and (text or thinking):
-                self._saving(lambda: self.history.update_message(row, text, thinking=thinking))
+                self._update(row, text, thinking)
             if (text or thinking) and epoch == self._epoch:
                 message = Message("assistant", text, thinking=thinking)
                 self.state.messages.append(message)
@@ -256,8 +262,13 @@ class ChatSession:
     def _save_partial(self, row: int | None, text: str, author: Author) -> int | None:
         if row is None:
             return self._store("assistant", text, author.persona)
-        self._saving(lambda: self.history.update_message(row, text))
+        self._update(row, text)
         return row
+
+    def _update(self, row: int, text: str, thinking: str | None = None) -> None:
+        history = self.history
+        if history is not None:
+            self._saving(lambda: history.update_message(row, text, thinking=thinking))
 
     def drop_last(self) -> Message | None:
         """Take the last message out of the conversation and out of the history."""
@@ -266,8 +277,9 @@ class ChatSession:
         message = self.state.messages.pop()
         self._authors.pop(id(message), None)
         stored = self._stored.pop(id(message), 0)
-        if stored and self.history is not None:
-            self._saving(lambda: self.history.delete_message(stored))
+        history = self.history
+        if stored and history is not None:
+            self._saving(lambda: history.delete_message(stored))
         return message
 
     def prepare_retry(self) -> None:

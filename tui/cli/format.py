@@ -22,7 +22,7 @@ def human_age(timestamp: float, now: float | None = None) -> str:
         return "Less than a second ago"
     steps = ((60, "second"), (3600, "minute"), (86400, "hour"), (86400 * 7, "day"),
              (86400 * 30, "week"), (86400 * 365, "month"), (float("inf"), "year"))
-    size = 1
+    size: float = 1
     for limit, unit in steps:
         if seconds < limit:
             count = int(seconds // size)

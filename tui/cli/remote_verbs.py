@@ -11,7 +11,7 @@ if TYPE_CHECKING:  # asyncio and the backends load only when a remote command ru
     from ember.backend.service import Backend
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(sub: argparse._SubParsersAction) -> None:
     remote = sub.add_parser("remote", help="named servers (Ollama- or OpenAI-compatible): list, add, rm")
     actions = remote.add_subparsers(dest="remote_command", metavar="ACTION")
     actions.add_parser("list", aliases=["ls"], help="the named servers and whether each answers")

@@ -45,7 +45,7 @@ async def pull_with_progress(backend: Backend, name: str, *, insecure: bool = Fa
     await print_progress(backend.pull(name, insecure=insecure))
 
 
-async def print_progress(events) -> None:  # type: ignore[no-untyped-def]
+async def print_progress(events) -> None:
     """Progress of a pull or create on stderr: an updating bar (bytes, rate, ETA) on a terminal, else one line per step."""
     tty = sys.stderr.isatty()
     last, line = "", ""

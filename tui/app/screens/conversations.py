@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from ember.backend.history import Conversation
+from ember.tui.app.access import ember_app
 from ember.tui.app.screens.ask import AskScreen
 from ember.tui.app.screens.confirm import ConfirmScreen
 from textual import on
@@ -56,7 +57,7 @@ class ConversationsScreen(Screen):
         self.query_one(Input).focus()
 
     def fill(self, query: str) -> None:
-        history = self.app.history
+        history = ember_app(self).history
         if query.strip():
             hits = history.search(query)
             self.rows = [h.conversation for h in hits]
@@ -96,7 +97,7 @@ class ConversationsScreen(Screen):
         if conversation is None:
             return
         self.app.pop_screen()
-        await self.app.open_conversation(conversation.id)
+        await ember_app(self).open_conversation(conversation.id)
         self.notify(f"Continuing: {conversation.title or 'untitled'}")
 
     def action_rename(self) -> None:
@@ -106,7 +107,7 @@ class ConversationsScreen(Screen):
 
         def answered(title: str | None) -> None:
             if title:
-                self.app.history.rename(conversation.id, title)
+                ember_app(self).history.rename(conversation.id, title)
                 self.fill(self.query_one(Input).value)
 
         self.app.push_screen(AskScreen("Rename the conversation:", conversation.title), answered)
@@ -118,9 +119,9 @@ class ConversationsScreen(Screen):
 
         def confirmed(yes: bool | None) -> None:
             if yes:
-                self.app.history.delete(conversation.id)
-                if self.app.session.conversation_id == conversation.id:
-                    self.app.session.conversation_id = None
+                ember_app(self).history.delete(conversation.id)
+                if ember_app(self).session.conversation_id == conversation.id:
+                    ember_app(self).session.conversation_id = None
                 self.fill(self.query_one(Input).value)
                 self.notify("Deleted")
 
@@ -137,7 +138,7 @@ class ConversationsScreen(Screen):
                 return
             path = Path(path_text).expanduser()
             try:
-                path.write_text(self.app.history.export_markdown(conversation.id), encoding="utf-8")
+                path.write_text(ember_app(self).history.export_markdown(conversation.id), encoding="utf-8")
             except OSError as exc:
                 self.notify(f"could not write {path}: {exc.strerror} — choose another path", severity="error")
                 return

@@ -10,6 +10,7 @@ from pathlib import Path
 from ember.backend.errors import EmberError
 from ember.backend.remote.probe import RemoteStatus
 from ember.backend.types import ModelInfo, ModelSummary
+from ember.tui.app.access import ember_app
 from ember.tui.app.endpoints import HOME, LIBRARY_PROBE_TIMEOUT
 from ember.tui.app.pathsuggest import PathSuggester, suggested_model_name
 from ember.tui.app.screens.ask import AskScreen
@@ -116,14 +117,14 @@ class LibraryScreen(Screen):
             # does not always widen an auto-sized column's rows already drawn
             self.table.add_column(column, key=column, width=7 if column == "CTX" else None)
         self.table.focus()
-        self.wanted = (self.app.endpoint, self.app.session.model)  # the cursor starts on it once it is listed
+        self.wanted = (ember_app(self).endpoint, ember_app(self).session.model)  # the cursor starts on it once it is listed
         self.show_rows()
         self.reload()
         self.probe_remotes()
 
     @property
-    def endpoints(self):  # type: ignore[no-untyped-def]
-        return self.app.endpoints
+    def endpoints(self):
+        return ember_app(self).endpoints
 
     def selected_row(self) -> Row | None:
         if not self.rows or self.table.cursor_row < 0:
@@ -242,7 +243,7 @@ class LibraryScreen(Screen):
     def action_use(self) -> None:
         row = self.selected_row()
         if row and row[1]:
-            self.app.use_model(row[1], row[0])
+            ember_app(self).use_model(row[1], row[0])
             self.app.pop_screen()
 
     def action_delete(self) -> None:
@@ -313,7 +314,7 @@ class LibraryScreen(Screen):
                              answered)
 
     @work(exclusive=True, group="progress", exit_on_error=False)
-    async def run_progress(self, title: str, start, name: str) -> None:  # type: ignore[no-untyped-def]
+    async def run_progress(self, title: str, start, name: str) -> None:
         box = self.query_one("#pull")
         bar = self.query_one("#pull-bar", ProgressBar)
         status = self.query_one("#pull-status", Label)

@@ -4,6 +4,7 @@ persona (its Modelfile in the user's config directory, then its model)."""
 from __future__ import annotations
 
 from ember.backend.errors import EmberError
+from ember.tui.app.access import ember_app
 from ember.tui.app.personas import save_persona
 from ember.tui.app.screens.confirm import ConfirmScreen
 from ember.tui.chat.settings import parse_value, show_value
@@ -48,8 +49,8 @@ class ParametersScreen(Screen):
         return self.query_one(DataTable)
 
     @property
-    def session(self):  # type: ignore[no-untyped-def]
-        return self.app.session
+    def session(self):
+        return ember_app(self).session
 
     def on_mount(self) -> None:
         self.table.add_columns("PARAMETER", "VALUE", "FROM")
@@ -115,7 +116,7 @@ class ParametersScreen(Screen):
         event.input.value = ""
         self.fill()
         self.table.focus()
-        chat = self.app.chat_screen()
+        chat = ember_app(self).chat_screen()
         if chat is not None:
             chat.refresh_status()
         self.notify(f"{name} = {show_value(value)} from the next answer")
@@ -170,14 +171,14 @@ class ParametersScreen(Screen):
                                            f"{persona.title} too? n: only the panel's values"), answered)
 
     @work(exclusive=True, group="save", exit_on_error=False)
-    async def save(self, persona, parameters: dict[str, object], keep: dict[str, object]) -> None:  # type: ignore[no-untyped-def]
+    async def save(self, persona, parameters: dict[str, object], keep: dict[str, object]) -> None:
         """Save `parameters` to the persona; `keep` stays this chat's own."""
         try:
-            updated = await save_persona(self.app.backend, persona, parameters, self.app.persona_dir)
+            updated = await save_persona(ember_app(self).backend, persona, parameters, ember_app(self).persona_dir)
         except EmberError as exc:
             self.notify(str(exc), title=f"Could not save {persona.title}", severity="error", timeout=10)
             return
-        self.app.personas = [updated if p.slug == persona.slug else p for p in self.app.personas]
+        ember_app(self).personas = [updated if p.slug == persona.slug else p for p in ember_app(self).personas]
         self.session.set_persona(updated)
         self.session.overrides.update(keep)
         self.fill()

@@ -82,7 +82,7 @@ def typed_text_parser() -> MarkdownIt:
     return parser
 
 
-def _soft_breaks_as_hard(state) -> None:  # type: ignore[no-untyped-def]
+def _soft_breaks_as_hard(state) -> None:
     for token in state.tokens:
         for child in token.children or ():
             if child.type == "softbreak":

@@ -27,7 +27,7 @@ class PromptInput(TextArea):
             super().__init__()
             self.text = text
 
-    def __init__(self, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, **kwargs) -> None:
         super().__init__(soft_wrap=True, show_line_numbers=False, tab_behavior="focus", **kwargs)
         self.placeholder = "Message (Enter sends, Ctrl+J new line, Ctrl+P commands)"
         self.earlier: list[str] = []  # messages sent before, oldest first

@@ -55,7 +55,7 @@ class StatusLine(Static):
     }
     """
 
-    def __init__(self, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, **kwargs) -> None:
         super().__init__("", **kwargs)
         self.status = Status()
 

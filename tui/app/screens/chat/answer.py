@@ -8,14 +8,15 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import aclosing
 from dataclasses import dataclass, field
 
+from ember.backend.asyncbridge import closing
 from ember.backend.errors import EmberError
 from ember.backend.types import Chunk
 from ember.tui.app.framepacer import FramePacer
 from ember.tui.app.widgets.message_view import MessageView
 from textual.screen import Screen
+from textual.timer import Timer
 
 GATHER_EARLY = 0.01  # read the gathered answer this long before the frame that draws it
 
@@ -54,6 +55,7 @@ class AnswerStream:
         pending: list[str] = []
         pacer = FramePacer()
         finished = False
+        timer: Timer | None = None
 
         async def flush() -> None:
             nonlocal timer
@@ -71,7 +73,7 @@ class AnswerStream:
 
         timer = self.screen.set_timer(pacer.interval, flush)
         try:
-            async with aclosing(source) as chunks:
+            async with closing(source) as chunks:
                 async for chunk in chunks:
                     if chunk.text:
                         if not result.started:
@@ -100,7 +102,7 @@ class AnswerStream:
             await self._settle(stream)
         return result
 
-    async def _settle(self, stream) -> None:  # type: ignore[no-untyped-def]
+    async def _settle(self, stream) -> None:
         try:
             await stream.stop()
             if self.result.text:
@@ -110,10 +112,10 @@ class AnswerStream:
         except Exception:  # the app is closing: the session has already kept the answer
             pass
 
-    def status_changes(self) -> dict[str, object]:
+    def status_changes(self) -> dict[str, str | float | bool]:
         """What the status line shows once the answer has ended."""
         final = self.result.final
-        changes: dict[str, object] = {"state": self.result.outcome}
+        changes: dict[str, str | float | bool] = {"state": self.result.outcome}
         if final is not None and final.timings is not None:
             changes["tokens_per_second"] = final.timings.eval_rate
             changes["first_token_ms"] = getattr(final.timings, "time_to_first_token", 0) / 1e6  # RemoteTimings

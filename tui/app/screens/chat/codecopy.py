@@ -11,7 +11,7 @@ from textual.app import App
 NO_BLOCK = "No code block in this conversation yet"
 
 
-def all_code_blocks(turns: list) -> list[CodeBlock]:  # type: ignore[type-arg]
+def all_code_blocks(turns: list) -> list[CodeBlock]:
     return [block for turn in turns if turn.role == "assistant" for block in code_blocks(turn.content)]
 
 
@@ -32,7 +32,7 @@ def copy_block(app: App, block: CodeBlock) -> None:
                f"to the {where}: {first_line(block)[:40]}")
 
 
-def copy_last_block(app: App, turns: list) -> None:  # type: ignore[type-arg]
+def copy_last_block(app: App, turns: list) -> None:
     blocks = all_code_blocks(turns)
     if not blocks:
         app.notify(NO_BLOCK, severity="warning")
@@ -40,7 +40,7 @@ def copy_last_block(app: App, turns: list) -> None:  # type: ignore[type-arg]
     copy_block(app, blocks[-1])
 
 
-def pick_block_to_copy(app: App, turns: list) -> None:  # type: ignore[type-arg]
+def pick_block_to_copy(app: App, turns: list) -> None:
     blocks = all_code_blocks(turns)
     if not blocks:
         app.notify(NO_BLOCK, severity="warning")

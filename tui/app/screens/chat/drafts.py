@@ -4,9 +4,12 @@ loses none of it."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from textual.timer import Timer
+
+if TYPE_CHECKING:
+    from ember.backend.history import History
 
 DRAFT_SAVE_DELAY = 0.4
 
@@ -14,8 +17,8 @@ DRAFT_SAVE_DELAY = 0.4
 class DraftKeeper:
     """Saves the prompt's text DRAFT_SAVE_DELAY seconds after the last change (or at once, on request)."""
 
-    def __init__(self, history: Any, set_timer: Callable[..., Timer]) -> None:
-        self.history = history  # backend.history.History
+    def __init__(self, history: History, set_timer: Callable[..., Timer]) -> None:
+        self.history = history
         self._set_timer = set_timer
         self._timer: Timer | None = None
 

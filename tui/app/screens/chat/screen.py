@@ -7,9 +7,11 @@ this screen shows it and drives it."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 from ember.backend.errors import EmberError
 from ember.backend.types import Chunk, Timings
+from ember.tui.app.access import ember_app
 from ember.tui.app.keys import CHAT_KEYS, bindings
 from ember.tui.app.screens.chat.answer import AnswerStream
 from ember.tui.app.screens.chat.codecopy import copy_last_block, pick_block_to_copy
@@ -29,6 +31,9 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
+
+if TYPE_CHECKING:
+    from ember.tui.app.app import EmberApp
 
 STILL_ANSWERING = "Still answering — Esc stops it first"
 
@@ -63,8 +68,8 @@ class ChatScreen(Screen):
         yield Footer(compact=True, show_command_palette=False)
 
     @property
-    def ember(self):  # type: ignore[no-untyped-def]
-        return self.app  # the EmberApp: backend, session, history
+    def ember(self) -> EmberApp:
+        return ember_app(self)
 
     @property
     def prompt(self) -> PromptInput:
@@ -148,7 +153,7 @@ class ChatScreen(Screen):
         for view in views[len(self.ember.session.turns):]:
             await view.remove()
 
-    def context_estimate(self) -> dict[str, object]:
+    def context_estimate(self) -> dict[str, int | bool]:
         messages = self.ember.session.request().messages
         return {"context_used": self.gauge.estimate(messages) if self.ember.session.turns else 0,
                 "context_estimated": bool(self.ember.session.turns)}
@@ -247,7 +252,7 @@ class ChatScreen(Screen):
         self.answering = True  # at once: a second Enter before the worker starts must wait too
         self.answer(source)
 
-    def on_worker_state_changed(self, event) -> None:  # type: ignore[no-untyped-def]
+    def on_worker_state_changed(self, event) -> None:
         """An answer cancelled before it began never reaches its own `finally`."""
         worker = event.worker
         if worker.group == "answer" and worker.is_finished and not any(
