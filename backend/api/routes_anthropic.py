@@ -116,8 +116,8 @@ def _chat_request(body: anthropic.MessagesRequest) -> ChatRequest:
 def _stop_reason(last: Chunk, calls: list[dict[str, Any]]) -> tuple[str, str | None]:
     if calls:
         return "tool_use", None
-    if last.done_reason == "length":
-        return "max_tokens", None
+    if cut := anthropic.cut_stop_reason(last.done_reason):
+        return cut, None
     if last.stop_sequence:
         return "stop_sequence", last.stop_sequence
     return "end_turn", None
