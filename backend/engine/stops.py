@@ -6,7 +6,7 @@ through context shift after context shift, or repeats one sentence forever. An u
 - after `CONTEXT_FILLS` × num_ctx tokens: `done_reason` "context";
 - when its last tokens are one cycle of at most `LOOP_LONGEST_PERIOD` tokens repeated, covering at least
   `LOOP_SPAN` tokens and `LOOP_REPEATS` cycles: `done_reason` "repetition". An exact repetition that long
-  adds no text; answers that repeat on purpose (a list, a table) vary somewhere within it.
+  adds no text; answers that repeat on purpose (a numbered list, a table) vary more often than that.
 
 `num_predict: -2` fills the context once: the answer ends when the sequence is full instead of shifting,
 with `done_reason` "length". An answer given a positive `num_predict` is the client's bound, so neither
@@ -15,7 +15,6 @@ stop applies to it.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -23,6 +22,7 @@ CONTEXT_FILLS = 4
 LOOP_LONGEST_PERIOD = 64
 LOOP_REPEATS = 8
 LOOP_SPAN = 256
+CHECK_EVERY = 8
 
 FILLED_CONTEXT = "context"
 REPETITION = "repetition"
@@ -33,29 +33,26 @@ UNLIMITED = -1
 class LoopDetector:
     """Feed tokens one by one; `feed` returns True once the latest ones are one cycle repeated.
 
-    For every period p it counts how many of the latest tokens equal the token p before them, so a
-    step costs one comparison per period and the history it keeps is bounded.
+    It looks every `CHECK_EVERY` tokens (so a loop is seen at most that many tokens late): for each
+    period whose last token matches, one comparison of two list slices, done in C.
     """
 
     def __init__(self, longest_period: int = LOOP_LONGEST_PERIOD, repeats: int = LOOP_REPEATS,
                  span: int = LOOP_SPAN) -> None:
         self.longest_period = longest_period
+        # the tokens a cycle of period p must cover, p included
         self._needed = [0] + [max(span, repeats * p) for p in range(1, longest_period + 1)]
-        self._runs = [0] * (longest_period + 1)
-        self._recent: deque[int] = deque(maxlen=longest_period + 1)
+        self._keep = self._needed[-1]
+        self._history: list[int] = []
+        self._fed = 0
 
     def feed(self, token: int) -> bool:
-        recent, runs, needed = self._recent, self._runs, self._needed
-        recent.append(token)
-        seen = len(recent) - 1  # how many earlier tokens it can be compared with
-        looping = False
-        for p in range(1, self.longest_period + 1):
-            if p <= seen and recent[-1 - p] == token:
-                runs[p] += 1
-                looping = looping or runs[p] + p >= needed[p]
-            else:
-                runs[p] = 0
-        return looping
+        history = self._history
+        history.append(token)
+        if len(history) > 2 * self._keep:
+            del history[: -self._keep]
+        self._fed += 1
+        return self._fed % CHECK_EVERY == 0 and self.looping()
 
     def feed_all(self, tokens: Iterable[int]) -> bool:
         """Feed every token; True when the detector fired at any of them."""
@@ -63,6 +60,21 @@ class LoopDetector:
         for token in tokens:
             fired = self.feed(token) or fired
         return fired
+
+    def looping(self) -> bool:
+        """Whether the tokens fed so far end in one cycle repeated (checked now, whatever the count)."""
+        history, n = self._history, len(self._history)
+        last = history[-1] if history else -1
+        for p in range(1, self.longest_period + 1):
+            needed = self._needed[p]
+            if n < needed:
+                break
+            if history[-1 - p] != last:
+                continue
+            tail = needed - p  # the last `tail` tokens equal those p before them
+            if history[n - tail:] == history[n - tail - p : n - p]:
+                return True
+        return False
 
 
 @dataclass
