@@ -113,7 +113,7 @@ def _chat_request(body: anthropic.MessagesRequest) -> ChatRequest:
                        options={k: v for k, v in values.items() if v is not None}, think=_think(body.thinking))
 
 
-def _stop_reason(last: Chunk, calls: list[dict[str, Any]]) -> tuple[str, str | None]:
+def _stop_reason(last: Chunk, calls: list[dict[str, Any]]) -> tuple[anthropic.StopReason, str | None]:
     if calls:
         return "tool_use", None
     if cut := anthropic.cut_stop_reason(last.done_reason):
