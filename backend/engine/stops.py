@@ -79,7 +79,7 @@ class LoopDetector:
 
 @dataclass
 class AnswerStops:
-    """The stops of one answer, made when it is admitted into a context of `num_ctx` tokens."""
+    """The stops of one answer; the batch loop sets `num_ctx` to the context's real size on admission."""
 
     num_predict: int
     num_ctx: int
