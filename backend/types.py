@@ -68,7 +68,7 @@ class Chunk:
 
     text: str
     done: bool = False
-    done_reason: str = ""  # stop | length | cancel | load
+    done_reason: str = ""  # one of wire.ollama.DoneReason
     timings: Timings | None = None
     context: list[int] | None = None
     tool_calls: list[dict[str, Any]] = field(default_factory=list)

@@ -15,43 +15,25 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import json
-import threading
-import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+from tests.rangeserver import Mishap, ServedFile, send, serve_file, serve_in_thread
+
 TOKEN = "hf_ember_test_token"
 COMMIT = "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678"
-_CHUNK = 64 << 10
 
 
 @dataclass
-class HubFile:
-    data: Path | bytes
-    lfs: bool
+class HubFile(ServedFile):
+    lfs: bool = False
 
     def __post_init__(self) -> None:
-        raw = self.data if isinstance(self.data, bytes) else None
-        size = len(raw) if raw is not None else self.data.stat().st_size  # type: ignore[union-attr]
-        sha = hashlib.sha256()
-        if raw is not None:
-            sha.update(raw)
-        else:
-            with open(self.data, "rb") as fh:  # type: ignore[arg-type]
-                while chunk := fh.read(4 << 20):
-                    sha.update(chunk)
-        self.size = size
-        self.sha256 = sha.hexdigest()
-        self.oid = hashlib.sha1(f"blob {size}\0".encode() + (raw or self.sha256.encode())).hexdigest()
-
-    def read(self, start: int, end: int) -> bytes:
-        if isinstance(self.data, bytes):
-            return self.data[start:end]
-        with open(self.data, "rb") as fh:
-            fh.seek(start)
-            return fh.read(end - start)
+        super().__post_init__()
+        raw = self.data if isinstance(self.data, bytes) else self.sha256.encode()
+        self.oid = hashlib.sha1(f"blob {self.size}\0".encode() + raw).hexdigest()
 
 
 @dataclass
@@ -85,11 +67,8 @@ class HubServer:
     seen: list[Seen] = field(default_factory=list)
 
     def start(self) -> HubServer:
-        self._hub = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self, cdn=False))
-        self._cdn = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self, cdn=True))
-        for server in (self._hub, self._cdn):
-            server.daemon_threads = True
-            threading.Thread(target=server.serve_forever, daemon=True).start()
+        self._hub = serve_in_thread(_handler(self, cdn=False))
+        self._cdn = serve_in_thread(_handler(self, cdn=True))
         return self
 
     def stop(self) -> None:
@@ -206,43 +185,12 @@ def _handler(hub: HubServer, *, cdn: bool) -> type[BaseHTTPRequestHandler]:
                 f = None
             if f is None:
                 return self._error(404, "", body)
-            start, status, headers = 0, 200, {"Accept-Ranges": "bytes", "ETag": f'"{f.sha256}"',
-                                               "Content-Type": "application/octet-stream"}
-            wanted = self.headers.get("Range")
-            if wanted and wanted.startswith("bytes=") and wanted.endswith("-"):
-                start = int(wanted[len("bytes="):-1])
-                if start >= f.size:
-                    return self._send(416, b"", {"Content-Range": f"bytes */{f.size}"}, body)
-                status = 206
-                headers["Content-Range"] = f"bytes {start}-{f.size - 1}/{f.size}"
-            headers["Content-Length"] = str(f.size - start)
-            self.send_response(status)
-            for key, value in headers.items():
-                self.send_header(key, value)
-            self.end_headers()
-            if not body:
-                return
-            cut = hub.faults.cut_after
-            hub.faults.cut_after = None
-            sent, position = 0, start
-            while position < f.size:
-                chunk = f.read(position, min(position + _CHUNK, f.size))
-                if hub.faults.corrupt and position <= f.size // 2 < position + len(chunk):
-                    index = f.size // 2 - position
-                    chunk = chunk[:index] + bytes([chunk[index] ^ 0xFF]) + chunk[index + 1:]
-                if cut is not None and sent + len(chunk) > cut:
-                    self.wfile.write(chunk[: cut - sent])
-                    self.wfile.flush()
-                    self.close_connection = True
-                    return
-                try:
-                    self.wfile.write(chunk)
-                except (BrokenPipeError, ConnectionResetError):
-                    return
-                sent += len(chunk)
-                position += len(chunk)
-                if hub.faults.rate:
-                    time.sleep(len(chunk) / hub.faults.rate)
+            faults = hub.faults
+            mishap = Mishap(cut_after=faults.cut_after, flip_at=f.size // 2 if faults.corrupt else None,
+                            rate=faults.rate)
+            if body:
+                faults.cut_after = None  # a cut is for the next transfer, which a HEAD is not
+            serve_file(self, f, body, {"ETag": f'"{f.sha256}"'}, mishap)
 
         # plumbing ------------------------------------------------------------------------
 
@@ -257,13 +205,7 @@ def _handler(hub: HubServer, *, cdn: bool) -> type[BaseHTTPRequestHandler]:
             self._send(status, payload, {**headers, "Content-Type": "application/json"}, body)
 
         def _send(self, status: int, payload: bytes, headers: dict[str, str], body: bool) -> None:
-            self.send_response(status)
-            for key, value in headers.items():
-                self.send_header(key, value)
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            if body:
-                self.wfile.write(payload)
+            send(self, status, payload, headers, body)
 
     return Handler
 

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from tests.rangeserver import Mishap, ServedFile, send, serve_file, serve_in_thread
 
 MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 CONFIG = "application/vnd.docker.container.image.v1+json"
@@ -32,35 +33,12 @@ LICENSE = "application/vnd.ollama.image.license"
 MESSAGES = "application/vnd.ollama.image.messages"
 ADAPTER = "application/vnd.ollama.image.adapter"
 PROJECTOR = "application/vnd.ollama.image.projector"
-_CHUNK = 64 << 10
 
 
-@dataclass
-class Blob:
-    data: Path | bytes
-
-    def __post_init__(self) -> None:
-        sha = hashlib.sha256()
-        if isinstance(self.data, bytes):
-            sha.update(self.data)
-            self.size = len(self.data)
-        else:
-            with open(self.data, "rb") as fh:
-                while chunk := fh.read(4 << 20):
-                    sha.update(chunk)
-            self.size = self.data.stat().st_size
-        self.sha256 = sha.hexdigest()
-
+class Blob(ServedFile):
     @property
     def digest(self) -> str:
         return f"sha256:{self.sha256}"
-
-    def read(self, start: int, end: int) -> bytes:
-        if isinstance(self.data, bytes):
-            return self.data[start:end]
-        with open(self.data, "rb") as fh:
-            fh.seek(start)
-            return fh.read(end - start)
 
 
 @dataclass
@@ -101,11 +79,8 @@ class RegistryServer:
     token: str | None = None  # when set, manifests and blobs need it
 
     def start(self) -> RegistryServer:
-        self._registry = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self, blob_host=False))
-        self._blobs = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self, blob_host=True))
-        for server in (self._registry, self._blobs):
-            server.daemon_threads = True
-            threading.Thread(target=server.serve_forever, daemon=True).start()
+        self._registry = serve_in_thread(_handler(self, blob_host=False))
+        self._blobs = serve_in_thread(_handler(self, blob_host=True))
         return self
 
     def stop(self) -> None:
@@ -185,55 +160,18 @@ def _handler(registry: RegistryServer, *, blob_host: bool) -> type[BaseHTTPReque
             self._send(307, b"", {"Location": location}, body)
 
         def _serve(self, blob: Blob, body: bool) -> None:
-            start, status = 0, 200
-            headers = {"Accept-Ranges": "bytes", "Content-Type": "application/octet-stream"}
-            wanted = self.headers.get("Range")
-            if wanted and wanted.startswith("bytes=") and wanted.endswith("-"):
-                start = int(wanted[len("bytes="):-1])
-                if start >= blob.size:
-                    return self._send(416, b"", {"Content-Range": f"bytes */{blob.size}"}, body)
-                status = 206
-                headers["Content-Range"] = f"bytes {start}-{blob.size - 1}/{blob.size}"
-            headers["Content-Length"] = str(blob.size - start)
-            self.send_response(status)
-            for key, value in headers.items():
-                self.send_header(key, value)
-            self.end_headers()
-            if not body:
-                return
             faults = registry.faults
-            cut = faults.cut_after
-            if not faults.cut_always:
-                faults.cut_after = None
-            sent, position = 0, start
-            while position < blob.size:
-                chunk = blob.read(position, min(position + _CHUNK, blob.size))
-                if faults.wrong_digest and position == 0:
-                    chunk = bytes([chunk[0] ^ 0xFF]) + chunk[1:]
-                try:
-                    if cut is not None and sent + len(chunk) > cut:
-                        self.wfile.write(chunk[: cut - sent])
-                        self.wfile.flush()
-                        self.close_connection = True
-                        return
-                    self.wfile.write(chunk)
-                except (BrokenPipeError, ConnectionResetError):
-                    return
-                sent += len(chunk)
-                position += len(chunk)
+            mishap = Mishap(cut_after=faults.cut_after, flip_at=0 if faults.wrong_digest else None)
+            if body and not faults.cut_always:
+                faults.cut_after = None  # a cut is for the next transfer, which a HEAD is not
+            serve_file(self, blob, body, mishap=mishap)
 
         def _error(self, status: int, code: str, message: str, body: bool) -> None:
             payload = json.dumps({"errors": [{"code": code, "message": message}]}).encode()
             self._send(status, payload, {"Content-Type": "application/json"}, body)
 
         def _send(self, status: int, payload: bytes, headers: dict[str, str], body: bool) -> None:
-            self.send_response(status)
-            for key, value in headers.items():
-                self.send_header(key, value)
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            if body:
-                self.wfile.write(payload)
+            send(self, status, payload, headers, body)
 
     return Handler
 

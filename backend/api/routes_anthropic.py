@@ -113,11 +113,11 @@ def _chat_request(body: anthropic.MessagesRequest) -> ChatRequest:
                        options={k: v for k, v in values.items() if v is not None}, think=_think(body.thinking))
 
 
-def _stop_reason(last: Chunk, calls: list[dict[str, Any]]) -> tuple[str, str | None]:
+def _stop_reason(last: Chunk, calls: list[dict[str, Any]]) -> tuple[anthropic.StopReason, str | None]:
     if calls:
         return "tool_use", None
-    if last.done_reason == "length":
-        return "max_tokens", None
+    if cut := anthropic.cut_stop_reason(last.done_reason):
+        return cut, None
     if last.stop_sequence:
         return "stop_sequence", last.stop_sequence
     return "end_turn", None

@@ -88,7 +88,7 @@ def _format(body: openai.OAIChatRequest) -> str | dict[str, Any] | None:
 
 
 def _finish(last: Chunk, calls: list[dict[str, Any]]) -> str:
-    return "tool_calls" if calls else "length" if last.done_reason == "length" else "stop"
+    return openai.finish_reason(last.done_reason, bool(calls))
 
 
 def _usage(last: Chunk) -> dict[str, int]:

@@ -141,7 +141,7 @@ def _response(body: wire.ResponsesRequest, ident: str, status: wire.ResponseStat
     choice = body.tool_choice
     return wire.Response(
         id=ident, created_at=int(time.time()), status=status, model=body.model, output=output,
-        incomplete_details=wire.IncompleteDetails(reason="max_output_tokens") if status == "incomplete" else None,
+        incomplete_details=wire.incomplete_details(last.done_reason) if last is not None else None,
         instructions=body.instructions, max_output_tokens=body.max_output_tokens, temperature=body.temperature,
         top_p=body.top_p, tools=[t.model_dump(exclude_none=True) for t in body.tools or []],
         tool_choice=choice.model_dump() if isinstance(choice, wire.FunctionChoice) else choice or "auto",
@@ -152,7 +152,7 @@ def _response(body: wire.ResponsesRequest, ident: str, status: wire.ResponseStat
 
 
 def _status(last: Chunk) -> wire.ItemStatus:
-    return "incomplete" if last.done_reason == "length" else "completed"
+    return "incomplete" if wire.incomplete_details(last.done_reason) else "completed"
 
 
 def _function_call(call: dict[str, Any]) -> wire.FunctionCall:

@@ -174,8 +174,7 @@ class BatchLoop:
             prompt = fit(request.prompt, request.options, self.num_ctx)
             request.todo = reuse_prefix(self.memory, slot, prompt)
             request.prompt_count = len(request.todo)
-            if request.options.num_predict == -2:
-                request.limit = self.num_ctx
+            request.stops.num_ctx = self.num_ctx  # llama.cpp may round the context up
 
     # one step -------------------------------------------------------------------------------
 
@@ -193,7 +192,8 @@ class BatchLoop:
                 continue
             if slot.pending < 0:
                 continue
-            if len(slot.tokens) >= self.num_ctx and not shift(self.memory, slot, slot.request.options.num_keep):
+            if len(slot.tokens) >= self.num_ctx and (
+                    slot.request.stops.fill_once or not shift(self.memory, slot, slot.request.options.num_keep)):
                 self._finish(slot, "length")
                 continue
             token[n], pos[n], n_seq_id[n], seq_id[n][0], logits[n] = (
@@ -264,6 +264,8 @@ class BatchLoop:
             self._finish(slot, "cancel")
         elif request.count >= request.limit:
             self._finish(slot, "length")
+        elif reason := request.stops.after(token, request.count):
+            self._finish(slot, reason)
         else:
             slot.pending = token
 

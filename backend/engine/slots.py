@@ -14,6 +14,7 @@ from typing import Protocol
 
 import llama_cpp as lc
 from ember.backend.engine.sampler import SamplerChain
+from ember.backend.engine.stops import AnswerStops
 from ember.backend.engine.textstream import TextStream
 from ember.backend.parameters import Options
 from ember.backend.types import Chunk, TokenLogprob
@@ -45,9 +46,11 @@ class Request:
     special: bool = False  # render control tokens as text (gpt-oss's channel markers)
     logprobs: list[TokenLogprob] = field(default_factory=list)  # scored tokens not sent yet
     stream: TextStream = field(init=False)
+    stops: AnswerStops = field(init=False)
 
     def __post_init__(self) -> None:
         self.stream = TextStream(self.options.stop)
+        self.stops = AnswerStops(self.options.num_predict, self.options.num_ctx)
         n = self.options.num_predict
         self.limit = n if n >= 0 else 1 << 62
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
+from ember.backend.wire.ollama import CUT_SHORT
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
@@ -146,7 +147,18 @@ class Usage(BaseModel):
     cache_read_input_tokens: int = 0
 
 
-StopReason = Literal["end_turn", "max_tokens", "stop_sequence", "tool_use"]
+StopReason = Literal["end_turn", "max_tokens", "stop_sequence", "tool_use", "model_context_window_exceeded"]
+
+
+def cut_stop_reason(done_reason: str) -> StopReason | None:
+    """Anthropic's stop_reason for an answer ember cut short (None when it ended by itself).
+
+    An answer that filled its context is "model_context_window_exceeded"; one stopped for
+    repeating itself was cut at a length ember chose, the nearest of Anthropic's reasons being "max_tokens".
+    """
+    if done_reason == "context":
+        return "model_context_window_exceeded"
+    return "max_tokens" if done_reason in CUT_SHORT else None
 
 
 class TextContent(BaseModel):

@@ -15,6 +15,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 API_VERSION = "0.14.0"
 
 Format = Literal["", "json"] | dict[str, Any] | None
+
+# Why an answer ended. Ollama's own: "stop" (the model or a stop string), "length" (num_predict, or a
+# num_predict of -2 filled the context), "load"/"unload" (a request with no messages); ember adds
+# "cancel" (the client left), "context" (an unlimited answer filled its context four times over) and
+# "repetition" (an unlimited answer kept repeating one cycle of tokens).
+DoneReason = Literal["stop", "length", "load", "unload", "cancel", "context", "repetition"]
+CUT_SHORT = frozenset({"length", "context", "repetition"})  # the answer did not end by itself
 KeepAlive = str | float | int | None
 
 

@@ -7,8 +7,13 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from ember.backend.wire.ollama import Tool
+from ember.backend.wire.ollama import CUT_SHORT, Tool
 from pydantic import BaseModel, ConfigDict, Field
+
+
+def finish_reason(done_reason: str, tool_calls: bool = False) -> Literal["stop", "length", "tool_calls"]:
+    """OpenAI's finish_reason for ember's done_reason: every answer cut short is "length"."""
+    return "tool_calls" if tool_calls else "length" if done_reason in CUT_SHORT else "stop"
 
 
 class OpenAIBody(BaseModel):

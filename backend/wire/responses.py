@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+from ember.backend.wire.ollama import CUT_SHORT
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, RootModel, Tag
 
 ItemStatus = Literal["in_progress", "completed", "incomplete"]
@@ -199,6 +200,11 @@ class Usage(BaseModel):
 
 class IncompleteDetails(BaseModel):
     reason: Literal["max_output_tokens", "content_filter"]
+
+
+def incomplete_details(done_reason: str) -> IncompleteDetails | None:
+    """Why a response is "incomplete": any answer ember cut short reached the most output it may have."""
+    return IncompleteDetails(reason="max_output_tokens") if done_reason in CUT_SHORT else None
 
 
 class Response(BaseModel):
