@@ -244,6 +244,12 @@ class EmberApp(App):
     def serving(self) -> str:
         return self.api_server.url if self.api_server is not None and self.api_server.running else ""
 
+    def set_think(self, think: bool) -> None:
+        """Thinking on or off from the next answer, as /set think and /set nothink do."""
+        self.session.state.think = think
+        self.notify("Thinking on: a thinking model thinks before it answers" if think
+                    else "Thinking off: a thinking model answers without thinking")
+
     # themes --------------------------------------------------------------------------------
 
     def watch_theme(self, theme: str) -> None:

@@ -16,6 +16,7 @@ from ember.tui.app.screens.chat.codecopy import copy_last_block, pick_block_to_c
 from ember.tui.app.screens.chat.commands import TabCompletion, run_in_chat
 from ember.tui.app.screens.chat.contextgauge import ContextGauge
 from ember.tui.app.screens.chat.drafts import DraftKeeper
+from ember.tui.app.screens.chat.thinking import ThinkingFeed, set_thinking_open, show_stored_thinking
 from ember.tui.app.screens.chat.welcome import Welcome, welcome_text
 from ember.tui.app.widgets.message_view import MessageView
 from ember.tui.app.widgets.prompt_input import PromptInput
@@ -54,6 +55,7 @@ class ChatScreen(Screen):
         self.tab = TabCompletion()
         self.gauge = ContextGauge()
         self.drafts: DraftKeeper | None = None
+        self.thinking_open = False  # the thinking above answers is folded until the thinking key opens it
 
     def compose(self) -> ComposeResult:
         yield VerticalScroll(id="conversation")
@@ -137,7 +139,9 @@ class ChatScreen(Screen):
         await self.conversation.remove_children()
         self.prompt.earlier = [t.content for t in session.turns if t.role == "user"]
         for turn in session.turns:
-            await self.add_view(turn.role, turn.content, session.author(turn))
+            view = await self.add_view(turn.role, turn.content, session.author(turn))
+            if turn.thinking and not session.state.hide_thinking:
+                await show_stored_thinking(view, turn.thinking, self.thinking_key(), self.thinking_open)
         self.conversation.scroll_end(animate=False)
         self.gauge.reset()
         self.refresh_status(state="", tokens_per_second=0.0, **self.context_estimate())
@@ -262,7 +266,9 @@ class ChatScreen(Screen):
         self.answering = True
         before = self.context_estimate()
         self.refresh_status(state="thinking", tokens_per_second=0.0, first_token_ms=0.0, **before)
-        stream = AnswerStream(self, view, self.refresh_status, context_before=int(before["context_used"]))
+        thinking = ThinkingFeed(view, self.thinking_key(), self.thinking_open, self.ember.session.state.hide_thinking)
+        stream = AnswerStream(self, view, self.refresh_status, context_before=int(before["context_used"]),
+                              thinking=thinking)
         try:
             await stream.run(source or self.ember.session.answer())
         finally:
@@ -283,6 +289,22 @@ class ChatScreen(Screen):
             await view.add_figures(answer_figures(timings), verbose)
         except Exception:  # the app is closing
             pass
+
+    # thinking ------------------------------------------------------------------------------
+
+    def thinking_key(self) -> str:
+        from ember.tui.app.keyhelp import DEFAULTS
+        from ember.tui.app.keys import key_label
+
+        return key_label(self.ember.keymap.get("thinking", DEFAULTS["thinking"]).split(",")[0])
+
+    def action_toggle_thinking(self) -> None:
+        """Open or fold the thinking above every answer, and above the answers to come."""
+        self.thinking_open = not self.thinking_open
+        if not set_thinking_open(self.views(), self.thinking_open):
+            think = self.ember.session.state.think
+            self.notify("No thinking to show yet: a thinking model's answers have it"
+                        + (" (thinking is off: /set think)" if think is False else ""), timeout=5)
 
     # actions -------------------------------------------------------------------------------
 
