@@ -166,7 +166,9 @@ class ChatScreen(Screen):
         num_ctx = session.value("num_ctx")
         self.query_one(StatusLine).show(model=session.model, endpoint=self.ember.endpoint,
                                         persona=session.persona_title, num_ctx=num_ctx,
-                                        serving=self.ember.serving, **changes)
+                                        serving=self.ember.serving,
+                                        served_by=self.ember.served_by if not self.ember.endpoint else "",
+                                        **changes)
 
     # the prompt ----------------------------------------------------------------------------
 
