@@ -48,3 +48,15 @@ def test_a_missing_default_model_opens_the_library_saying_why(terminal):  # noqa
     terminal.wait(lambda s: "Models — this machine" in s and "smollm2:135m" in s, timeout=30)
     screen = terminal.wait(lambda s: re.search(r'"nosuch(:latest)?" not found', s.replace("\n", " ")), timeout=10)
     assert "Traceback" not in screen
+
+
+def test_what_is_typed_right_after_enter_is_the_next_message(terminal):  # noqa: F811
+    terminal.start(f"cd {Path.cwd()} && {sys.executable} -m tui run smollm2:135m")
+    terminal.wait(lambda s: "smollm2:135m ·" in s and "Message" in s, timeout=30)
+    # one burst, as a fast typist or a paste without bracketed paste sends it
+    terminal.tmux("send-keys", "-t", "app", "-l", "/set verbose")
+    terminal.keys("Enter")
+    terminal.tmux("send-keys", "-t", "app", "-l", "/set quiet")
+    terminal.keys("Enter")
+    screen = terminal.wait(lambda s: "Set 'quiet' mode." in s, timeout=20)
+    assert "Set 'verbose' mode." in screen and "/set verbose/set quiet" not in screen

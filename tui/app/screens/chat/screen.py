@@ -176,11 +176,13 @@ class ChatScreen(Screen):
     async def send(self, event: PromptInput.Submitted) -> None:
         if self.answering:
             self.notify(STILL_ANSWERING, severity="warning")
+            if not self.prompt.text:  # the message stays in the prompt, to send once the answer ends
+                self.prompt.text = event.text
+                self.prompt.move_cursor(self.prompt.document.end)
             return
         text = multiline_body(event.text).strip()
         self.prompt.remember(event.text.strip())
-        self.prompt.clear()
-        self.save_draft_now("")
+        self.save_draft_now(self.prompt.text)
         if not text:
             return
         if is_command(text):
