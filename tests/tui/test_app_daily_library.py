@@ -92,3 +92,28 @@ async def test_another_model_with_a_persona_says_the_persona_still_applies(make_
                        for n in app._notifications)
     finally:
         await backend.delete("mine/other-for-persona")
+
+
+def test_a_narrow_library_drops_the_least_needed_columns_first():
+    from ember.tui.app.screens.librarycolumns import COLUMNS, columns_for
+
+    assert columns_for(120, 12) == COLUMNS
+    assert columns_for(60, 12) == ("NAME", "SIZE", "QUANT", "PARAMS", "CTX")
+    assert columns_for(40, 12)[:2] == ("NAME", "SIZE") and "CTX" in columns_for(40, 12)
+    assert "MODIFIED" not in columns_for(80, 40)  # a long name needs the room
+
+
+async def test_at_60x20_the_library_shows_whole_columns_and_widens_again(make_app):
+    app = make_app()
+    async with app.run_test(size=(60, 20)) as pilot:
+        await pilot.press("ctrl+l")
+        library = app.screen
+        await wait_for(pilot, lambda: "smollm2:135m" in library.infos)
+        await pilot.pause()
+        header = next(line for line in screen_text(app).splitlines() if "NAME" in line).split()
+        assert header == ["NAME", "SIZE", "QUANT", "PARAMS", "CTX"]
+        row = next(line for line in screen_text(app).splitlines() if "smollm2:135m" in line)
+        assert "8192" in row
+        await pilot.resize_terminal(120, 30)
+        await wait_for(pilot, lambda: "MODIFIED" in screen_text(app), timeout=5)
+        assert library.columns[-1] == "MODIFIED"
