@@ -18,6 +18,7 @@ from ember.tui.app.screens.chat.contextgauge import ContextGauge
 from ember.tui.app.screens.chat.drafts import DraftKeeper
 from ember.tui.app.screens.chat.thinking import ThinkingFeed, set_thinking_open, show_stored_thinking
 from ember.tui.app.screens.chat.welcome import Welcome, welcome_text
+from ember.tui.app.widgets.fitted_footer import FittedFooter
 from ember.tui.app.widgets.message_view import MessageView
 from ember.tui.app.widgets.prompt_input import PromptInput
 from ember.tui.app.widgets.status_line import StatusLine
@@ -29,7 +30,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 STILL_ANSWERING = "Still answering — Esc stops it first"
 
@@ -62,7 +63,7 @@ class ChatScreen(Screen):
         yield PromptInput(id="prompt")
         yield Static("", id="hint", markup=False)
         yield StatusLine(id="status")
-        yield Footer(compact=True, show_command_palette=False)
+        yield FittedFooter(compact=True, show_command_palette=False)
 
     @property
     def ember(self):  # type: ignore[no-untyped-def]
