@@ -146,3 +146,17 @@ async def test_hidden_thinking_is_kept_but_not_shown_and_the_key_says_when_there
         assert app.session.turns[-1].thinking and not thinking_views(chat)
         await pilot.press("ctrl+t")
         assert any(n.message.startswith("No thinking to show yet") for n in app._notifications)
+
+
+async def test_f1_and_the_readme_list_the_thinking_key(make_app):
+    from pathlib import Path
+
+    from ember.tui.app.screens.keys import KeysScreen
+
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f1")
+        assert isinstance(app.screen, KeysScreen)
+        assert "| Ctrl+T | open or fold the thinking" in app.screen.document()
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    assert "| Ctrl+T | open or fold the thinking" in readme
