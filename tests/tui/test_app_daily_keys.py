@@ -52,6 +52,10 @@ async def test_shortcuts_are_the_apps_keys_and_ctrl_c_stops_the_answer(make_app)
         chat.prompt.text = "Write a very long story about the sea."
         await pilot.press("enter")
         await wait_for(pilot, lambda: chat.answering and chat.query_one("StatusLine").status.state == "answering")
+        chat.prompt.text = "The next question."
+        await pilot.press("enter")  # still answering: the message stays in the prompt
+        assert chat.prompt.text == "The next question."
+        assert any(n.message.startswith("Still answering") for n in app._notifications)
         await pilot.press("ctrl+c")
         await wait_for(pilot, lambda: not chat.answering, timeout=10)
         assert app.session.turns[-1].role == "assistant" and app.session.turns[-1].content
