@@ -5,7 +5,7 @@ the same request headless (Backend.chat in this process), alternating rounds. Th
 one it prints under the answer (`N tokens in · N out · N s · N tok/s`), the headless one the answer's
 own timings. Target: ratio >= 0.97 for a ~300-token answer in a 50-message conversation.
 
-Usage: .venv/bin/python bench/app_tmux.py [--tokens 300] [--rounds 6] [--messages 50]
+Usage: .venv/bin/python bench/app_tmux.py [--tokens 300] [--rounds 6] [--messages 50] [--think]
 """
 
 from __future__ import annotations
@@ -27,6 +27,14 @@ from common import ROOT, Row, machine, paired_row, print_table
 
 EMBER = Path(sys.executable).parent / "ember"
 MODEL = "smollm2:135m"
+THINKER = "bench/thinks"  # --think: the same weights with a template that opens <think>, as thinking models do
+THINKER_MODELFILE = f'''FROM {MODEL}
+TEMPLATE """{{{{- range .Messages }}}}<|im_start|>{{{{ .Role }}}}
+{{{{ .Content }}}}<|im_end|>
+{{{{ end }}}}<|im_start|>assistant
+{{{{ if .Think }}}}<think>
+{{{{ end }}}}"""
+'''
 QUESTION = ("Write a Python module with a class Inventory that adds, removes and lists items, with "
             "docstrings, and explain each method after the code.")
 FIGURES = re.compile(r"(\d+) tokens in · (\d+) out · [\d.]+ s · ([\d.]+) tok/s")
@@ -106,18 +114,19 @@ def through_app(term: Terminal, first: bool) -> tuple[int, float]:
     return figures
 
 
-async def headless(backend, turns: list[tuple[str, str]], options: dict[str, object]) -> tuple[int, float]:  # type: ignore[no-untyped-def]
+async def headless(backend, model: str, turns: list[tuple[str, str]],  # type: ignore[no-untyped-def]
+                   options: dict[str, object]) -> tuple[int, float]:
     from ember.backend.types import ChatRequest, Message
 
     messages = [Message(role, text) for role, text in turns] + [Message("user", QUESTION)]
-    async with aclosing(backend.chat(ChatRequest(model=MODEL, messages=messages, options=options))) as chunks:
+    async with aclosing(backend.chat(ChatRequest(model=model, messages=messages, options=options))) as chunks:
         async for chunk in chunks:
             if chunk.done and chunk.timings:
                 return chunk.timings.eval_count, chunk.timings.eval_rate
     raise RuntimeError("the answer ended without its timings")
 
 
-def measure(home: Path, *, tokens: int = 300, rounds: int = 6, messages: int = 50) -> list[Row]:
+def measure(home: Path, *, tokens: int = 300, rounds: int = 6, messages: int = 50, think: bool = False) -> list[Row]:
     env = {**os.environ, "TERM": "screen-256color", "EMBER_DATA": str(home / "data"),
            "EMBER_CONFIG": str(home / "config"), "EMBER_MODELS": str(home / "models"), "EMBER_IN_PROCESS": "1"}
     for name in ("EMBER_HOST", "TMUX", "EMBER_DEFAULT_MODEL"):
@@ -125,23 +134,29 @@ def measure(home: Path, *, tokens: int = 300, rounds: int = 6, messages: int = 5
     os.environ.update({k: env[k] for k in ("EMBER_DATA", "EMBER_CONFIG", "EMBER_MODELS")})
     subprocess.run([str(EMBER), "pull", MODEL], env=env, check=True, stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL)
+    model = MODEL
+    if think:  # the answer streams its thinking first, folded above it in the app
+        (home / "Modelfile").write_text(THINKER_MODELFILE)
+        subprocess.run([str(EMBER), "create", THINKER, "-f", str(home / "Modelfile")], env=env, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        model = THINKER
     from ember.backend.config import load_config
     from ember.backend.history import History
     from ember.backend.local.local_backend import LocalBackend
 
     turns = seeded_turns(messages)
     history = History()
-    conversation = history.new_conversation(model=MODEL)
+    conversation = history.new_conversation(model=model)
     for role, text in turns:
-        history.add_message(conversation.id, role, text, model=MODEL if role == "assistant" else "")
+        history.add_message(conversation.id, role, text, model=model if role == "assistant" else "")
     history.close()
     options: dict[str, object] = {"temperature": 0, "num_predict": tokens, "repeat_penalty": 1.0, "seed": 1}
 
     backend = LocalBackend(load_config())
     loop = asyncio.new_event_loop()
-    loop.run_until_complete(headless(backend, turns, {**options, "num_predict": 4}))  # load and warm up
+    loop.run_until_complete(headless(backend, model, turns, {**options, "num_predict": 4}))  # load and warm up
     term = Terminal(env)
-    term.start(f"cd {ROOT} && {EMBER} run {MODEL}")
+    term.start(f"cd {ROOT} && {EMBER} run {model}")
     app_rounds: list[tuple[int, float]] = []
     bare_rounds: list[tuple[int, float]] = []
     try:
@@ -157,9 +172,9 @@ def measure(home: Path, *, tokens: int = 300, rounds: int = 6, messages: int = 5
             # alternate which goes first, so neither always runs on a machine just warmed by the other
             if number % 2:
                 app_rounds.append(through_app(term, first=not app_rounds))
-                bare_rounds.append(loop.run_until_complete(headless(backend, turns, options)))
+                bare_rounds.append(loop.run_until_complete(headless(backend, model, turns, options)))
             else:
-                bare_rounds.append(loop.run_until_complete(headless(backend, turns, options)))
+                bare_rounds.append(loop.run_until_complete(headless(backend, model, turns, options)))
                 app_rounds.append(through_app(term, first=not app_rounds))
             print(f"round {number + 1}: headless {bare_rounds[-1][1]:.1f} tok/s ({bare_rounds[-1][0]} tokens), "
                   f"app in tmux {app_rounds[-1][1]:.1f} tok/s ({app_rounds[-1][0]} tokens)", flush=True)
@@ -171,7 +186,8 @@ def measure(home: Path, *, tokens: int = 300, rounds: int = 6, messages: int = 5
         loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()
     out = sorted(n for n, _ in app_rounds)
-    return [paired_row(f"decode, app in tmux ({out[len(out) // 2]} tokens, {messages} msgs)",
+    what = f"decode, app in tmux ({out[len(out) // 2]} tokens, {messages} msgs{', thinking' if think else ''})"
+    return [paired_row(what,
                        [r for _, r in app_rounds], [r for _, r in bare_rounds], "t/s", ">= 0.97", "headless chat")]
 
 
@@ -180,12 +196,13 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=300, help="the answer's length (num_predict)")
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--messages", type=int, default=50, help="the conversation's length before the question")
+    parser.add_argument("--think", action="store_true", help="a thinking model: its thinking streams folded first")
     args = parser.parse_args()
     if shutil.which("tmux") is None:
         sys.exit("bench/app_tmux.py needs tmux for a real terminal")
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="ember-bench-") as home:
-        rows = measure(Path(home), tokens=args.tokens, rounds=args.rounds, messages=args.messages)
+        rows = measure(Path(home), tokens=args.tokens, rounds=args.rounds, messages=args.messages, think=args.think)
     print_table(rows, machine())
     [row] = rows
     print("ratio of each round:", " ".join(f"{r:.2f}" for r in sorted(row.paired or [])))
