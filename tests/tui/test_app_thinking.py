@@ -160,3 +160,19 @@ async def test_f1_and_the_readme_list_the_thinking_key(make_app):
         assert "| Ctrl+T | open or fold the thinking" in app.screen.document()
     readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
     assert "| Ctrl+T | open or fold the thinking" in readme
+
+
+async def test_the_thinking_is_written_to_the_history_as_it_streams(backend, thinker, history, monkeypatch):
+    from ember.tui.chat import session as session_module
+    from ember.tui.chat.session import ChatSession, ChatState
+
+    monkeypatch.setattr(session_module, "PARTIAL_SAVE_INTERVAL", 0.0)
+    session = ChatSession(backend, ChatState(model=thinker, options={"num_predict": 12, "temperature": 0}), history)
+    session.add_user("Why is the sky blue?")
+    saved_while_streaming = []
+    async for chunk in session.answer():
+        stored = history.messages(session.conversation_id)
+        if not chunk.done and len(stored) == 2:
+            saved_while_streaming.append(stored[-1].thinking)
+    thought = session.turns[-1].thinking
+    assert thought and any(saved and thought.startswith(saved) for saved in saved_while_streaming)
