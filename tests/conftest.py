@@ -28,6 +28,7 @@ def session_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     os.environ["EMBER_CONFIG"] = str(home / "config")
     os.environ["EMBER_MODELS"] = str(home / "models")
     os.environ.pop("EMBER_HOST", None)
+    os.environ["EMBER_IN_PROCESS"] = "1"  # an `ember serve` someone runs on this machine is not the tests' store
     os.environ.pop("EMBER_API_KEY", None)
     return home
 

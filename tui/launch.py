@@ -29,7 +29,8 @@ async def interactive(backend: Backend, args: argparse.Namespace, missing: str =
                           hide_thinking=getattr(args, "hidethinking", False)).run()
     from ember.tui.app.app import EmberApp
 
-    app = EmberApp(backend, args.model, missing_model=missing, serve=getattr(args, "serve", None))
+    app = EmberApp(backend, args.model, missing_model=missing, serve=getattr(args, "serve", None),
+                   served_by=getattr(args, "served_by", ""))
     app.session.keep_alive = getattr(args, "keepalive", None)
     app.session.state.think = getattr(args, "think", None)
     try:

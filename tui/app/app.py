@@ -59,7 +59,8 @@ class EmberApp(App):
                  history: History | None = None, personas: list | None = None,
                  theme_dirs: tuple = (), keymap: dict[str, str] | None = None,
                  load_model: bool = True, persona_dir: Path | None = None,
-                 remotes: dict | None = None, missing_model: str = "", serve: str | None = None) -> None:
+                 remotes: dict | None = None, missing_model: str = "", serve: str | None = None,
+                 served_by: str = "") -> None:
         alt_digits_as_keys()
         super().__init__()
         from ember.backend.config import load_config
@@ -84,6 +85,7 @@ class EmberApp(App):
         self.load_model = load_model
         self.missing_model = missing_model  # why the chosen model cannot be used: start on the library
         self.serve_at = serve  # serve the API from this process at start (""= the configured address)
+        self.served_by = served_by  # the `ember serve` running here that the backend talks to, if it does
         self.api_server: ApiServer | None = None
         self._theme_chosen = False  # the choice persists only once the user makes one
         self._bindings = self._with_persona_titles()
@@ -142,6 +144,9 @@ class EmberApp(App):
         self.push_screen(ChatScreen())
         for problem in self.problems:
             self.notify(problem, severity="warning", timeout=10)
+        if self.served_by:
+            self.notify(f"Using the models of the {self.served_by} already running here (loaded once for both; "
+                        "--in-process loads them in this app)", timeout=8)
         if self.serve_at is not None:
             self.toggle_serving()
         if self.missing_model:
@@ -243,6 +248,12 @@ class EmberApp(App):
     @property
     def serving(self) -> str:
         return self.api_server.url if self.api_server is not None and self.api_server.running else ""
+
+    def set_think(self, think: bool) -> None:
+        """Thinking on or off from the next answer, as /set think and /set nothink do."""
+        self.session.state.think = think
+        self.notify("Thinking on: a thinking model thinks before it answers" if think
+                    else "Thinking off: a thinking model answers without thinking")
 
     # themes --------------------------------------------------------------------------------
 

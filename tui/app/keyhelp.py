@@ -31,6 +31,8 @@ ROWS: tuple[KeyRow, ...] = (
     KeyRow(("edit_last",), "", "take the last message back into the prompt to edit and resend it"),
     KeyRow(("copy_code", "pick_code"), "", "copy the last code block / choose a code block to copy"),
     KeyRow(("new_chat",), "", "a new conversation"),
+    KeyRow(("thinking",), "", "open or fold the thinking of a thinking model's answers (dimmed, above each "
+                              "answer); `/set think` / `/set nothink` switch thinking on or off"),
     KeyRow(tuple(f"persona_{n}" for n in range(1, PERSONA_SLOTS + 1)) + ("persona_none",), "",
            "switch to persona 1…9 (the order of `modelfiles/`), or to none; the conversation stays"),
     KeyRow(("personas",), "", "the persona picker"),

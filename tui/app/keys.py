@@ -48,6 +48,7 @@ CHAT_KEYS: tuple[Key, ...] = (
     Key("copy_code", "ctrl+y", "copy_code", "Copy"),
     Key("pick_code", "alt+y", "pick_code", "Copy a block…", show=False),
     Key("new_chat", "ctrl+n", "new_chat", "New chat", show=False),
+    Key("thinking", "ctrl+t", "toggle_thinking", "Show or fold the thinking", show=False),
 )
 
 ALL_IDS = {k.id for k in APP_KEYS + CHAT_KEYS}

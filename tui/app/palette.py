@@ -42,16 +42,26 @@ class BindingsProvider(Provider):
 
 
 class AppCommandsProvider(Provider):
-    """What the app does that has no key: serving the API from this process, on or off."""
+    """What the app does that has no key: serving the API from this process, and thinking, on or off."""
 
     def _commands(self) -> list[tuple[str, str, IgnoreReturnCallbackType]]:
         serving = getattr(self.app, "serving", None)
         if serving is None:
             return []
         if serving:
-            return [("Stop serving the API", f"now on {serving}", ember_app(self).toggle_serving)]
-        return [("Serve the API from this app", "Ollama's and OpenAI's, sharing the loaded models",
-                 ember_app(self).toggle_serving)]
+            commands = [("Stop serving the API", f"now on {serving}", ember_app(self).toggle_serving)]
+        else:
+            commands = [("Serve the API from this app", "Ollama's and OpenAI's, sharing the loaded models",
+                         ember_app(self).toggle_serving)]
+        return commands + self._think_commands()
+
+    def _think_commands(self) -> list[tuple[str, str, IgnoreReturnCallbackType]]:
+        app = ember_app(self)
+        if app.session.state.think is False:
+            return [("Thinking: on", "let a thinking model think before it answers (/set think)",
+                     partial(app.set_think, True))]
+        return [("Thinking: off", "a thinking model answers without thinking (/set nothink)",
+                 partial(app.set_think, False))]
 
     async def discover(self) -> Hits:
         for label, help_text, run in self._commands():

@@ -242,8 +242,9 @@ class ChatSession:
                     thoughts.append(chunk.thinking)
                     if chunk.done:
                         self.last_timings = chunk.timings
-                    elif chunk.text and (now := time.monotonic()) >= next_save and epoch == self._epoch:
-                        row = self._save_partial(row, "".join(parts), author)
+                    elif ((chunk.text or chunk.thinking) and (now := time.monotonic()) >= next_save
+                          and epoch == self._epoch):
+                        row = self._save_partial(row, "".join(parts), "".join(thoughts), author)
                         next_save = now + PARTIAL_SAVE_INTERVAL
                     yield chunk
         finally:
@@ -259,10 +260,10 @@ class ChatSession:
                 else:
                     self._persist(message)
 
-    def _save_partial(self, row: int | None, text: str, author: Author) -> int | None:
+    def _save_partial(self, row: int | None, text: str, thinking: str, author: Author) -> int | None:
         if row is None:
-            return self._store("assistant", text, author.persona)
-        self._update(row, text)
+            return self._store("assistant", text, author.persona, thinking)
+        self._update(row, text, thinking)
         return row
 
     def _update(self, row: int, text: str, thinking: str | None = None) -> None:

@@ -41,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--version", action="store_true", help="show the version and exit")
     parser.add_argument("--host", help="use the server at this URL (Ollama- or OpenAI-compatible), or a named remote")
     parser.add_argument("--api", choices=["ollama", "openai"], help="the server's protocol (default: detected)")
+    parser.add_argument("--in-process", action="store_true",
+                        help="load the models in this process even when an `ember serve` runs on this machine "
+                             "(also EMBER_IN_PROCESS=1)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     run = sub.add_parser("run", help="run a model: answer a prompt, or chat")
@@ -113,6 +116,13 @@ def open_backend(args: argparse.Namespace) -> Backend:
               file=sys.stderr)
     if api:
         raise EmberError("--api says which protocol the --host server speaks; give --host URL too")
+    from ember.tui.cli.localserver import running_server_backend
+
+    served = running_server_backend(getattr(args, "command", None), config.host, config.api_key,
+                                    getattr(args, "in_process", False))
+    if served is not None:  # as Ollama's CLI does: the server running here has the models, loaded once
+        args.served_by = served.transport.label
+        return served
     from ember.backend.local.local_backend import LocalBackend
 
     if answers_once(args):  # one answer, then the process ends: one sequence is all it can use

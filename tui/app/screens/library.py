@@ -15,6 +15,7 @@ from ember.tui.app.endpoints import HOME, LIBRARY_PROBE_TIMEOUT
 from ember.tui.app.pathsuggest import PathSuggester, suggested_model_name
 from ember.tui.app.screens.ask import AskScreen
 from ember.tui.app.screens.confirm import ConfirmScreen
+from ember.tui.app.screens.librarycolumns import COLUMNS, columns_for
 from ember.tui.cli.format import human_size
 from textual import on, work
 from textual.app import ComposeResult
@@ -23,7 +24,6 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Label, ProgressBar, Static
 
-COLUMNS = ("NAME", "SIZE", "QUANT", "FAMILY", "PARAMS", "CTX", "MODIFIED")
 Row = tuple[str, str]  # (endpoint, model name); an empty name is the group's heading
 
 
@@ -95,6 +95,7 @@ class LibraryScreen(Screen):
         self.rows: list[Row] = []
         self.show_modelfile = False
         self.probing: set[str] = set()  # remotes whose answer is awaited
+        self.columns: tuple[str, ...] = COLUMNS  # those shown: what fits the terminal's width
         self.wanted: Row | None = None
 
     def compose(self) -> ComposeResult:
@@ -112,15 +113,34 @@ class LibraryScreen(Screen):
         return self.query_one(DataTable)
 
     def on_mount(self) -> None:
-        for column in COLUMNS:
-            # CTX arrives after the rows: a fixed width (up to 1048576), as a cell's wider value
-            # does not always widen an auto-sized column's rows already drawn
-            self.table.add_column(column, key=column, width=7 if column == "CTX" else None)
+        self.add_columns()
         self.table.focus()
         self.wanted = (ember_app(self).endpoint, ember_app(self).session.model)  # the cursor starts on it once it is listed
         self.show_rows()
         self.reload()
         self.probe_remotes()
+
+    def add_columns(self) -> None:
+        """The columns that fit the terminal (a narrow one drops the least needed first)."""
+        self.columns = columns_for(self.app.size.width, self.name_width())
+        for column in self.columns:
+            # CTX arrives after the rows: a fixed width (up to 1048576), as a cell's wider value
+            # does not always widen an auto-sized column's rows already drawn
+            self.table.add_column(column, key=column, width=7 if column == "CTX" else None)
+
+    def name_width(self) -> int:
+        indent = 2 if self.endpoints.remotes else 0
+        return max([12, *(len(m.name) + indent for m in self.models)])
+
+    def on_resize(self) -> None:
+        self.fit_columns()
+
+    def fit_columns(self) -> None:
+        """After a resize, or when the names listed change: the columns again, if others fit now."""
+        if self.is_mounted and columns_for(self.app.size.width, self.name_width()) != self.columns:
+            self.table.clear(columns=True)
+            self.add_columns()
+            self.show_rows()
 
     @property
     def endpoints(self):
@@ -150,9 +170,11 @@ class LibraryScreen(Screen):
         def model(endpoint: str, summary: ModelSummary, ctx: str) -> None:
             rows.append((endpoint, summary.name))
             modified = time.strftime("%Y-%m-%d", time.localtime(summary.modified_at)) if summary.modified_at else ""
-            table.add_row(f"  {summary.name}" if grouped else summary.name, human_size(summary.size) if summary.size else "",
-                          summary.details.quantization_level, summary.details.family,
-                          summary.details.parameter_size, ctx, modified, key=row_key((endpoint, summary.name)))
+            cells = dict(zip(COLUMNS, (f"  {summary.name}" if grouped else summary.name,
+                                       human_size(summary.size) if summary.size else "",
+                                       summary.details.quantization_level, summary.details.family,
+                                       summary.details.parameter_size, ctx, modified), strict=True))
+            table.add_row(*(cells[c] for c in self.columns), key=row_key((endpoint, summary.name)))
 
         grouped = bool(self.endpoints.remotes)  # without remotes the library is one plain list
         if grouped:
@@ -193,13 +215,15 @@ class LibraryScreen(Screen):
             self.notify(str(exc), severity="error")
             return
         self.show_rows(select=(HOME, select) if select else None)
+        self.fit_columns()
         for model in self.models:
             try:
                 info = await self.endpoints.home.show(model.name)
             except EmberError:
                 continue
             self.infos[model.name] = info
-            self.table.update_cell(row_key((HOME, model.name)), "CTX", context_length(info))
+            if "CTX" in self.columns:
+                self.table.update_cell(row_key((HOME, model.name)), "CTX", context_length(info))
         self.show_details()
 
     @on(DataTable.RowHighlighted)

@@ -73,6 +73,9 @@ class PromptInput(TextArea):
             event.stop()
             event.prevent_default()
             if self.text.strip():
-                self.post_message(self.Submitted(self.text))
+                # emptied here, before the next key: what is typed (or pasted) right after Enter is the next message
+                text = self.text
+                self.clear()
+                self.post_message(self.Submitted(text))
             return
         await super()._on_key(event)

@@ -18,6 +18,7 @@ class Status:
     context_estimated: bool = False  # context_used is an estimate until an answer's count arrives
     num_ctx: int = 0
     serving: str = ""  # the URL the app serves the API on, when it does
+    served_by: str = ""  # the `ember serve` running here that the chat uses ("ember serve 127.0.0.1:11434")
     first_token_ms: float = 0.0  # time to first token, when the answer's timings carry it (remotes)
 
     def render(self, width: int = 0) -> str:
@@ -38,6 +39,8 @@ class Status:
             parts.append((7, f"ctx {'~' if self.context_estimated else ''}{self.context_used}/{self.num_ctx}"))
         if self.serving:
             parts.append((3, f"API {self.serving.removeprefix('http://')}"))
+        if self.served_by:
+            parts.append((3, f"via {self.served_by}"))
         line = " · ".join(text for _, text in parts)
         while width and len(line) > width and len(parts) > 1:
             parts.remove(min(parts[1:], key=lambda part: part[0]))

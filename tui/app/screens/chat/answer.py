@@ -14,6 +14,7 @@ from ember.backend.asyncbridge import closing
 from ember.backend.errors import EmberError
 from ember.backend.types import Chunk
 from ember.tui.app.framepacer import FramePacer
+from ember.tui.app.screens.chat.thinking import ThinkingFeed
 from ember.tui.app.widgets.message_view import MessageView
 from textual.screen import Screen
 from textual.timer import Timer
@@ -45,6 +46,7 @@ class AnswerStream:
     view: MessageView
     show_status: Callable[..., None]  # the screen's refresh_status
     context_before: int = 0  # the context the request fills (an estimate), for the gauge as it grows
+    thinking: ThinkingFeed | None = None  # where a thinking model's thinking goes, on the same frames
     result: AnsweredText = field(default_factory=AnsweredText)
 
     async def run(self, source: AsyncIterator[Chunk]) -> AnsweredText:
@@ -56,14 +58,17 @@ class AnswerStream:
         pacer = FramePacer()
         finished = False
         timer: Timer | None = None
+        thinking = self.thinking or ThinkingFeed(self.view, "", hidden=True)
 
         async def flush() -> None:
             nonlocal timer
             if finished:
                 return
             if result.pieces > 1:
-                self.show_status(state="answering", tokens_per_second=result.rate,
+                self.show_status(state="thinking" if thinking.streaming else "answering",
+                                 tokens_per_second=result.rate,
                                  context_used=self.context_before + result.pieces, context_estimated=True)
+            await thinking.flush()
             if pending:
                 text = "".join(pending)
                 pending.clear()
@@ -75,12 +80,16 @@ class AnswerStream:
         try:
             async with closing(source) as chunks:
                 async for chunk in chunks:
-                    if chunk.text:
+                    if chunk.text or chunk.thinking:
                         if not result.started:
                             result.started = time.perf_counter()
                         result.pieces += chunk.pieces
-                        parts.append(chunk.text)
-                        pending.append(chunk.text)
+                        if chunk.thinking:  # it comes first, even within one chunk
+                            thinking.add(chunk.thinking)
+                        if chunk.text:
+                            thinking.answer_began()
+                            parts.append(chunk.text)
+                            pending.append(chunk.text)
                     if chunk.done:
                         result.final = chunk
                     elif (wait := pacer.due - time.perf_counter() - GATHER_EARLY) > 0:
@@ -99,15 +108,16 @@ class AnswerStream:
             timer.stop()
             result.ended = time.perf_counter()
             result.text = "".join(parts)
-            await self._settle(stream)
+            await self._settle(stream, thinking)
         return result
 
-    async def _settle(self, stream) -> None:
+    async def _settle(self, stream, thinking: ThinkingFeed) -> None:
         try:
             await stream.stop()
+            await thinking.settle()
             if self.result.text:
                 await self.view.set_text(self.result.text)  # one full parse: the stream may have left the tail unrendered
-            else:
+            elif thinking.widget is None:
                 await self.view.remove()
         except Exception:  # the app is closing: the session has already kept the answer
             pass

@@ -18,7 +18,9 @@ from ember.tui.app.screens.chat.codecopy import copy_last_block, pick_block_to_c
 from ember.tui.app.screens.chat.commands import TabCompletion, run_in_chat
 from ember.tui.app.screens.chat.contextgauge import ContextGauge
 from ember.tui.app.screens.chat.drafts import DraftKeeper
+from ember.tui.app.screens.chat.thinking import ThinkingFeed, set_thinking_open, show_stored_thinking
 from ember.tui.app.screens.chat.welcome import Welcome, welcome_text
+from ember.tui.app.widgets.fitted_footer import FittedFooter
 from ember.tui.app.widgets.message_view import MessageView
 from ember.tui.app.widgets.prompt_input import PromptInput
 from ember.tui.app.widgets.status_line import StatusLine
@@ -30,7 +32,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 if TYPE_CHECKING:
     from ember.tui.app.app import EmberApp
@@ -59,13 +61,14 @@ class ChatScreen(Screen):
         self.tab = TabCompletion()
         self.gauge = ContextGauge()
         self.drafts: DraftKeeper | None = None
+        self.thinking_open = False  # the thinking above answers is folded until the thinking key opens it
 
     def compose(self) -> ComposeResult:
         yield VerticalScroll(id="conversation")
         yield PromptInput(id="prompt")
         yield Static("", id="hint", markup=False)
         yield StatusLine(id="status")
-        yield Footer(compact=True, show_command_palette=False)
+        yield FittedFooter(compact=True, show_command_palette=False)
 
     @property
     def ember(self) -> EmberApp:
@@ -142,7 +145,9 @@ class ChatScreen(Screen):
         await self.conversation.remove_children()
         self.prompt.earlier = [t.content for t in session.turns if t.role == "user"]
         for turn in session.turns:
-            await self.add_view(turn.role, turn.content, session.author(turn))
+            view = await self.add_view(turn.role, turn.content, session.author(turn))
+            if turn.thinking and not session.state.hide_thinking:
+                await show_stored_thinking(view, turn.thinking, self.thinking_key(), self.thinking_open)
         self.conversation.scroll_end(animate=False)
         self.gauge.reset()
         self.refresh_status(state="", tokens_per_second=0.0, **self.context_estimate())
@@ -167,7 +172,9 @@ class ChatScreen(Screen):
         num_ctx = session.value("num_ctx")
         self.query_one(StatusLine).show(model=session.model, endpoint=self.ember.endpoint,
                                         persona=session.persona_title, num_ctx=num_ctx,
-                                        serving=self.ember.serving, **changes)
+                                        serving=self.ember.serving,
+                                        served_by=self.ember.served_by if not self.ember.endpoint else "",
+                                        **changes)
 
     # the prompt ----------------------------------------------------------------------------
 
@@ -175,11 +182,13 @@ class ChatScreen(Screen):
     async def send(self, event: PromptInput.Submitted) -> None:
         if self.answering:
             self.notify(STILL_ANSWERING, severity="warning")
+            if not self.prompt.text:  # the message stays in the prompt, to send once the answer ends
+                self.prompt.text = event.text
+                self.prompt.move_cursor(self.prompt.document.end)
             return
         text = multiline_body(event.text).strip()
         self.prompt.remember(event.text.strip())
-        self.prompt.clear()
-        self.save_draft_now("")
+        self.save_draft_now(self.prompt.text)
         if not text:
             return
         if is_command(text):
@@ -267,7 +276,9 @@ class ChatScreen(Screen):
         self.answering = True
         before = self.context_estimate()
         self.refresh_status(state="thinking", tokens_per_second=0.0, first_token_ms=0.0, **before)
-        stream = AnswerStream(self, view, self.refresh_status, context_before=int(before["context_used"]))
+        thinking = ThinkingFeed(view, self.thinking_key(), self.thinking_open, self.ember.session.state.hide_thinking)
+        stream = AnswerStream(self, view, self.refresh_status, context_before=int(before["context_used"]),
+                              thinking=thinking)
         try:
             await stream.run(source or self.ember.session.answer())
         finally:
@@ -288,6 +299,22 @@ class ChatScreen(Screen):
             await view.add_figures(answer_figures(timings), verbose)
         except Exception:  # the app is closing
             pass
+
+    # thinking ------------------------------------------------------------------------------
+
+    def thinking_key(self) -> str:
+        from ember.tui.app.keyhelp import DEFAULTS
+        from ember.tui.app.keys import key_label
+
+        return key_label(self.ember.keymap.get("thinking", DEFAULTS["thinking"]).split(",")[0])
+
+    def action_toggle_thinking(self) -> None:
+        """Open or fold the thinking above every answer, and above the answers to come."""
+        self.thinking_open = not self.thinking_open
+        if not set_thinking_open(self.views(), self.thinking_open):
+            think = self.ember.session.state.think
+            self.notify("No thinking to show yet: a thinking model's answers have it"
+                        + (" (thinking is off: /set think)" if think is False else ""), timeout=5)
 
     # actions -------------------------------------------------------------------------------
 
