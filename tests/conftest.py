@@ -62,3 +62,25 @@ def runner(smollm2_gguf: Path):
     loaded = Runner(smollm2_gguf, num_ctx=2048)
     yield loaded
     loaded.close()
+
+
+VISION_MODEL = "seer:latest"
+
+
+@pytest.fixture(scope="session")
+def projector_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny random-weight vision projector for SmolLM2 (tests/visionfixture.py), built once."""
+    from tests.visionfixture import write_projector
+
+    return write_projector(tmp_path_factory.mktemp("vision") / "mmproj-ember-test-f32.gguf")
+
+
+@pytest.fixture(scope="session")
+def vision_model(models_dir: Path, projector_gguf: Path) -> str:
+    """SmolLM2 with that projector, made as Ollama makes one: a Modelfile with a second FROM."""
+    from ember.backend.models.create import create_model
+
+    modelfile = f"FROM {DEFAULT_MODEL}\nFROM {projector_gguf}\n"
+    for _event in create_model(ModelStore(models_dir), parse_name(VISION_MODEL), modelfile, projector_gguf.parent):
+        pass
+    return VISION_MODEL

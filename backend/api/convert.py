@@ -182,7 +182,17 @@ def show_response(info: ModelInfo, verbose: bool) -> dict[str, Any]:
             "capabilities": info.capabilities, "modified_at": timestamp(info.modified_at)}
     if info.messages:
         data["messages"] = [{"role": m.role, "content": m.content} for m in info.messages]
+    if info.projector_info:
+        data["projector_info"] = info.projector_info
     return data
+
+
+def data_url_base64(url: str, what: str) -> str:
+    """The base64 data of an image sent as a data: URL (OpenAI's image_url, the Responses input_image)."""
+    if not url.startswith("data:") or ";base64," not in url:
+        raise InvalidRequest(f"{what} must be a data URL (data:image/png;base64,…): ember fetches no URLs and "
+                             "keeps no files")
+    return url.split(";base64,", 1)[1]
 
 
 def _quoted(text: str) -> str:

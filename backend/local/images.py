@@ -11,7 +11,8 @@ import hashlib
 import io
 from collections.abc import Iterable
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ember.backend.engine.images import Image
 from ember.backend.errors import InvalidRequest
@@ -86,3 +87,11 @@ def media_tokens(turn: Turn, runner: Runner, prompt: str, images: list[Image], a
     turn.media = runner.tokenize_media(prompt, images, add_special=add_special).after(context or [])
     check_fits(turn.media.tokens, turn.options, runner.num_ctx)
     return turn.media.tokens
+
+
+def projector_info(path: Path) -> dict[str, Any]:
+    """`show`'s projector_info, as Ollama gives it: the projector GGUF's metadata, long arrays left out."""
+    from ember.backend.store.ggufmeta import read_gguf_metadata
+
+    kv = read_gguf_metadata(path)
+    return {k: v for k, v in kv.items() if not (isinstance(v, list) and len(v) > 64)}

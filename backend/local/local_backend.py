@@ -16,7 +16,13 @@ from ember.backend.config import Config
 from ember.backend.engine.scheduler import ModelKey, Scheduler, parse_keep_alive
 from ember.backend.engine.thinking import split_chunk
 from ember.backend.errors import EmberError, InvalidRequest, ModelNotFound
-from ember.backend.local.images import decode_images, media_tokens, message_images, with_markers
+from ember.backend.local.images import (
+    decode_images,
+    media_tokens,
+    message_images,
+    projector_info,
+    with_markers,
+)
 from ember.backend.local.integrity import BlobVerifier
 from ember.backend.local.requestlimits import (
     check_capabilities,
@@ -155,6 +161,7 @@ class LocalBackend(Backend):
             modelfile=modelfile_for_record(record),
             modified_at=record.modified,
             capabilities=record.capabilities,
+            projector_info=await run_blocking(projector_info, record.projector) if record.projector else {},
         )
 
     async def copy(self, source: str, destination: str) -> None:
