@@ -247,7 +247,9 @@ class History:
         rows = self.db.execute(
             "SELECT id, conversation_id, role, content, created, model, persona, thinking, images FROM messages "
             "WHERE conversation_id = ? ORDER BY id", (conversation_id,))
-        return [StoredMessage(*row[:8], images=_images_from(row[8])) for row in rows]
+        return [StoredMessage(row["id"], row["conversation_id"], row["role"], row["content"], row["created"],
+                              row["model"], row["persona"], row["thinking"], _images_from(row["images"]))
+                for row in rows]
 
     # search and export -----------------------------------------------------------------------
 
