@@ -65,6 +65,8 @@ def test_ember_run_sends_the_images_a_prompt_names_to_a_model_that_sees(models_d
     assert "Added image 'cat.png'" in out.stderr and "Traceback" not in out.stderr
     counted = re.search(r"prompt eval count:\s+(\d+) token", out.stderr)
     assert counted and int(counted.group(1)) > 16  # the image's 16 positions were read with the text
+    shown = ember("show", vision_model, cwd=pictures)
+    assert "Projector" in shown.stdout and "vision" in shown.stdout and "576" in shown.stdout
     plain = ember("run", short(models_dir, "smollm2:135m"), "describe ./cat.png", cwd=pictures)
     assert plain.returncode == 0 and "Added image" not in plain.stderr  # a model that cannot see: the path is text
 
