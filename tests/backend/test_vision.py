@@ -109,3 +109,17 @@ def test_a_second_from_must_be_a_projector_and_a_third_is_refused(models_dir: Pa
         parse_modelfile(f"FROM a\nFROM {projector_gguf}\nFROM {projector_gguf}\n")
     with pytest.raises(ModelfileError, match="over the API"):
         list(create_model(store, parse_name("notseer"), f"FROM smollm2:135m\nFROM {projector_gguf}\n", None))
+
+
+async def test_an_image_turn_and_a_text_turn_decode_side_by_side(backend, vision_model):
+    import asyncio
+
+    longer = {**QUICK, "num_predict": 12}
+    (_, seen), (_, plain) = await asyncio.gather(
+        answer(backend, ChatRequest(model=vision_model, options=longer,
+                                    messages=[Message("user", "Look.", images=[png_base64(seed=31)])])),
+        answer(backend, ChatRequest(model=vision_model, options=longer,
+                                    messages=[Message("user", "No picture here, just text.")])))
+    assert seen.done and plain.done
+    assert seen.timings.prompt_eval_count > IMAGE_TOKENS
+    assert plain.timings.eval_count >= 1
