@@ -89,3 +89,23 @@ def test_errors_are_one_line(server: str, vision_model: str, model: str | None, 
         reply = httpx.post(server + path, json={"model": model or vision_model, "stream": False, **body}, timeout=60)
         assert reply.status_code == status, reply.text
         assert error in reply.json()["error"] and "\n" not in reply.json()["error"]
+
+
+def test_the_ollama_client_creates_a_vision_model_from_an_uploaded_projector(
+        ollama_client: ollama.Client, projector_gguf: Path, server: str) -> None:
+    digest = ollama_client.create_blob(projector_gguf)
+    ollama_client.create("api/seer", from_=MODEL, files={"mmproj-test-f32.gguf": digest})
+    try:
+        shown = ollama_client.show("api/seer")
+        assert "vision" in (shown.capabilities or [])
+        seen = ollama_client.generate(model="api/seer", prompt="What is it?", images=[png_bytes(seed=41)],
+                                      options=QUICK)
+        assert seen.done and seen.prompt_eval_count > IMAGE_TOKENS
+    finally:
+        ollama_client.delete("api/seer")
+    two = httpx.post(server + "/api/create", timeout=60, json={"model": "api/two", "from": MODEL, "stream": False,
+                                                               "files": {"mmproj-a.gguf": digest, "mmproj-b.gguf": digest}})
+    assert two.status_code == 400 and "more than one projector" in two.json()["error"]
+    model_file = httpx.post(server + "/api/create", timeout=60, json={
+        "model": "api/notproj", "from": MODEL, "stream": False, "modelfile": f"FROM {MODEL}\nFROM /etc/passwd\n"})
+    assert model_file.status_code == 400 and "over the API" in model_file.json()["error"]
