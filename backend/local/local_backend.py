@@ -406,6 +406,8 @@ class LocalBackend(Backend):
             generator = any(resident is r for r in self.scheduler.residents())  # not an embedder
             plan = self.offload.get(resident.key) if generator else None
             size, size_vram = (plan.total_bytes, plan.size_vram) if plan else (size, 0)
+            if plan and resident.key.projector is not None:  # the projector is loaded beside the weights
+                size += resident.key.projector.stat().st_size
             listed = next((m for m in result if m.name == resident.name), None)
             if listed is not None:  # its embedding context: one model, one row, as Ollama shows it
                 listed.size += size
