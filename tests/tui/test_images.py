@@ -60,15 +60,23 @@ def short(models_dir: Path, base: str) -> str:
 
 def test_ember_run_sends_the_images_a_prompt_names_to_a_model_that_sees(models_dir: Path, vision_model: str,
                                                                           pictures: Path) -> None:
-    out = ember("run", short(models_dir, vision_model), "--verbose", "describe ./cat.png", cwd=pictures)
-    assert out.returncode == 0, out.stderr
-    assert "Added image 'cat.png'" in out.stderr and "Traceback" not in out.stderr
-    counted = re.search(r"prompt eval count:\s+(\d+) token", out.stderr)
-    assert counted and int(counted.group(1)) > 16  # the image's 16 positions were read with the text
-    shown = ember("show", vision_model, cwd=pictures)
-    assert "Projector" in shown.stdout and "vision" in shown.stdout and "576" in shown.stdout
-    plain = ember("run", short(models_dir, "smollm2:135m"), "describe ./cat.png", cwd=pictures)
-    assert plain.returncode == 0 and "Added image" not in plain.stderr  # a model that cannot see: the path is text
+    from ember.backend.store.modelstore import ModelStore
+    from ember.backend.store.names import parse_name
+
+    seer, plain_model = short(models_dir, vision_model), short(models_dir, "smollm2:135m")
+    try:
+        out = ember("run", seer, "--verbose", "describe ./cat.png", cwd=pictures)
+        assert out.returncode == 0, out.stderr
+        assert "Added image 'cat.png'" in out.stderr and "Traceback" not in out.stderr
+        counted = re.search(r"prompt eval count:\s+(\d+) token", out.stderr)
+        assert counted and int(counted.group(1)) > 16  # the image's 16 positions were read with the text
+        shown = ember("show", vision_model, cwd=pictures)
+        assert "Projector" in shown.stdout and "vision" in shown.stdout and "576" in shown.stdout
+        plain = ember("run", plain_model, "describe ./cat.png", cwd=pictures)
+        assert plain.returncode == 0 and "Added image" not in plain.stderr  # a model that cannot see: the path is text
+    finally:
+        for name in (seer, plain_model):
+            ModelStore(models_dir).delete(parse_name(name))
 
 
 async def test_image_command_attaches_and_history_keeps_which_images(backend, vision_model: str, pictures: Path,
