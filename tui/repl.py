@@ -119,6 +119,8 @@ class Repl:
                 continue
             for image in images:
                 print(f"Added image '{image.path}'")
+            if self.session.images.warning:
+                print(self.session.images.warning, file=sys.stderr)
             await self._show_answer(self.session.send(text, images))
 
     async def _show_answer(self, chunks) -> None:  # type: ignore[no-untyped-def]

@@ -85,6 +85,9 @@ async def test_image_command_attaches_and_history_keeps_which_images(backend, vi
     blind = ChatSession(backend, ChatState(model="smollm2:135m"), history=history)
     refused = await run_command(blind, f"/image {pictures / 'cat.png'}")
     assert refused.error and "cannot see images" in refused.text and not blind.images.pending
+    kept, none = await blind.take_images(f"what is {pictures / 'cat.png'}?")
+    assert kept == f"what is {pictures / 'cat.png'}?" and none == []  # as Ollama: the path stays text
+    assert "cannot see images: cat.png is sent as text" in blind.images.warning
 
     session = ChatSession(backend, ChatState(model=vision_model), history=history)
     session.overrides.update({"num_predict": 3, "temperature": 0.0})

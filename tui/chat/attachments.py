@@ -15,6 +15,7 @@ class Attachments:
         self.backend = backend
         self.pending: list[Attached] = []
         self._sees: dict[str, bool] = {}
+        self.warning = ""  # what the last `take` left as text for a model that cannot see
 
     async def sees(self, model: str) -> bool:
         """Whether `model` reads images (capability `vision`), asked once per model."""
@@ -35,8 +36,11 @@ class Attachments:
         """The message's text and its images: those attached, then the image paths in the text (for a
         model that sees; for one that does not, a path stays text, as in Ollama)."""
         found: list[Attached] = []
+        self.warning = ""
         if await self.sees(model):
             text, found = extract_images(text)
+        elif named := extract_images(text)[1]:
+            self.warning = f"{model} cannot see images: {named[0].path.name} is sent as text, not as an image"
         images, self.pending = self.pending + found, []
         return text, images
 

@@ -187,6 +187,8 @@ class ChatScreen(Screen):
         except EmberError as exc:
             self.notify(str(exc), severity="error")
             return
+        if self.ember.session.images.warning:
+            self.notify(self.ember.session.images.warning, severity="warning")
         self.ember.session.add_user(text, images)
         await self.add_view("user", with_image_lines(text, images))
         self.start_answer()
