@@ -6,6 +6,7 @@ One file in the data directory (`history.db`), WAL journal, schema versions in `
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -37,6 +38,26 @@ class StoredMessage:
     model: str = ""
     persona: str = ""
     thinking: str = ""  # what an assistant answer thought before it answered
+    images: tuple[StoredImage, ...] = ()  # the images a user message had
+
+
+@dataclass(frozen=True)
+class StoredImage:
+    """An image a message had: where the file was, and its sha256 (the file is not copied)."""
+
+    path: str
+    digest: str
+
+
+def _images_json(images: tuple[StoredImage, ...] | list[StoredImage]) -> str:
+    return json.dumps([{"path": i.path, "digest": i.digest} for i in images]) if images else ""
+
+
+def _images_from(text: str) -> tuple[StoredImage, ...]:
+    try:
+        return tuple(StoredImage(str(i["path"]), str(i["digest"])) for i in json.loads(text)) if text else ()
+    except (ValueError, TypeError, KeyError):
+        return ()
 
 
 @dataclass(frozen=True)
@@ -89,7 +110,12 @@ def _v3(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE messages ADD COLUMN thinking TEXT NOT NULL DEFAULT ''")
 
 
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3)
+def _v4(db: sqlite3.Connection) -> None:
+    """Which images a message had (JSON: path and digest of each)."""
+    db.execute("ALTER TABLE messages ADD COLUMN images TEXT NOT NULL DEFAULT ''")
+
+
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4)
 
 
 def default_path() -> Path:
@@ -188,20 +214,22 @@ class History:
     # messages --------------------------------------------------------------------------------
 
     def add_message(self, conversation_id: int, role: str, content: str, *, model: str = "",
-                    persona: str = "", thinking: str = "") -> StoredMessage:
+                    persona: str = "", thinking: str = "",
+                    images: tuple[StoredImage, ...] = ()) -> StoredMessage:
         """Append and commit one message; the first user message titles an untitled conversation."""
         now = time.time()
         with self._saving(), self.db:
             self.db.execute("BEGIN IMMEDIATE")
             cursor = self.db.execute(
-                "INSERT INTO messages(conversation_id, role, content, created, model, persona, thinking) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)", (conversation_id, role, content, now, model, persona, thinking))
+                "INSERT INTO messages(conversation_id, role, content, created, model, persona, thinking, images) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (conversation_id, role, content, now, model, persona, thinking, _images_json(images)))
             title = " ".join(content.split())[:60] if role == "user" else ""
             self.db.execute(
                 "UPDATE conversations SET updated = ?, title = CASE WHEN title = '' THEN ? ELSE title END "
                 "WHERE id = ?", (now, title, conversation_id))
         return StoredMessage(int(cursor.lastrowid or 0), conversation_id, role, content, now, model, persona,
-                             thinking)
+                             thinking, tuple(images))
 
     def update_message(self, message_id: int, content: str, *, thinking: str | None = None) -> None:
         """Rewrite a message's text (an answer saved as it streams); its thinking too when given."""
@@ -217,9 +245,11 @@ class History:
 
     def messages(self, conversation_id: int) -> list[StoredMessage]:
         rows = self.db.execute(
-            "SELECT id, conversation_id, role, content, created, model, persona, thinking FROM messages "
+            "SELECT id, conversation_id, role, content, created, model, persona, thinking, images FROM messages "
             "WHERE conversation_id = ? ORDER BY id", (conversation_id,))
-        return [StoredMessage(*row) for row in rows]
+        return [StoredMessage(row["id"], row["conversation_id"], row["role"], row["content"], row["created"],
+                              row["model"], row["persona"], row["thinking"], _images_from(row["images"]))
+                for row in rows]
 
     # search and export -----------------------------------------------------------------------
 

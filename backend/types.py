@@ -165,6 +165,7 @@ class ModelInfo:
     modelfile: str
     modified_at: float
     capabilities: list[str] = field(default_factory=list)
+    projector_info: dict[str, Any] = field(default_factory=dict)  # the vision projector's GGUF metadata
 
 
 @dataclass

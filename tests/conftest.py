@@ -63,3 +63,31 @@ def runner(smollm2_gguf: Path):
     loaded = Runner(smollm2_gguf, num_ctx=2048)
     yield loaded
     loaded.close()
+
+
+VISION_MODEL = "seer:latest"
+
+
+@pytest.fixture(scope="session")
+def projector_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny random-weight vision projector for SmolLM2 (tests/visionfixture.py), built once."""
+    from tests.visionfixture import write_projector
+
+    return write_projector(tmp_path_factory.mktemp("vision") / "mmproj-ember-test-f32.gguf")
+
+
+@pytest.fixture(scope="module")
+def vision_model(backend, models_dir: Path, projector_gguf: Path):  # type: ignore[no-untyped-def]
+    """SmolLM2 with that projector, made as Ollama makes one: a Modelfile with a second FROM. Unloaded
+    and removed when the module ends, so later tests find only their own models."""
+    from ember.backend.models.create import create_model
+
+    store = ModelStore(models_dir)
+    modelfile = f"FROM {DEFAULT_MODEL}\nFROM {projector_gguf}\n"
+    for _event in create_model(store, parse_name(VISION_MODEL), modelfile, projector_gguf.parent):
+        pass
+    yield VISION_MODEL
+    key = backend._key(backend.record(VISION_MODEL))
+    backend.scheduler.unload(key)
+    backend.embedders.unload(key)
+    store.delete(parse_name(VISION_MODEL))

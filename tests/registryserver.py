@@ -189,6 +189,15 @@ SMOLLM2_SYSTEM = "You are a helpful assistant from the test registry."
 SMOLLM2_LICENSE = "Apache License 2.0 (test copy)"
 
 
+def _projector_bytes() -> bytes:
+    import tempfile
+
+    from tests.visionfixture import write_projector
+
+    with tempfile.TemporaryDirectory() as folder:
+        return write_projector(Path(folder) / "mmproj.gguf").read_bytes()
+
+
 def standard_registry(smollm2: Path) -> RegistryServer:
     """`library/smollm2:135m` (weights, template, params, system, license, messages), `someone/tiny:q4`
     (weights only), `someone/vision` (weights, projector, adapter) and `someone/legacy` (retired options)."""
@@ -205,8 +214,8 @@ def standard_registry(smollm2: Path) -> RegistryServer:
         (MESSAGES, Blob(json.dumps([{"role": "user", "content": "Hi"},
                                     {"role": "assistant", "content": "Hello!"}]).encode())),
     ], config)
-    # a projector and an adapter as Ollama ships them beside the weights (only kept and shown here, never run)
-    vision = RegistryModel([(MODEL, weights), (PROJECTOR, Blob(b"GGUF projector stand-in")),
+    # a projector (the tests' tiny one) and an adapter as Ollama ships them beside the weights
+    vision = RegistryModel([(MODEL, weights), (PROJECTOR, Blob(_projector_bytes())),
                             (ADAPTER, Blob(b"GGUF adapter stand-in"))], config)
     return RegistryServer({
         "library/smollm2:135m": full,

@@ -117,7 +117,16 @@ class Repl:
                 if outcome.answer is not None:
                     await self._show_answer(outcome.answer)
                 continue
-            await self._show_answer(self.session.send(text))
+            try:
+                text, images = await self.session.take_images(text)
+            except EmberError as exc:
+                print(f"Error: {exc}", file=sys.stderr)
+                continue
+            for image in images:
+                print(f"Added image '{image.path}'")
+            if self.session.images.warning:
+                print(self.session.images.warning, file=sys.stderr)
+            await self._show_answer(self.session.send(text, images))
 
     async def _show_answer(self, chunks) -> None:
         task = asyncio.ensure_future(stream_answer(chunks, show_thinking=not self.session.state.hide_thinking))

@@ -182,7 +182,17 @@ def show_response(info: ModelInfo, verbose: bool) -> dict[str, Any]:
             "capabilities": info.capabilities, "modified_at": timestamp(info.modified_at)}
     if info.messages:
         data["messages"] = [{"role": m.role, "content": m.content} for m in info.messages]
+    if info.projector_info:
+        data["projector_info"] = info.projector_info
     return data
+
+
+def data_url_base64(url: str, what: str) -> str:
+    """The base64 data of an image sent as a data: URL (OpenAI's image_url, the Responses input_image)."""
+    if not url.startswith("data:") or ";base64," not in url:
+        raise InvalidRequest(f"{what} must be a data URL (data:image/png;base64,…): ember fetches no URLs and "
+                             "keeps no files")
+    return url.split(";base64,", 1)[1]
 
 
 def _quoted(text: str) -> str:
@@ -191,19 +201,23 @@ def _quoted(text: str) -> str:
     return f'"""{text}"""'
 
 
-def _uploaded_model(files: dict[str, str] | None) -> str:
-    """The digest of the one GGUF that `files` names (uploaded first through /api/blobs)."""
-    if not files:
-        return ""
-    if len(files) != 1:
-        raise InvalidRequest(f'"files" names {len(files)} files; ember builds a model from one GGUF file')
-    (name, digest), = files.items()
-    if not name.lower().endswith(".gguf"):
-        raise InvalidRequest(f'"files" names {name}: ember builds models from GGUF files (.gguf)')
-    try:
-        return "sha256:" + parse_digest(digest)
-    except InvalidName as exc:
-        raise InvalidRequest(f'"files" names {name} as {digest!r}: {exc}') from None
+def _uploaded_files(files: dict[str, str] | None) -> tuple[str, str]:
+    """The digests of the GGUF weights and of the vision projector (a name holding "mmproj") that `files`
+    names, uploaded first through /api/blobs; "" for either that is not there."""
+    model = projector = ""
+    for name, digest in (files or {}).items():
+        if not name.lower().endswith(".gguf"):
+            raise InvalidRequest(f'"files" names {name}: ember builds models from GGUF files (.gguf)')
+        try:
+            checked = "sha256:" + parse_digest(digest)
+        except InvalidName as exc:
+            raise InvalidRequest(f'"files" names {name} as {digest!r}: {exc}') from None
+        kind = "projector" if "mmproj" in name.lower() else "model"
+        if (projector if kind == "projector" else model):
+            raise InvalidRequest(f'"files" names more than one {kind} file; ember builds a model from one GGUF '
+                                 'file and at most one vision projector (mmproj*.gguf)')
+        model, projector = (model, checked) if kind == "projector" else (checked, projector)
+    return model, projector
 
 
 def modelfile_from_fields(body: ollama.CreateRequest) -> str:
@@ -211,15 +225,16 @@ def modelfile_from_fields(body: ollama.CreateRequest) -> str:
     if body.adapters:
         raise InvalidRequest("ember cannot take uploaded adapters yet; run ember create with an ADAPTER line "
                              "on the machine that holds the file")
-    if body.from_ and body.files:
+    uploaded, projector = _uploaded_files(body.files)
+    if body.from_ and uploaded:
         raise InvalidRequest('give "from" (a model to build on) or "files" (an uploaded GGUF), not both')
-    base = body.from_ or _uploaded_model(body.files)
+    base = body.from_ or uploaded
     if any(c in base for c in "\r\n"):
         raise InvalidRequest('"from" is one model name, on one line')
     if not base:
         raise InvalidRequest('create needs "from" (the model to build on), "files" (an uploaded GGUF) or '
                              '"modelfile"')
-    lines = [f"FROM {base}"]
+    lines = [f"FROM {base}"] + ([f"FROM {projector}"] if projector else [])
     if body.template is not None:
         lines.append(f"TEMPLATE {_quoted(body.template)}")
     if body.system is not None:

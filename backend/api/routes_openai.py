@@ -33,12 +33,21 @@ def _options(body: openai.Sampling, max_tokens: int | None = None) -> dict[str, 
     return {k: v for k, v in values.items() if v is not None}
 
 
-def _text(content: str | list[openai.ContentPart] | None) -> str:
+def _content(content: str | list[openai.ContentPart] | None) -> tuple[str, list[str]]:
+    """The text and the images (base64) of a message's content."""
     if content is None or isinstance(content, str):
-        return content or ""
-    if any(part.type != "text" for part in content):
-        raise InvalidRequest("only text content parts are supported: ember runs text models only for now")
-    return "".join(part.text for part in content)
+        return content or "", []
+    texts, images = [], []
+    for part in content:
+        if part.type == "text":
+            texts.append(part.text)
+        elif part.type == "image_url" and part.image_url is not None:
+            url = part.image_url if isinstance(part.image_url, str) else part.image_url.url
+            images.append(convert.data_url_base64(url, "an image_url"))
+        else:
+            raise InvalidRequest(f"content parts of type {part.type!r} are not supported: send text and image_url "
+                                 "parts")
+    return "".join(texts), images
 
 
 def _message(m: openai.OAIMessage) -> Message:
@@ -50,7 +59,8 @@ def _message(m: openai.OAIMessage) -> Message:
             raise InvalidRequest(f"the arguments of tool call {call.function.name!r} are not JSON") from None
         calls.append({"function": {"name": call.function.name, "arguments": arguments}})
     role = "system" if m.role == "developer" else m.role
-    return Message(role, _text(m.content), tool_calls=calls, tool_name=m.name or "", thinking=m.reasoning or "")
+    text, images = _content(m.content)
+    return Message(role, text, images=images, tool_calls=calls, tool_name=m.name or "", thinking=m.reasoning or "")
 
 
 # OpenAI's efforts onto Ollama's think levels; "none" turns thinking off

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ember.backend.api.convert import gather_answer
+from ember.backend.api.convert import data_url_base64, gather_answer
 from ember.backend.api.deps import backend_of
 from ember.backend.api.streaming import chunks_of, first_and_rest, named_sse_response, until_disconnected
 from ember.backend.errors import EmberError, InvalidRequest
@@ -31,11 +31,7 @@ EFFORT: dict[str, bool | str] = {"none": False, "minimal": "low", "low": "low", 
 
 
 def _image(part: wire.ImagePart) -> str:
-    url = part.image_url or ""
-    if not url.startswith("data:") or ";base64," not in url:
-        raise InvalidRequest("an input_image must be a data URL (data:image/png;base64,…): ember fetches no "
-                             "URLs and keeps no files")
-    return url.split(";base64,", 1)[1]
+    return data_url_base64(part.image_url or "", "an input_image")
 
 
 def _content(content: str | list[Any]) -> tuple[str, list[str]]:

@@ -15,6 +15,7 @@ import time
 from collections import deque
 
 import llama_cpp as lc
+from ember.backend.engine.images import next_part, reuse_media_prefix
 from ember.backend.engine.slots import Request, Slot, fit, forget, pick_slot, reuse_prefix, shift
 from ember.backend.errors import EmberError
 from ember.backend.types import Chunk, Timings, TokenChoice, TokenLogprob
@@ -171,8 +172,10 @@ class BatchLoop:
             self._waiting.popleft()
             slot = pick_slot(free, request.prompt)
             slot.request, slot.pending, slot.logits_at = request, -1, -1
-            prompt = fit(request.prompt, request.options, self.num_ctx)
-            request.todo = reuse_prefix(self.memory, slot, prompt)
+            if request.media is None:
+                request.todo = reuse_prefix(self.memory, slot, fit(request.prompt, request.options, self.num_ctx))
+            else:  # an image is never cut: check_fits refused a prompt too long for the context
+                request.todo = reuse_media_prefix(self.memory, slot, request)
             request.prompt_count = len(request.todo)
             request.stops.num_ctx = self.num_ctx  # llama.cpp may round the context up
 
@@ -205,7 +208,10 @@ class BatchLoop:
             request = slot.request
             if request is None or not request.todo or n >= self.num_batch:
                 continue
-            part = request.todo[: self.num_batch - n]
+            if request.media is None:
+                part = request.todo[: self.num_batch - n]
+            else:
+                part = next_part(self.ctx, slot, self.num_batch - n, self.num_batch)
             del request.todo[: len(part)]
             base = len(slot.tokens)
             for i, t in enumerate(part):

@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import llama_cpp as lc
 from ember.backend.engine.batch import PIECE_BYTES, BatchLoop
@@ -26,6 +27,10 @@ from ember.backend.engine.tokens import tokenize
 from ember.backend.errors import EmberError, InvalidModelFile
 from ember.backend.parameters import Options
 from ember.backend.types import Chunk
+
+if TYPE_CHECKING:
+    from ember.backend.engine.images import Image
+    from ember.backend.engine.vision import MediaPrompt, Projector
 
 DEFAULT_PARALLEL = 4
 
@@ -55,7 +60,7 @@ class Runner:
     def __init__(self, model_path: Path, *, num_ctx: int = 4096, num_thread: int = 0,
                  num_batch: int = 512, num_gpu: int = -1, adapters: tuple[Path, ...] = (),
                  num_parallel: int = DEFAULT_PARALLEL, main_gpu: int = 0, use_mmap: bool = True,
-                 use_mlock: bool = False) -> None:
+                 use_mlock: bool = False, projector: Path | None = None) -> None:
         start = time.perf_counter_ns()
         self.path = Path(model_path)
         params = lc.llama_model_default_params()
@@ -73,6 +78,9 @@ class Runner:
         self.loop = BatchLoop(self.model, self.vocab, num_ctx=num_ctx, parallel=num_parallel,
                               threads=num_thread or default_threads(), num_batch=num_batch,
                               adapters=self._adapters)
+        self.projector: Projector | None = None
+        if projector is not None:
+            self.projector = self._load_projector(projector, num_thread or default_threads(), num_gpu != 0)
         self.load_duration = time.perf_counter_ns() - start
 
     def _load_adapter(self, path: Path) -> lc.llama_adapter_lora_p:
@@ -80,6 +88,15 @@ class Runner:
         if not adapter:
             raise InvalidModelFile(f"llama.cpp could not load the adapter {path}")
         return adapter
+
+    def _load_projector(self, path: Path, threads: int, use_gpu: bool) -> Projector:
+        from ember.backend.engine.vision import Projector  # libmtmd: only for a model that reads images
+
+        try:
+            return Projector(path, self.model, threads=threads, use_gpu=use_gpu)
+        except BaseException:
+            self.close()
+            raise
 
     @property
     def num_ctx(self) -> int:
@@ -96,6 +113,10 @@ class Runner:
 
     def close(self) -> None:
         self.loop.close()
+        projector = getattr(self, "projector", None)
+        if projector is not None:
+            projector.close()
+            self.projector = None
         if self.model is not None:
             lc.llama_model_free(self.model)
             self.model = None
@@ -124,6 +145,16 @@ class Runner:
     def tokenize(self, text: str, *, add_special: bool = True, parse_special: bool = True) -> list[int]:
         return tokenize(self.vocab, text, add_special=add_special, parse_special=parse_special)
 
+    def tokenize_media(self, text: str, images: list[Image], *, add_special: bool = True) -> MediaPrompt:
+        """Tokenize a prompt whose images stand at the projector's markers (`media_marker`)."""
+        if self.projector is None:
+            raise EmberError(f"{self.path.name} was loaded without a vision projector")
+        return self.projector.tokenize(text, images, add_special=add_special)
+
+    @property
+    def media_marker(self) -> str:
+        return self.projector.marker if self.projector is not None else ""
+
     def detokenize(self, tokens: list[int]) -> str:
         stream = TextStream()
         parts = [stream.feed(self.piece_bytes(t)) for t in tokens]
@@ -137,17 +168,21 @@ class Runner:
     # generation -----------------------------------------------------------------------------
 
     def start(self, prompt: list[int], options: Options, out: Outbox, *, cancel: threading.Event | None = None,
-              grammar: str | None = None, top_logprobs: int = -1, special: bool = False) -> Request:
+              grammar: str | None = None, top_logprobs: int = -1, special: bool = False,
+              media: MediaPrompt | None = None) -> Request:
         """Queue `prompt` (reusing a cached prefix); its chunks are put into `out` from the batch thread,
         the last one done (or an error). Setting `cancel` or the request's `abandoned` frees its slot.
 
         With `top_logprobs` 0 or more, every chunk carries its tokens' log probabilities (and that many
-        alternatives each); `special` writes control tokens into the text.
+        alternatives each); `special` writes control tokens into the text. With `media` (from
+        `tokenize_media`) the prompt is its tokens, images evaluated where they stand.
         """
+        if media is not None:
+            prompt = media.tokens
         if not prompt:
             raise EmberError("the prompt is empty after templating")
         request = Request(list(prompt), options, SamplerChain(self.vocab, self.n_vocab, options, grammar),
-                          cancel, out, top_logprobs=top_logprobs, special=special)
+                          cancel, out, top_logprobs=top_logprobs, special=special, media=media)
         try:
             self.loop.submit(request)
         except BaseException:

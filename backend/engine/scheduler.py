@@ -57,10 +57,11 @@ def parse_keep_alive(value: str | float | int | None, default: float) -> float:
 
 @dataclass(frozen=True)
 class ModelKey:
-    """What makes two loads the same: the weights and the adapters on them."""
+    """What makes two loads the same: the weights, the adapters on them and the vision projector."""
 
     model: Path
     adapters: tuple[Path, ...] = ()
+    projector: Path | None = None
 
 
 @dataclass

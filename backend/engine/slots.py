@@ -10,7 +10,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import llama_cpp as lc
 from ember.backend.engine.sampler import SamplerChain
@@ -18,6 +18,9 @@ from ember.backend.engine.stops import AnswerStops
 from ember.backend.engine.textstream import TextStream
 from ember.backend.parameters import Options
 from ember.backend.types import Chunk, TokenLogprob
+
+if TYPE_CHECKING:
+    from ember.backend.engine.vision import MediaPrompt
 
 
 class Outbox(Protocol):
@@ -45,6 +48,7 @@ class Request:
     top_logprobs: int = -1  # alternatives to score per token; below 0, no logprobs (the cheap path)
     special: bool = False  # render control tokens as text (gpt-oss's channel markers)
     logprobs: list[TokenLogprob] = field(default_factory=list)  # scored tokens not sent yet
+    media: MediaPrompt | None = None  # the prompt's images (backend.engine.vision); None: text only
     stream: TextStream = field(init=False)
     stops: AnswerStops = field(init=False)
 

@@ -15,7 +15,13 @@ from pathlib import Path
 from ember.backend.digests import hash_file
 from ember.backend.errors import CorruptBlob
 from ember.backend.store.modelrecord import ModelRecord
-from ember.backend.store.modelstore import MEDIA_ADAPTER, MEDIA_MODEL, TEMP_PREFIX, ModelStore
+from ember.backend.store.modelstore import (
+    MEDIA_ADAPTER,
+    MEDIA_MODEL,
+    MEDIA_PROJECTOR,
+    TEMP_PREFIX,
+    ModelStore,
+)
 
 CACHE_FILE = "verified.json"
 _Stamp = tuple[int, int, int]  # size, mtime in ns, inode
@@ -50,12 +56,12 @@ class BlobVerifier:
     def check(self, record: ModelRecord) -> None:
         """Raise CorruptBlob naming the model and the blob when a weight or adapter blob is damaged."""
         for layer in record.manifest.layers:
-            if layer.media_type in (MEDIA_MODEL, MEDIA_ADAPTER):
+            if layer.media_type in (MEDIA_MODEL, MEDIA_ADAPTER, MEDIA_PROJECTOR):
                 self._check_blob(record, layer.digest, layer.size)
 
     def _check_blob(self, record: ModelRecord, digest: str, size: int) -> None:
         path = self.store.blob_path(digest)
-        what = "adapter" if path in record.adapters else "weights"
+        what = "adapter" if path in record.adapters else "projector" if path == record.projector else "weights"
         try:
             stamp = _stamp(path)
         except FileNotFoundError:

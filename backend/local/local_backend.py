@@ -16,10 +16,18 @@ from ember.backend.config import Config
 from ember.backend.engine.scheduler import ModelKey, Scheduler, parse_keep_alive
 from ember.backend.engine.thinking import split_chunk
 from ember.backend.errors import EmberError, InvalidRequest, ModelNotFound
+from ember.backend.local.images import (
+    decode_images,
+    media_tokens,
+    message_images,
+    projector_info,
+    with_markers,
+)
 from ember.backend.local.integrity import BlobVerifier
 from ember.backend.local.requestlimits import (
     check_capabilities,
     check_fits,
+    check_image_count,
     check_text,
     check_tokens,
     fit_context,
@@ -63,7 +71,8 @@ def _load_runner(key: ModelKey, config: Config, options: Options) -> tuple[Runne
         key.model,
         lambda layers: Runner(key.model, adapters=key.adapters, num_parallel=config.num_parallel,
                               num_thread=config.num_thread, num_ctx=options.num_ctx, num_gpu=layers,
-                              main_gpu=options.main_gpu, use_mmap=options.use_mmap, use_mlock=options.use_mlock),
+                              main_gpu=options.main_gpu, use_mmap=options.use_mmap, use_mlock=options.use_mlock,
+                              projector=key.projector),
         num_ctx=options.num_ctx, num_gpu=options.num_gpu, parallel=config.num_parallel,
         num_batch=options.num_batch)
 
@@ -153,6 +162,7 @@ class LocalBackend(Backend):
             modelfile=modelfile_for_record(record),
             modified_at=record.modified,
             capabilities=record.capabilities,
+            projector_info=await run_blocking(projector_info, record.projector) if record.projector else {},
         )
 
     async def copy(self, source: str, destination: str) -> None:
@@ -202,7 +212,7 @@ class LocalBackend(Backend):
     # inference ------------------------------------------------------------------------------
 
     def _key(self, record: ModelRecord) -> ModelKey:
-        return ModelKey(record.model_path, record.adapters)
+        return ModelKey(record.model_path, record.adapters, record.projector)
 
     def _options(self, record: ModelRecord, request_options: dict[str, Any] | None) -> Options:
         """The request's options over the model's over the defaults, each layer validated once."""
@@ -230,6 +240,7 @@ class LocalBackend(Backend):
         turn = self._turn(request.model, request.options, request.keep_alive, request.format)
         record = turn.record
         check_capabilities(record, think=request.think, images=any(m.images for m in request.messages))
+        images = message_images(request.messages)  # decoded here, in the prologue's worker thread
         if request.tools and "tools" not in record.capabilities:
             raise InvalidRequest(f'"{request.model}" does not support tools: its template has no place for them')
         if not request.messages:
@@ -240,10 +251,14 @@ class LocalBackend(Backend):
         turn.top_logprobs = top_logprobs_for(request.logprobs, request.top_logprobs)
 
         def tokens(runner: Runner, cancel: threading.Event) -> list[int]:
-            prompt = render_prompt(record, messages, bos=runner.bos_text, eos=runner.eos_text, tools=request.tools,
+            said = with_markers(messages, runner.media_marker) if images else messages
+            prompt = render_prompt(record, said, bos=runner.bos_text, eos=runner.eos_text, tools=request.tools,
                                    think=think, cancel=cancel)
             turn.splitter = splitter_for(record, prompt)
-            ids = runner.tokenize(prompt, add_special=not prompt.startswith(runner.bos_text or "\0"))
+            add_special = not prompt.startswith(runner.bos_text or "\0")
+            if images:
+                return media_tokens(turn, runner, prompt, images, add_special)
+            ids = runner.tokenize(prompt, add_special=add_special)
             if not request.truncate:
                 check_fits(ids, turn.options, runner.num_ctx)
             return ids
@@ -260,6 +275,8 @@ class LocalBackend(Backend):
         turn = self._turn(request.model, request.options, request.keep_alive, request.format)
         record = turn.record
         check_capabilities(record, think=request.think, images=bool(request.images), suffix=bool(request.suffix))
+        check_image_count(len(request.images))
+        images = decode_images(request.images)
         if not request.prompt and not request.context:
             return turn  # a load
         check_text([request.prompt, request.system or "", request.template or ""], "the prompt")
@@ -268,16 +285,21 @@ class LocalBackend(Backend):
 
         def tokens(runner: Runner, cancel: threading.Event) -> list[int]:
             check_tokens(request.context or [], runner.n_vocab)
+            marker = runner.media_marker
             if request.raw:
-                text = request.prompt
+                text = "".join(marker + "\n" for _ in images) + request.prompt.replace(marker, "") if images \
+                    else request.prompt
             else:
-                said = [Message("user", request.prompt)]
+                said = with_markers([Message("user", request.prompt, images=request.images)], marker) if images \
+                    else [Message("user", request.prompt)]
                 messages = said if request.context else with_persona(record, said, request.system)
                 text = render_prompt(record, messages, bos=runner.bos_text, eos=runner.eos_text,
                                      template=request.template, suffix=request.suffix, think=think,
                                      cancel=cancel)
             turn.splitter = splitter_for(record, text)
             fresh = not request.context and not text.startswith(runner.bos_text or "\0")
+            if images:
+                return media_tokens(turn, runner, text, images, fresh, request.context or [])
             ids = list(request.context or []) + runner.tokenize(text, add_special=fresh)
             if not request.truncate:
                 check_fits(ids, turn.options, runner.num_ctx)
@@ -334,7 +356,7 @@ class LocalBackend(Backend):
                     self.embedders.unload(self._key(record))
                 return Started(turn, None, load_ns, held, total_ns=time.perf_counter_ns() - start)
             request = runner.start(turn.tokens(runner, cancel), options, out, cancel=cancel, grammar=turn.grammar,
-                                   top_logprobs=turn.top_logprobs, special=record.channels)
+                                   top_logprobs=turn.top_logprobs, special=record.channels, media=turn.media)
         except BaseException:
             held.close()
             raise
@@ -385,6 +407,8 @@ class LocalBackend(Backend):
             generator = any(resident is r for r in self.scheduler.residents())  # not an embedder
             plan = self.offload.get(resident.key) if generator else None
             size, size_vram = (plan.total_bytes, plan.size_vram) if plan else (size, 0)
+            if plan and resident.key.projector is not None:  # the projector is loaded beside the weights
+                size += resident.key.projector.stat().st_size
             listed = next((m for m in result if m.name == resident.name), None)
             if listed is not None:  # its embedding context: one model, one row, as Ollama shows it
                 listed.size += size

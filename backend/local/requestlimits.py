@@ -17,6 +17,26 @@ from ember.backend.errors import InvalidRequest
 from ember.backend.parameters import Options
 from ember.backend.store.modelrecord import ModelRecord
 
+# What one image may be: a file within the request body's limit, pixels a projector resizes anyway
+MAX_IMAGE_BYTES = 20 * 2**20
+MAX_IMAGE_PIXELS = 40_000_000  # 8K by 5K; the decoded RGB is three bytes each
+MAX_IMAGES = 16  # in one request, every message together
+
+
+def check_image(index: int, size: int, width: int = 0, height: int = 0) -> None:
+    """Refuse an image file too large to read, or with more pixels than a request may decode."""
+    if size > MAX_IMAGE_BYTES:
+        raise InvalidRequest(f"image {index + 1} is {_size(size)}; an image may be at most {_size(MAX_IMAGE_BYTES)}")
+    if width * height > MAX_IMAGE_PIXELS:
+        raise InvalidRequest(f"image {index + 1} is {width}×{height} pixels; an image may have at most "
+                             f"{MAX_IMAGE_PIXELS // 1_000_000} million: scale it down")
+
+
+def check_image_count(count: int) -> None:
+    if count > MAX_IMAGES:
+        raise InvalidRequest(f"the request has {count} images; at most {MAX_IMAGES} may be sent at once")
+
+
 # threading.Timer and datetime both overflow past this many seconds; longer is "forever" anyway
 LONGEST_KEEP_ALIVE = min(threading.TIMEOUT_MAX, 100 * 365 * 86400.0)
 
@@ -97,7 +117,7 @@ def check_capabilities(record: ModelRecord, *, think: bool | str | None = None, 
     if think and "thinking" not in capabilities:
         raise InvalidRequest(f'"{name}" does not support thinking')
     if images and "vision" not in capabilities:
-        raise InvalidRequest(f"{name} cannot read images: ember runs text models only for now")
+        raise InvalidRequest(f'"{name}" does not support vision')
     if suffix and "insert" not in capabilities:
         raise InvalidRequest(f'"{name}" does not support insert: its template has no place for a suffix')
 

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from ember.backend.engine.runner import Runner
     from ember.backend.engine.slots import Request
     from ember.backend.engine.thinking import Splitter
+    from ember.backend.engine.vision import MediaPrompt
 
 
 @dataclass
@@ -32,6 +33,7 @@ class Turn:
     tokens: Callable[[Runner, threading.Event], list[int]] | None = None
     top_logprobs: int = -1  # below 0: no logprobs asked for
     splitter: Splitter | None = None  # how the answer's thinking is told from its content (set when rendered)
+    media: MediaPrompt | None = None  # the prompt's images, tokenized with the projector (set when rendered)
 
 
 @dataclass

@@ -26,6 +26,7 @@ from ember.backend.store.modelstore import (
     MEDIA_MESSAGES,
     MEDIA_MODEL,
     MEDIA_PARAMS,
+    MEDIA_PROJECTOR,
     MEDIA_SYSTEM,
     MEDIA_TEMPLATE,
     Layer,
@@ -35,7 +36,7 @@ from ember.backend.store.modelstore import (
 from ember.backend.store.names import ModelName, parse_name
 from ember.backend.types import PullProgress
 
-_LAYER_ORDER = (MEDIA_MODEL, MEDIA_ADAPTER, MEDIA_TEMPLATE, MEDIA_SYSTEM, MEDIA_PARAMS, MEDIA_MESSAGES, MEDIA_LICENSE)
+_LAYER_ORDER = (MEDIA_MODEL, MEDIA_PROJECTOR, MEDIA_ADAPTER, MEDIA_TEMPLATE, MEDIA_SYSTEM, MEDIA_PARAMS, MEDIA_MESSAGES, MEDIA_LICENSE)
 
 
 @dataclass
@@ -70,6 +71,9 @@ def _create(store: ModelStore, name: ModelName, modelfile: Modelfile, base_dir: 
     if quant:
         base = yield from _quantized(store, base, quant, cancel)
     layers = list(base.layers)
+    for value in modelfile.projectors:  # a new projector replaces the one the base has
+        layer = yield from _projector(store, value, base_dir, modelfile.lines.get("FROM projector", 0))
+        layers = [kept for kept in layers if kept.media_type != MEDIA_PROJECTOR] + [layer]
     for adapter in modelfile.adapters:
         path = _local_file(adapter, base_dir, "ADAPTER", modelfile.lines.get("ADAPTER", 0))
         layer = yield from _add_file(store, path, MEDIA_ADAPTER)
@@ -196,6 +200,34 @@ def _gguf_in(path: Path, value: str, line: int) -> Path:
     if not is_gguf(path):
         raise ModelfileError(f"FROM {value}: not a GGUF model file", line)
     return path
+
+
+def _projector(store: ModelStore, value: str, base_dir: Path | None, line: int
+               ) -> Generator[PullProgress, None, Layer]:
+    """A second FROM: a vision projector GGUF (a file, or over the API a blob uploaded first)."""
+    from ember.backend.store.ggufmeta import read_gguf_metadata
+
+    digest = value.removeprefix("@")
+    if digest.startswith("sha256:"):
+        try:
+            present = store.has_blob(digest)
+        except InvalidName as exc:
+            raise ModelfileError(f"FROM {value}: {exc}", line) from None
+        if not present:
+            raise ModelfileError(f"FROM {value}: no such file in the model store; upload it first "
+                                 f"(POST /api/blobs/{digest})", line)
+        path = store.blob_path(digest)
+    else:
+        path = _local_file(value, base_dir, "FROM", line)
+    if not is_gguf(path):
+        raise ModelfileError(f"FROM {value}: not a GGUF file", line)
+    arch = read_gguf_metadata(path).get("general.architecture")
+    if arch != "clip":
+        raise ModelfileError(f"FROM {value}: a second FROM must be a vision projector (an mmproj GGUF, "
+                             f"architecture clip); this one is {arch or 'not a model file'}", line)
+    if digest.startswith("sha256:"):
+        return Layer(MEDIA_PROJECTOR, digest, path.stat().st_size)
+    return (yield from _add_file(store, path, MEDIA_PROJECTOR))
 
 
 def _local_file(value: str, base_dir: Path | None, what: str, line: int) -> Path:

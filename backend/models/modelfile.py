@@ -35,6 +35,7 @@ class Modelfile:
     adapters: tuple[str, ...] = ()
     messages: tuple[Message, ...] = ()
     license: tuple[str, ...] = ()
+    projectors: tuple[str, ...] = ()  # a second FROM: a vision projector (mmproj GGUF), as Ollama takes it
     lines: dict[str, int] = field(default_factory=dict, compare=False)  # instruction -> line, for errors
 
 
@@ -141,6 +142,7 @@ def parse_modelfile(text: str) -> Modelfile:
     template: str | None = None
     system: str | None = None
     adapters: list[str] = []
+    projectors: list[str] = []
     messages: list[Message] = []
     licenses: list[str] = []
     lines: dict[str, int] = {}
@@ -166,10 +168,14 @@ def parse_modelfile(text: str) -> Modelfile:
         line, _ = reader.where(start)
         lines.setdefault(name, line)
         if name == "FROM":
-            if base is not None:
-                raise reader.error(f"FROM is given twice (first on line {lines['FROM']}); a model has one base",
-                                   start)
-            base = reader.value("FROM")
+            if base is None:
+                base = reader.value("FROM")
+            else:
+                if projectors:
+                    raise reader.error(f"FROM is given three times (first on line {lines['FROM']}); a model has "
+                                       "one base and at most one vision projector", start)
+                projectors.append(reader.value("FROM"))
+                lines["FROM projector"] = line
         elif name == "PARAMETER":
             _parameter(reader, params)
         elif name == "TEMPLATE":
@@ -192,7 +198,8 @@ def parse_modelfile(text: str) -> Modelfile:
         reader.end_line()
     if base is None:
         raise ModelfileError('no FROM line — start the Modelfile with "FROM <model or file.gguf>"')
-    return Modelfile(base, params, template, system, tuple(adapters), tuple(messages), tuple(licenses), lines)
+    return Modelfile(base, params, template, system, tuple(adapters), tuple(messages), tuple(licenses),
+                     tuple(projectors), lines)
 
 
 def _parameter(reader: _Reader, params: dict[str, object]) -> None:
@@ -261,6 +268,7 @@ def _param_text(value: object) -> str:
 def render_modelfile(modelfile: Modelfile) -> str:
     """Modelfile text for `modelfile`, one instruction per line, in a fixed order."""
     lines = [f"FROM {quote(modelfile.base)}"]
+    lines += [f"FROM {quote(p)}" for p in modelfile.projectors]
     lines += [f"ADAPTER {quote(a)}" for a in modelfile.adapters]
     if modelfile.template is not None:
         lines.append(f"TEMPLATE {quote(modelfile.template)}")
@@ -283,6 +291,7 @@ def modelfile_for_record(record: ModelRecord) -> str:
         template=record.template or None,
         system=record.system or None,
         adapters=tuple(str(a) for a in record.adapters),
+        projectors=(str(record.projector),) if record.projector else (),
         messages=tuple(record.messages),
         license=(record.license,) if has_license and record.license else (),
     )

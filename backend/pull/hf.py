@@ -13,6 +13,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from ember.backend import __version__
@@ -20,7 +21,7 @@ from ember.backend.errors import Offline, PullError
 from ember.backend.pull.download import check_space, fetch, staged_size, staging_lock, verify
 from ember.backend.pull.quant import DEFAULT_QUANT, parse_gguf_name, split_siblings
 from ember.backend.pull.register import write_model
-from ember.backend.store.modelstore import MEDIA_MODEL, Layer, ModelStore
+from ember.backend.store.modelstore import MEDIA_MODEL, MEDIA_PROJECTOR, Layer, ModelStore
 from ember.backend.store.names import DEFAULT_TAG, ModelName
 from ember.backend.types import PullProgress
 
@@ -44,6 +45,7 @@ class HubModel:
     commit: str
     quant: str
     files: tuple[HubFile, ...]  # one, or the parts of a split GGUF in order
+    projector: HubFile | None = None  # the vision projector (mmproj) beside the weights, if the repo has one
 
 
 def endpoint() -> str:
@@ -115,7 +117,26 @@ def resolve(repo: str, tag: str, *, hub: str, store: ModelStore) -> HubModel:
             raise PullError(f"{path} in hf.co/{repo} is not stored with Git LFS, so the Hub publishes no "
                             "sha256 to check it against; download it and pull the local file instead")
         chosen.append(HubFile(path, int(sibling.lfs.size), str(sibling.lfs.sha256)))
-    return HubModel(repo, str(info.sha), quant, tuple(chosen))
+    return HubModel(repo, str(info.sha), quant, tuple(chosen), _projector(files, chosen[0].path))
+
+
+PROJECTOR_PREFERENCE = ("F16", "BF16", "F32", "Q8_0")  # full precision first, as llama.cpp's -hf picks
+
+
+def _projector(files: dict[str, Any], model_path: str) -> HubFile | None:
+    """The repo's mmproj*.gguf in the weights' folder (LFS files only: they carry a sha256)."""
+    folder = model_path.rpartition("/")[0]
+    found = {}
+    for path, sibling in sorted(files.items()):
+        parsed = parse_gguf_name(path)
+        if path.lower().endswith(".gguf") and parsed.is_projector and path.rpartition("/")[0] == folder \
+                and sibling.lfs is not None:
+            found[path] = HubFile(path, int(sibling.lfs.size), str(sibling.lfs.sha256))
+    if not found:
+        return None
+    ranked = sorted(found, key=lambda p: next((i for i, q in enumerate(PROJECTOR_PREFERENCE)
+                                               if q.lower() in p.lower().replace("-", "_")), len(PROJECTOR_PREFERENCE)))
+    return found[ranked[0]]
 
 
 def _pick(repo: str, tag: str, groups: dict[str, list[str]]) -> str:
@@ -142,21 +163,24 @@ def pull(store: ModelStore, name: ModelName, cancel: threading.Event) -> Iterato
     repo = f"{name.namespace}/{name.model}"
     yield PullProgress("pulling manifest")
     model = resolve(repo, name.tag, hub=hub, store=store)
-    missing = [f for f in model.files if not store.has_blob(f.digest)]
+    wanted = model.files + ((model.projector,) if model.projector else ())
+    missing = [f for f in wanted if not store.has_blob(f.digest)]
     check_space(store, sum(f.size - staged_size(store.temp_path(f.digest)) for f in missing))
-    weights = []
-    for part in model.files:
+    weights: list[Layer] = []
+    extra: list[Layer] = []
+    for part in wanted:
         status = f"pulling {part.sha256[:12]}"
+        kind = MEDIA_PROJECTOR if part is model.projector else MEDIA_MODEL
         cached = None if store.has_blob(part.digest) else try_to_load_from_cache(
             repo, part.path, cache_dir=cache_dir(), revision=model.commit)
         if isinstance(cached, str):
-            store.add_file(Path(cached), MEDIA_MODEL, digest=part.digest)  # hard-linked from HF's cache
+            store.add_file(Path(cached), kind, digest=part.digest)  # hard-linked from HF's cache
         if store.has_blob(part.digest):
             yield PullProgress(status, part.digest, part.size, part.size)
         else:
             yield from _download(store, model, part, hub, status, cancel)
-        weights.append(Layer(MEDIA_MODEL, part.digest, part.size))
-    yield from write_model(store, name, weights)
+        (extra if kind == MEDIA_PROJECTOR else weights).append(Layer(kind, part.digest, part.size))
+    yield from write_model(store, name, weights, tuple(extra))
 
 
 def _download(store: ModelStore, model: HubModel, part: HubFile, hub: str, status: str,

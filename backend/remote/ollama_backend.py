@@ -185,6 +185,7 @@ class RemoteBackend(Backend):
             license=shown.license,
             messages=[Message(m.get("role", "user"), m.get("content", "")) for m in shown.messages or []],
             modelfile=shown.modelfile, modified_at=_unix(shown.modified_at), capabilities=shown.capabilities,
+            projector_info=shown.projector_info or {},
         )
 
     async def create(self, name: str, modelfile: str, *, base_dir: str | None = None,

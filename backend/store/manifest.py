@@ -17,6 +17,7 @@ MEDIA_SYSTEM = "application/vnd.ollama.image.system"
 MEDIA_PARAMS = "application/vnd.ollama.image.params"
 MEDIA_MESSAGES = "application/vnd.ollama.image.messages"
 MEDIA_LICENSE = "application/vnd.ollama.image.license"
+MEDIA_PROJECTOR = "application/vnd.ollama.image.projector"  # a vision projector (mmproj GGUF)
 
 
 @dataclass(frozen=True)

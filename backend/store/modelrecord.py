@@ -15,6 +15,7 @@ from ember.backend.store.modelstore import (
     MEDIA_MESSAGES,
     MEDIA_MODEL,
     MEDIA_PARAMS,
+    MEDIA_PROJECTOR,
     MEDIA_SYSTEM,
     MEDIA_TEMPLATE,
     Manifest,
@@ -37,6 +38,7 @@ class ModelRecord:
     messages: list[Message] = field(default_factory=list)
     license: str = ""
     adapters: tuple[Path, ...] = ()
+    projector: Path | None = None  # a vision projector (mmproj GGUF): the model reads images
 
     @property
     def digest(self) -> str:
@@ -61,6 +63,8 @@ class ModelRecord:
             caps.append("tools")
         if ".Suffix" in self.template:  # Ollama's test for fill-in-the-middle
             caps.append("insert")
+        if self.projector is not None:
+            caps.append("vision")
         if self.thinks:
             caps.append("thinking")
         return caps
@@ -117,6 +121,8 @@ def load_record(store: ModelStore, name: str | ModelName) -> ModelRecord:
                 record.messages = [Message(m["role"], m["content"]) for m in json.loads(store.read_blob(layer.digest))]
             elif kind == MEDIA_ADAPTER:
                 record.adapters += (store.blob_path(layer.digest),)
+            elif kind == MEDIA_PROJECTOR:
+                record.projector = store.blob_path(layer.digest)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise EmberError(f"a layer of {stored.name} is unreadable ({exc}); create or pull it again")
     if not record.license:

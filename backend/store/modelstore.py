@@ -24,6 +24,7 @@ from ember.backend.store.manifest import (
     MEDIA_MESSAGES,
     MEDIA_MODEL,
     MEDIA_PARAMS,
+    MEDIA_PROJECTOR,
     MEDIA_SYSTEM,
     MEDIA_TEMPLATE,
     Layer,
@@ -35,7 +36,7 @@ from ember.backend.store.splitview import SplitViews
 
 __all__ = [  # the store's vocabulary, importable from here as before the split
     "CONFIG_MEDIA_TYPE", "MANIFEST_MEDIA_TYPE", "MEDIA_ADAPTER", "MEDIA_LICENSE", "MEDIA_MESSAGES", "MEDIA_MODEL",
-    "MEDIA_PARAMS", "MEDIA_SYSTEM", "MEDIA_TEMPLATE", "TEMP_PREFIX", "Layer", "Manifest", "ModelStore", "Progress",
+    "MEDIA_PARAMS", "MEDIA_PROJECTOR", "MEDIA_SYSTEM", "MEDIA_TEMPLATE", "TEMP_PREFIX", "Layer", "Manifest", "ModelStore", "Progress",
     "StoreCheck", "StoredModel",
 ]
 

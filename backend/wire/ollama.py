@@ -232,6 +232,7 @@ class ShowResponse(BaseModel):
     capabilities: list[str] = Field(default_factory=list)
     modified_at: str = ""
     messages: list[dict[str, Any]] | None = None
+    projector_info: dict[str, Any] | None = None  # a model with a vision projector: its GGUF metadata
 
 
 class CreateRequest(Named):

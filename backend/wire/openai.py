@@ -20,9 +20,15 @@ class OpenAIBody(BaseModel):
     model_config = ConfigDict(strict=True, extra="ignore")
 
 
+class ImageURL(OpenAIBody):
+    url: str
+    detail: str | None = None
+
+
 class ContentPart(OpenAIBody):
     type: str
     text: str = ""
+    image_url: ImageURL | str | None = None  # type "image_url": a data: URL of the image
 
 
 class OAIFunctionCall(OpenAIBody):

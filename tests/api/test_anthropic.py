@@ -158,7 +158,7 @@ def test_thinking_and_images_on_a_model_without_them(client: anthropic.Anthropic
         client.messages.create(model=MODEL, max_tokens=4, messages=HI,
                                thinking={"type": "enabled", "budget_tokens": 1024})
     image = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}}
-    with pytest.raises(anthropic.BadRequestError, match="cannot read images"):
+    with pytest.raises(anthropic.BadRequestError, match="does not support vision"):
         client.messages.create(model=MODEL, max_tokens=4, messages=[
             {"role": "user", "content": [image, {"type": "text", "text": "What is this?"}]}])
     disabled = client.messages.create(model=MODEL, max_tokens=2, messages=HI, thinking={"type": "disabled"})

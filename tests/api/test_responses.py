@@ -112,6 +112,6 @@ def test_stateless_requests_and_bad_input_are_clear_errors(openai_client: openai
         openai_client.responses.create(model="no-such-model", input="Hi!")
     with pytest.raises(openai.BadRequestError, match="does not support thinking"):
         openai_client.responses.create(model=MODEL, input="Hi!", reasoning={"effort": "high"})
-    with pytest.raises(openai.BadRequestError, match="cannot read images"):
+    with pytest.raises(openai.BadRequestError, match="does not support vision"):
         openai_client.responses.create(model=MODEL, input=[{"role": "user", "content": [
             {"type": "input_image", "image_url": "data:image/png;base64,iVBORw0KGgo="}]}])

@@ -101,7 +101,7 @@ def test_every_parameter_ollama_documents_is_accepted_with_its_type(name):
         ("FROM m\nFROM2 x", 'Modelfile line 2, column 1: unknown instruction "FROM2" — did you mean "FROM"?'),
         ("FROM m\nMESSAGE robot hi", 'Modelfile line 2, column 9: MESSAGE role must be system, user or assistant, got "robot"'),
         ("FROM m\nMESSAGE user", "Modelfile line 2, column 13: MESSAGE user needs a value"),
-        ("FROM a\nFROM b", "Modelfile line 2, column 1: FROM is given twice (first on line 1)"),
+        ("FROM a\nFROM b\nFROM c", "Modelfile line 3, column 1: FROM is given three times (first on line 1)"),
         ("SYSTEM hi", 'no FROM line — start the Modelfile with "FROM <model or file.gguf>"'),
         ("", "no FROM line"),
         ("FROM m\nTEMPLATE {{ if .System }}", "Modelfile line 2, column 10: TEMPLATE does not parse: template line 1, "

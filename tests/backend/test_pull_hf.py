@@ -219,3 +219,27 @@ def test_the_server_speaks_what_huggingface_hub_expects(hub: HubServer):
     meta = get_hf_file_metadata(hf_hub_url(REPO, gguf.rfilename, endpoint=hub.url), endpoint=hub.url)
     assert meta.commit_hash == info.sha and meta.etag == gguf.lfs.sha256 and meta.size == gguf.size
     assert meta.location.startswith(hub.cdn)
+
+
+async def test_an_mmproj_beside_the_weights_is_pulled_as_the_projector(files, projector_gguf, monkeypatch,
+                                                                      tmp_path, local):
+    from tests.hubserver import HubFile, HubRepo
+
+    q4_1 = HubFile(files["q4_1"], lfs=True)
+    repo = HubRepo({"SmolLM2-135M-Instruct-Q4_1.gguf": q4_1,
+                    "mmproj-SmolLM2-135M-Q8_0.gguf": HubFile(projector_gguf, lfs=True),
+                    "mmproj-SmolLM2-135M-F16.gguf": HubFile(projector_gguf.read_bytes() + b"", lfs=True),
+                    "other/mmproj-elsewhere-F16.gguf": HubFile(b"GGUF" + b"\0" * 60, lfs=True)})
+    server = HubServer({"ember-test/vision-GGUF": repo}).start()
+    monkeypatch.setenv("HF_ENDPOINT", server.url)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    try:
+        await pull(local, "hf.co/ember-test/vision-GGUF:Q4_1")
+    finally:
+        server.stop()
+    info = await local.show("hf.co/ember-test/vision-GGUF:Q4_1")
+    assert "vision" in info.capabilities and info.projector_info["general.architecture"] == "clip"
+    record = local.record("hf.co/ember-test/vision-GGUF:Q4_1")
+    assert record.projector is not None and record.projector.name == f"sha256-{sha256(projector_gguf)}"
+    assert [p for p in (s.path for s in server.seen) if "mmproj" in p and "Q8_0" in p] == []  # F16 is preferred

@@ -212,7 +212,9 @@ async def test_projector_and_adapter_layers_are_kept_as_shipped(registry, local)
     kept = [(layer.media_type, layer.digest) for layer in local.store.get(name).manifest.layers]
     shipped = [(media_type, blob.digest) for media_type, blob in registry.models["someone/vision:latest"].layers]
     assert kept == shipped
-    assert "ADAPTER " in (await local.show(name)).modelfile
+    shown = await local.show(name)
+    assert "ADAPTER " in shown.modelfile
+    assert "vision" in shown.capabilities and shown.projector_info["clip.projector_type"] == "mlp"  # it counts
 
 
 async def test_parameters_ember_does_not_take_are_dropped_so_the_model_runs(registry, local):

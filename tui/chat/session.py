@@ -16,6 +16,8 @@ from ember.backend.asyncbridge import closing
 from ember.backend.errors import EmberError
 from ember.backend.service import Backend
 from ember.backend.types import ChatRequest, Chunk, Message, Timings
+from ember.tui.chat.attachments import Attachments, reread, stored_images
+from ember.tui.chat.imagepaths import Attached
 from ember.tui.chat.settings import Setting, parse_value, settings
 from ember.tui.chat.slash import CommandError
 
@@ -63,6 +65,8 @@ class ChatSession:
         self._stored: dict[int, int] = {}  # id() of a message in state.messages -> its history row
         self._authors: dict[int, Author] = {}  # id() of an answer in state.messages -> who gave it
         self._epoch = 0  # counts new conversations: an answer cut short by one is not added to the next
+        self.images = Attachments(backend)  # what goes with the next message
+        self._images: dict[int, list[Attached]] = {}  # id() of a message -> the files its images came from
         # Where a failed history write is reported; without it the error is raised.
         self.on_save_error: Callable[[EmberError], None] | None = None
 
@@ -189,7 +193,8 @@ class ChatSession:
             self.on_save_error(exc)
             return None
 
-    def _store(self, role: str, content: str, persona: str, thinking: str = "") -> int | None:
+    def _store(self, role: str, content: str, persona: str, thinking: str = "",
+               images: list[Attached] | None = None) -> int | None:
         """Write a message to the history (starting the conversation there); its row, or None."""
         history = self.history
         if history is None or not self.state.keep_history:
@@ -198,29 +203,39 @@ class ChatSession:
         def write() -> int:
             if self.conversation_id is None:
                 self.conversation_id = history.new_conversation(model=self.state.model, persona=persona).id
-            return history.add_message(self.conversation_id, role, content,
-                                       model=self.state.model, persona=persona, thinking=thinking).id
+            return history.add_message(self.conversation_id, role, content, model=self.state.model,
+                                       persona=persona, thinking=thinking, images=stored_images(images or [])).id
 
         return self._saving(write) or None
 
     def _persist(self, message: Message) -> None:
-        stored = self._store(message.role, message.content, self.persona_slug, message.thinking)
-        if stored:
-            self._stored[id(message)] = stored
+        row = self._store(message.role, message.content, self.persona_slug, message.thinking,
+                          self._images.get(id(message)))
+        if row:
+            self._stored[id(message)] = row
 
     def author(self, message: Message) -> Author | None:
         """Who gave this answer, when it is known (answers given or stored with their model)."""
         return self._authors.get(id(message))
 
-    def add_user(self, text: str) -> None:
-        """Add a user message (saved at once); `answer()` then answers it."""
-        message = Message("user", text)
+    def add_user(self, text: str, images: list[Attached] | None = None) -> None:
+        """Add a user message (saved at once, with which images it had); `answer()` then answers it."""
+        message = Message("user", text, images=[image.data for image in images or []])
         self.state.messages.append(message)
+        if images:
+            self._images[id(message)] = list(images)
         self._persist(message)
 
-    async def send(self, text: str) -> AsyncIterator[Chunk]:
+    def images_of(self, message: Message) -> list[Attached]:
+        return self._images.get(id(message), [])
+
+    async def take_images(self, text: str) -> tuple[str, list[Attached]]:
+        """The next message's text and images (attached ones, and paths in the text for a model that sees)."""
+        return await self.images.take(self.state.model, text)
+
+    async def send(self, text: str, images: list[Attached] | None = None) -> AsyncIterator[Chunk]:
         """Add a user message and stream the answer; the answer is kept even if cut short."""
-        self.add_user(text)
+        self.add_user(text, images)
         async for chunk in self.answer():
             yield chunk
 
@@ -303,6 +318,7 @@ class ChatSession:
         """Start a new conversation (the stored one stays in the history)."""
         self.state.messages.clear()
         self._stored.clear()
+        self._images.clear()
         self._authors.clear()
         self.conversation_id = None
         self._epoch += 1
@@ -314,7 +330,10 @@ class ChatSession:
         conversation = self.history.conversation(conversation_id)
         self.clear()
         for stored in self.history.messages(conversation.id):
-            message = Message(stored.role, stored.content, thinking=stored.thinking)
+            files = reread(stored.images)
+            message = Message(stored.role, stored.content, images=[f.data for f in files], thinking=stored.thinking)
+            if files:
+                self._images[id(message)] = files
             self.state.messages.append(message)
             self._stored[id(message)] = stored.id
             if stored.role == "assistant" and stored.model:

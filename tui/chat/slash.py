@@ -37,6 +37,7 @@ SPECS: tuple[CommandSpec, ...] = (
     CommandSpec("/load", "/load MODEL", "switch model, keeping the conversation"),
     CommandSpec("/save", "/save NAME", "save model, system prompt, parameters and conversation as a model"),
     CommandSpec("/persona", "/persona NAME", "switch persona, keeping the conversation"),
+    CommandSpec("/image", "/image PATH", "attach an image to the next message (a model that sees)"),
     CommandSpec("/retry", "/retry", "answer the last message again"),
     CommandSpec("/copy", "/copy [N]", "copy the last answer's code block N (default: the last one)"),
     CommandSpec("/export", "/export FILE.md", "write the conversation as Markdown"),

@@ -101,6 +101,8 @@ class _Runner:
                 return Outcome(await self._save(c.args))
             case "/persona":
                 return Outcome(self._persona(c.rest.strip()))
+            case "/image":
+                return Outcome(await self._image(c))
             case "/retry":
                 return self._retry()
             case "/copy":
@@ -110,6 +112,13 @@ class _Runner:
             case "/search":
                 return Outcome(self._search(c.rest.strip()))
         return await self._show(c.name.split()[1])
+
+    async def _image(self, c: Command) -> str:
+        path = c.args[0] if len(c.args) == 1 else c.rest.strip().replace("\\ ", " ")
+        if not path:
+            raise CommandError("/image needs the path of a PNG, JPEG or WebP file")
+        image = await self.session.images.attach(self.state.model, path)
+        return f"Added image '{image.path}'"
 
     def _set_parameter(self, args: tuple[str, ...]) -> str:
         if len(args) < 2:

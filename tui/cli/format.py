@@ -107,6 +107,14 @@ def model_description(info: ModelInfo) -> str:
         ("embedding length", str(info.model_info.get(f"{arch}.embedding_length", ""))),
         ("quantization", info.details.quantization_level),
     ])]
+    if info.projector_info:  # as Ollama's show prints a vision model's projector
+        proj = info.projector_info
+        sections.append(("Projector", [
+            ("architecture", str(proj.get("general.architecture", ""))),
+            ("projector type", str(proj.get("clip.projector_type", ""))),
+            ("embedding length", str(proj.get("clip.vision.embedding_length", ""))),
+            ("dimensions", str(proj.get("clip.vision.projection_dim", ""))),
+        ]))
     if info.capabilities:
         sections.append(("Capabilities", [(c, "") for c in info.capabilities]))
     if info.parameters:

@@ -117,14 +117,27 @@ async def cmd_run(backend: Backend, args: argparse.Namespace) -> int:
     if not prompt:
         return 0
     think = getattr(args, "think", None)
+    prompt, images = await _images_in(backend, args.model, prompt)
     request = GenerateRequest(model=args.model, prompt=prompt, format=args.format, keep_alive=args.keepalive,
-                              think=think)
+                              think=think, images=images)
     # off a terminal (a pipe, a file) the thinking is shown only when --think asked for it, as in Ollama
     shown = not getattr(args, "hidethinking", False) and (sys.stdout.isatty() or think is not None)
     timings = await stream_answer(backend.generate(request), show_thinking=shown)
     if args.verbose and timings:
         print(timing_block(timings), file=sys.stderr)
     return 0
+
+
+async def _images_in(backend: Backend, model: str, prompt: str) -> tuple[str, list[str]]:
+    """For a model that sees, the image files the prompt names, taken out of it (as Ollama's CLI does)."""
+    if "vision" not in (await backend.show(model)).capabilities:
+        return prompt, []
+    from ember.tui.chat.imagepaths import extract_images
+
+    prompt, found = extract_images(prompt)
+    for image in found:
+        print(f"Added image '{image.path}'", file=sys.stderr)
+    return prompt, [image.data for image in found]
 
 
 async def cmd_list(backend: Backend, args: argparse.Namespace) -> int:

@@ -24,6 +24,7 @@ from ember.tui.app.widgets.fitted_footer import FittedFooter
 from ember.tui.app.widgets.message_view import MessageView
 from ember.tui.app.widgets.prompt_input import PromptInput
 from ember.tui.app.widgets.status_line import StatusLine
+from ember.tui.chat.imagepaths import with_image_lines
 from ember.tui.chat.session import Author
 from ember.tui.chat.slash import CommandError, CommandSpec, is_command, multiline_body, needs_arguments
 from ember.tui.cli.format import answer_figures, timing_block
@@ -145,7 +146,8 @@ class ChatScreen(Screen):
         await self.conversation.remove_children()
         self.prompt.earlier = [t.content for t in session.turns if t.role == "user"]
         for turn in session.turns:
-            view = await self.add_view(turn.role, turn.content, session.author(turn))
+            view = await self.add_view(turn.role, with_image_lines(turn.content, session.images_of(turn)),
+                                       session.author(turn))
             if turn.thinking and not session.state.hide_thinking:
                 await show_stored_thinking(view, turn.thinking, self.thinking_key(), self.thinking_open)
         self.conversation.scroll_end(animate=False)
@@ -194,8 +196,15 @@ class ChatScreen(Screen):
         if is_command(text):
             self.run_command(text)  # never sent to the model
             return
-        self.ember.session.add_user(text)
-        await self.add_view("user", text)
+        try:
+            text, images = await self.ember.session.take_images(text)
+        except EmberError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        if self.ember.session.images.warning:
+            self.notify(self.ember.session.images.warning, severity="warning")
+        self.ember.session.add_user(text, images)
+        await self.add_view("user", with_image_lines(text, images))
         self.start_answer()
 
     @on(PromptInput.Changed)
