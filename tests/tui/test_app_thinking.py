@@ -79,11 +79,10 @@ async def test_thinking_streams_folded_above_the_answer_and_ctrl_t_opens_and_fol
         assert words not in screen_text(app)  # folded: one summary line
 
         await pilot.press("ctrl+t")
-        await pilot.pause()
-        assert summary(widget).startswith("▾ Thought for ") and words in screen_text(app)
+        await wait_for(pilot, lambda: summary(widget).startswith("▾ Thought for ") and words in screen_text(app),
+                       PATIENCE)
         await pilot.press("ctrl+t")
-        await pilot.pause()
-        assert summary(widget).startswith("▸") and words not in screen_text(app)
+        await wait_for(pilot, lambda: summary(widget).startswith("▸") and words not in screen_text(app), PATIENCE)
 
 
 async def test_set_nothink_and_think_and_the_palette_switch_it(make_app, thinker):
