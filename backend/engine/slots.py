@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import llama_cpp as lc
+from ember.backend.engine.lookup import Lookup
 from ember.backend.engine.sampler import SamplerChain
 from ember.backend.engine.textstream import TextStream
 from ember.backend.parameters import Options
@@ -45,9 +46,11 @@ class Request:
     special: bool = False  # render control tokens as text (gpt-oss's channel markers)
     logprobs: list[TokenLogprob] = field(default_factory=list)  # scored tokens not sent yet
     stream: TextStream = field(init=False)
+    lookup: Lookup | None = field(init=False)  # drafts the next tokens; None with num_draft 0
 
     def __post_init__(self) -> None:
         self.stream = TextStream(self.options.stop)
+        self.lookup = Lookup(self.prompt, self.options.num_draft) if self.options.num_draft > 0 else None
         n = self.options.num_predict
         self.limit = n if n >= 0 else 1 << 62
 
@@ -62,6 +65,7 @@ class Slot:
     tokens: list[int] = field(default_factory=list)  # what the KV cache holds for this sequence
     request: Request | None = None
     pending: int = -1  # the sampled token still to be evaluated
+    drafts: list[int] = field(default_factory=list)  # fed after `pending` in the last batch, to be verified
     logits_at: int = -1  # this slot's row of logits in the last batch, or -1
     last_used: float = 0.0
 
