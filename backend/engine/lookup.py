@@ -52,6 +52,8 @@ class Lookup:
         self._right = [PRIOR[0]] * len(NGRAM_SIZES)  # discounted outcomes for each match length
         self._wrong = [PRIOR[1]] * len(NGRAM_SIZES)
         self._match = -1  # which match length the last draft (or guess) came from
+        self._source = -1  # where in the history the last draft (or guess) was taken from
+        self._next = -1  # where the copy being followed goes on, if it is still being followed
         self._guess = -1  # the token a draft would have proposed, when none was fed
         for token in prompt:
             self.append(token)
@@ -59,7 +61,9 @@ class Lookup:
     def append(self, token: int) -> None:
         """Add the next token of the prompt or the answer."""
         if self._guess >= 0:
-            self._learn(self._match, int(token == self._guess), int(token != self._guess))
+            right = token == self._guess
+            self._learn(self._match, int(right), int(not right))
+            self._next = self._source + 1 if right else -1
             self._guess = -1
         tokens = self._tokens
         end = len(tokens)
@@ -73,9 +77,14 @@ class Lookup:
         """Up to `room` tokens that followed the latest earlier occurrence of the history's last n-gram."""
         tokens = self._tokens
         for match, (after, n) in enumerate(zip(self._after, NGRAM_SIZES, strict=True)):
-            at = after.get(tuple(tokens[-n:])) if len(tokens) >= n else None
+            if len(tokens) < n:
+                continue
+            tail = tokens[-n:]
+            at = self._next if n <= self._next < len(tokens) and tokens[self._next - n : self._next] == tail \
+                else after.get(tuple(tail))  # an answer that copies goes on where its copy was: prefer it
             if at is None:
                 continue
+            self._source = at
             self._match = match
             rate = self._right[match] / (self._right[match] + self._wrong[match])
             size = best_size(int(rate * 100), min(self.most, room)) if room > 0 else 0
@@ -88,6 +97,7 @@ class Lookup:
     def settle(self, drafted: int, accepted: int) -> None:
         """Learn from a draft of `drafted` tokens of which the first `accepted` were right."""
         self._learn(self._match, accepted, int(accepted < drafted))
+        self._next = self._source + accepted + 1  # checked against the history before it is used
 
     def _learn(self, match: int, right: int, wrong: int) -> None:
         self._right[match] = MEMORY * self._right[match] + right
