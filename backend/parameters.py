@@ -44,6 +44,7 @@ PARAMETERS: dict[str, Parameter] = {
         Parameter("mirostat_eta", float, 0.1, 0.0, 1.0, "Mirostat learning rate", "mirostat eta"),
         Parameter("seed", int, -1, -1, (1 << 32) - 1, "random seed (-1: a new one each time)", "llama_sampler_init_dist"),
         Parameter("stop", str, (), None, None, "stop generating at this text (repeatable)", "checked on the detokenised stream", repeatable=True),
+        Parameter("num_draft", int, 16, 0, 256, "most tokens drafted ahead from the prompt and answer (prompt lookup), checked in the same step (0: off)", "extra rows of llama_decode"),
         Parameter("num_keep", int, 4, -1, 1 << 20, "tokens kept from the start when the context shifts", "context shift"),
         Parameter("num_batch", int, 512, 1, 1 << 16, "prompt tokens evaluated per batch", "llama_context_params.n_batch"),
         Parameter("num_thread", int, 0, 0, 1024, "CPU threads (0: all physical cores)", "llama_context_params.n_threads"),
@@ -143,6 +144,7 @@ class Options:
     mirostat_eta: float
     seed: int
     stop: tuple[str, ...]
+    num_draft: int
     num_keep: int
     num_batch: int
     num_thread: int

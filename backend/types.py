@@ -36,6 +36,8 @@ class Timings:
     prompt_eval_duration: int = 0
     eval_count: int = 0
     eval_duration: int = 0
+    draft_count: int = 0  # tokens drafted by prompt lookup and checked in the same batch as the answer
+    draft_accepted: int = 0  # of those, the ones the sampler chose (each saved a step)
 
     @property
     def eval_rate(self) -> float:

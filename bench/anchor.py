@@ -30,6 +30,36 @@ PERSON = {"type": "object", "properties": {"name": {"type": "string"}, "age": {"
           "required": ["name", "age", "city", "hobbies"]}
 JSON_QUESTION = "Invent a person and describe them as JSON with a name, an age, a city and hobbies."
 TOPICS = ["a lighthouse keeper", "a mountain village", "a lost robot", "a river journey"]
+EDIT_CODE = """import json
+from pathlib import Path
+
+
+def load_settings(path):
+    with open(path) as handle:
+        data = json.load(handle)
+    settings = {}
+    for key, value in data.items():
+        settings[key.lower()] = value
+    return settings
+
+
+def save_settings(path, settings):
+    with open(path, "w") as handle:
+        json.dump(settings, handle, indent=2)
+
+
+def merge_settings(base, override):
+    merged = dict(base)
+    for key, value in override.items():
+        merged[key] = value
+    return merged
+
+
+def settings_files(folder):
+    return sorted(Path(folder).glob("*.json"))
+"""
+EDIT_QUESTION = f"Add a docstring to each function:\n```python\n{EDIT_CODE}```"  # an answer that repeats its input
+NO_DRAFTS = {"num_draft": 0}
 
 
 @dataclass
@@ -77,10 +107,10 @@ class Ember:
         self.server = Server(home)
         self.num_ctx = num_ctx
 
-    def generate(self, prompt: str, tokens: int, schema: dict | None = None) -> Stream:
+    def generate(self, prompt: str, tokens: int, schema: dict | None = None, options: dict | None = None) -> Stream:
         body = {"model": MODEL, "prompt": prompt, "raw": True, "stream": True,
                 "options": {"temperature": 0, "num_predict": tokens, "repeat_penalty": 1.0,
-                            "num_ctx": self.num_ctx}}
+                            "num_ctx": self.num_ctx, **(options or {})}}
         if schema is not None:
             body["format"] = schema
         return _stream(f"{self.server.url}/api/generate", body, _ember_lines)
@@ -126,7 +156,8 @@ class LlamaServer:
             time.sleep(0.2)
         raise RuntimeError("llama-server did not answer within 120 s")
 
-    def generate(self, prompt: str, tokens: int, schema: dict | None = None) -> Stream:
+    def generate(self, prompt: str, tokens: int, schema: dict | None = None, options: dict | None = None) -> Stream:
+        """`options` are ember's own and do not apply here: llama-server runs with its defaults (no lookup)."""
         body = {"prompt": prompt, "stream": True, "n_predict": tokens, "temperature": 0, "repeat_penalty": 1.0,
                 "cache_prompt": True}
         if schema is not None:
@@ -193,6 +224,7 @@ def measure(*, rounds: int = 5, tokens: int = 64, long: int = 4000, parallel: in
     story = texts(STORY)
     stories = [texts(f"Write a long story about {topic}.") for topic in TOPICS[:parallel]]
     person = texts(JSON_QUESTION)
+    edit = texts(EDIT_QUESTION)
     with tempfile.TemporaryDirectory() as home:
         engines = [Ember(Path(home), parallel=parallel, num_ctx=num_ctx),
                    LlamaServer(binaries, gguf, parallel=parallel, num_ctx=num_ctx, threads=threads)]
@@ -200,6 +232,7 @@ def measure(*, rounds: int = 5, tokens: int = 64, long: int = 4000, parallel: in
             for engine in engines:  # load, warm up, and each story's prompt cached in a slot
                 engine.generate(story, 8)
                 engine.generate(person, 8, PERSON)
+                engine.generate(edit, 8)
                 together(engine, stories, 2)
             figures: dict[str, dict[str, list[float]]] = {e.name: {} for e in engines}
             for n in range(rounds):
@@ -209,6 +242,10 @@ def measure(*, rounds: int = 5, tokens: int = 64, long: int = 4000, parallel: in
                     got.setdefault("many", []).append(together(engine, stories, tokens))
                     got.setdefault("json", []).append(engine.generate(person, tokens * 2, PERSON).rate)
                     got.setdefault("ttft", []).append(engine.generate(long_prompt(texts, long, n), 1).first * 1000)
+                    got.setdefault("edit", []).append(engine.generate(edit, tokens * 3).rate)
+                    if engine.name == "ember":  # the same answers with prompt lookup off
+                        got.setdefault("edit_off", []).append(engine.generate(edit, tokens * 3, options=NO_DRAFTS).rate)
+                        got.setdefault("one_off", []).append(engine.generate(story, tokens, options=NO_DRAFTS).rate)
         finally:
             for engine in engines:
                 engine.close()
@@ -224,6 +261,10 @@ def measure(*, rounds: int = 5, tokens: int = 64, long: int = 4000, parallel: in
         paired_row("decode, JSON schema", e["json"], ls["json"], "t/s", ">= 0.95", "llama-server json_schema"),
         paired_row("decode, JSON schema vs free", e["json"], e["one"], "t/s", ">= 0.9", "ember unconstrained"),
         paired_row(f"first token, {long}-token prompt", e["ttft"], ls["ttft"], "ms", "<= 1.05", "llama-server"),
+        paired_row(f"decode, edit this code ({tokens * 3} t)", e["edit"], ls["edit"], "t/s", ">= 1.3",
+                   "llama-server (no lookup)"),
+        paired_row("decode, edit this code, lookup on/off", e["edit"], e["edit_off"], "t/s", "", "ember num_draft 0"),
+        paired_row("decode, free text, lookup on/off", e["one"], e["one_off"], "t/s", ">= 1.0", "ember num_draft 0"),
     ]
 
 

@@ -186,8 +186,9 @@ class BatchLoop:
         token, pos, seq_id, logits = batch.token, batch.pos, batch.seq_id, batch.logits
         n_seq_id = batch.n_seq_id
         fed: list[tuple[Slot, list[int]]] = []
+        room = self.num_batch - sum(slot.pending >= 0 for slot in self.slots)  # rows left for drafts
         for slot in self.slots:
-            slot.logits_at = -1
+            slot.logits_at, slot.drafts = -1, []
             if slot.request is None:
                 continue
             if slot.request.stopping:
@@ -204,6 +205,11 @@ class BatchLoop:
             slot.logits_at = n
             fed.append((slot, [slot.pending]))
             n += 1
+            slot.drafts = self._draft(slot, room)
+            room -= len(slot.drafts)
+            for i, t in enumerate(slot.drafts, len(slot.tokens) + 1):
+                token[n], pos[n], n_seq_id[n], seq_id[n][0], logits[n] = t, i, 1, slot.seq_id, 1
+                n += 1
         for slot in self.slots:
             request = slot.request
             if request is None or not request.todo or n >= self.num_batch:
@@ -235,7 +241,43 @@ class BatchLoop:
             slot.tokens.extend(part)
         for slot in self.slots:
             if slot.logits_at >= 0 and slot.request is not None:
-                self._sample(slot)
+                if slot.drafts:
+                    self._verify(slot)
+                else:
+                    self._sample(slot)
+
+    # prompt lookup (backend.engine.lookup) ----------------------------------------------------
+
+    def _draft(self, slot: Slot, room: int) -> list[int]:
+        """Tokens to feed after the sequence's pending one: never past its limit, its context or the batch."""
+        request = slot.request
+        assert request is not None
+        if request.lookup is None:
+            return []
+        room = min(room, request.limit - request.count - 1, self.num_ctx - len(slot.tokens) - 1)
+        drafts = request.lookup.draft(room)
+        request.lookup.drafted += len(drafts)
+        return drafts
+
+    def _verify(self, slot: Slot) -> None:
+        """Sample the rows of a sequence's drafts in order while each draft is the token sampled before it;
+        the cache drops the drafts after the first that was not."""
+        request, drafts = slot.request, slot.drafts
+        assert request is not None and request.lookup is not None
+        slot.drafts = []
+        accepted = 0
+        self._sample(slot)
+        for draft in drafts:
+            if slot.pending != draft:  # another token, or the answer ended
+                break
+            accepted += 1
+            request.lookup.accepted += 1
+            slot.tokens.append(draft)
+            slot.logits_at += 1
+            self._sample(slot)
+        request.lookup.settle(len(drafts), accepted)
+        if accepted < len(drafts):
+            lc.llama_memory_seq_rm(self.memory, slot.seq_id, len(slot.tokens), -1)
 
     def _sample(self, slot: Slot) -> None:
         request = slot.request
@@ -255,6 +297,8 @@ class BatchLoop:
             self._finish(slot, "stop")
             return
         request.count += 1
+        if request.lookup is not None:
+            request.lookup.append(token)
         piece = self._token_bytes(token, request.special)
         if request.top_logprobs >= 0:
             request.logprobs.append(self._logprob(piece, scored.logprob, scored.top))
@@ -305,6 +349,8 @@ class BatchLoop:
             prompt_eval_duration=prompt_done - request.started,
             eval_count=request.count,
             eval_duration=now - prompt_done,
+            draft_count=request.lookup.drafted if request.lookup else 0,
+            draft_accepted=request.lookup.accepted if request.lookup else 0,
         )
         request.sampler.close()
         request.out.put(Chunk("", done=True, done_reason=reason, timings=timings, context=list(tokens),

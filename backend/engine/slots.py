@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 import llama_cpp as lc
+from ember.backend.engine.lookup import Lookup
 from ember.backend.engine.sampler import SamplerChain
 from ember.backend.engine.stops import AnswerStops
 from ember.backend.engine.textstream import TextStream
@@ -51,10 +52,13 @@ class Request:
     media: MediaPrompt | None = None  # the prompt's images (backend.engine.vision); None: text only
     stream: TextStream = field(init=False)
     stops: AnswerStops = field(init=False)
+    lookup: Lookup | None = field(init=False)  # drafts the next tokens; None with num_draft 0 or images
 
     def __post_init__(self) -> None:
         self.stream = TextStream(self.options.stop)
         self.stops = AnswerStops(self.options.num_predict, self.options.num_ctx)
+        drafting = self.options.num_draft > 0 and self.media is None
+        self.lookup = Lookup(self.prompt, self.options.num_draft) if drafting else None
         n = self.options.num_predict
         self.limit = n if n >= 0 else 1 << 62
 
@@ -69,6 +73,7 @@ class Slot:
     tokens: list[int] = field(default_factory=list)  # what the KV cache holds for this sequence
     request: Request | None = None
     pending: int = -1  # the sampled token still to be evaluated
+    drafts: list[int] = field(default_factory=list)  # fed after `pending` in the last batch, to be verified
     logits_at: int = -1  # this slot's row of logits in the last batch, or -1
     last_used: float = 0.0
 

@@ -73,6 +73,8 @@ def timing_block(t: Timings) -> str:
         ("eval duration", duration(t.eval_duration)),
         ("eval rate", f"{t.eval_rate:.2f} tokens/s"),
     ]
+    if t.draft_count:
+        lines.append(("draft tokens", f"{t.draft_accepted} of {t.draft_count} accepted (prompt lookup)"))
     if getattr(t, "client_clock", False):  # a remote OpenAI-compatible server: durations from this machine's clock
         lines = [line for line in lines if line[0] not in ("load duration", "prompt eval duration", "prompt eval rate")
                  and (line[0] != "prompt eval count" or t.prompt_eval_count)]

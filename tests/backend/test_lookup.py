@@ -1,0 +1,113 @@
+"""Prompt-lookup drafting: the same answers, in fewer steps, on the real SmolLM2 model."""
+
+from __future__ import annotations
+
+import pytest
+from ember.backend.engine.lookup import Lookup, best_size
+from ember.backend.parameters import Options
+from ember.backend.prompt.grammar import grammar_for_format
+
+from tests.backend.test_batching import run_together
+from tests.backend.test_engine import GREEDY, chat_tokens
+
+CODE = '''import json
+
+
+def load_settings(path):
+    with open(path) as handle:
+        data = json.load(handle)
+    settings = {}
+    for key, value in data.items():
+        settings[key.lower()] = value
+    return settings
+
+
+def save_settings(path, settings):
+    with open(path, "w") as handle:
+        json.dump(settings, handle, indent=2)
+'''
+EDIT = f"Add a docstring to each function:\n```python\n{CODE}```"
+FREE = "Write a short story about a lighthouse keeper."
+OFF = {"num_draft": 0}
+
+
+def generate(runner, question: str, **options) -> tuple[str, object]:
+    runner.forget()
+    chunks = list(runner.generate(chat_tokens(runner, question), Options.merge(GREEDY, options)))
+    assert chunks[-1].done
+    return "".join(c.text for c in chunks), chunks[-1]
+
+
+def test_a_draft_is_what_followed_the_latest_earlier_occurrence_of_the_last_tokens():
+    lookup = Lookup([1, 2, 3, 4, 5, 9, 9, 1, 2, 3, 4, 6, 7, 8, 1, 2, 3, 4], most=16)
+    first = lookup.draft(3)
+    assert first and first == [6, 7, 8][: len(first)]  # the later of the two matches of 1 2 3 4
+    for _ in range(10):  # every draft right: the drafts grow to the room there is
+        lookup.settle(len(first), len(first))
+    assert lookup.draft(3) == [6, 7, 8]
+    for _ in range(20):  # every draft wrong at once: drafting stops
+        lookup.settle(3, 0)
+    assert lookup.draft(3) == []
+    assert lookup.draft(0) == []
+    assert Lookup([5, 6, 7, 8], most=16).draft(4) == []  # nothing repeats: nothing to draft
+
+
+def test_draft_size_follows_how_often_drafts_are_right():
+    assert best_size(30, 16) == 0  # free text: drafting would cost more than it saves
+    assert 0 < best_size(90, 16) < best_size(99, 16) <= 16
+    assert best_size(100, 5) == 5
+
+
+@pytest.mark.timeout(240)
+def test_an_edit_of_code_is_the_same_with_drafts_and_most_drafts_are_accepted(runner):
+    plain, plain_final = generate(runner, EDIT, num_predict=48, **OFF)
+    drafted, final = generate(runner, EDIT, num_predict=48)
+    assert drafted == plain and "def load_settings" in drafted
+    assert plain_final.timings.draft_count == 0
+    assert final.timings.eval_count == plain_final.timings.eval_count
+    assert final.timings.draft_accepted > final.timings.draft_count / 2 > 0
+    assert final.context == plain_final.context  # the cache holds the answer, not the rejected drafts
+
+
+@pytest.mark.timeout(240)
+def test_free_text_is_the_same_with_drafting_on(runner):
+    plain, _ = generate(runner, FREE, num_predict=48, **OFF)
+    drafted, final = generate(runner, FREE, num_predict=48)
+    assert drafted == plain
+    assert final.timings.draft_accepted <= final.timings.draft_count
+
+
+@pytest.mark.timeout(240)
+def test_seeded_sampling_gives_the_same_answer_with_drafts(runner):
+    sampled = {"temperature": 0.9, "top_k": 0, "top_p": 1.0, "seed": 11, "num_predict": 40}
+    plain, _ = generate(runner, EDIT, **sampled, **OFF)
+    drafted, final = generate(runner, EDIT, **sampled)
+    assert drafted == plain
+    assert final.timings.draft_count > 0
+
+
+@pytest.mark.timeout(240)
+def test_a_grammar_and_logprobs_stay_exact_with_drafts(runner):
+    grammar = grammar_for_format({"type": "object", "properties": {"code": {"type": "string"}}, "required": ["code"]})
+    question = f"Return this code as JSON with the key code:\n{CODE}"
+
+    def answer(**options) -> tuple[str, list, object]:
+        runner.forget()
+        chunks = list(runner.generate(chat_tokens(runner, question), Options.merge(GREEDY, {"num_predict": 40},
+                                      options), grammar=grammar, top_logprobs=2))
+        return "".join(c.text for c in chunks), [lp for c in chunks for lp in c.logprobs], chunks[-1]
+
+    plain, plain_logprobs, _ = answer(**OFF)
+    drafted, drafted_logprobs, final = answer()
+    assert drafted == plain and plain.startswith("{")
+    assert drafted_logprobs == plain_logprobs and len(drafted_logprobs) == final.timings.eval_count
+
+
+@pytest.mark.timeout(300)
+def test_concurrent_answers_with_drafts_equal_each_answer_alone_without(runner):
+    questions = [EDIT, FREE, EDIT.replace("docstring", "comment"), "Name three colours."]
+    alone = [generate(runner, q, num_predict=32, **OFF)[0] for q in questions]
+    together = run_together(runner, questions, 32)  # default options: drafting on
+    assert [s.text for s in together] == alone
+    assert runner.loop.busiest == len(questions)
+    assert together[0].final.timings.draft_accepted > 0
