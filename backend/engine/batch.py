@@ -100,6 +100,10 @@ class BatchLoop:
     def forget(self) -> None:
         """Empty every sequence's cache (the next requests evaluate their whole prompt)."""
         with self._busy:
+            if all(slot.request is None for slot in self.slots):
+                # the whole cache, its cell positions too: the same prompt then lands where it did the
+                # first time, so greedy answers repeat exactly (the order of float sums follows the cells)
+                lc.llama_memory_clear(self.memory, True)
             for slot in self.slots:
                 if slot.request is None:
                     forget(self.memory, slot)
