@@ -70,23 +70,26 @@ def source_tree(version: str, root: Path) -> Path:
     return tree
 
 
-def build(*, jobs: int = 2, log=print) -> Path:  # noqa: ANN001
-    """The folder holding llama-server and llama-bench, building them the first time."""
+def build(*, jobs: int = 2, log=print, flavour: str = "", targets: tuple[str, ...] = TARGETS,  # noqa: ANN001
+          options: tuple[str, ...] = ()) -> Path:
+    """The folder holding `targets` (llama-server and llama-bench), building them the first time; a
+    `flavour` (e.g. "rpc", with its cmake `options`) is a build of its own beside the plain one."""
     version = llama_version()
     root = cache_root()
-    home = root / f"llama-server-{version}"
-    if all((home / name).exists() for name in TARGETS):
+    suffix = f"-{flavour}" if flavour else ""
+    home = root / f"llama-server{suffix}-{version}"
+    if all((home / name).exists() for name in targets):
         return home
     tree = source_tree(version, root)
-    work = root / f"build-{version}"
-    log(f"building llama-server {version} once into {home} (nice -n 19, -j{jobs}; several minutes)")
+    work = root / f"build{suffix}-{version}"
+    log(f"building {', '.join(targets)} {version} once into {home} (nice -n 19, -j{jobs}; several minutes)")
     nice = ["nice", "-n", "19"]
-    subprocess.run([*nice, "cmake", "-S", str(tree), "-B", str(work), *QUIET_OPTIONS, *cpu_flags()], check=True,
-                   stdout=subprocess.DEVNULL)
-    subprocess.run([*nice, "cmake", "--build", str(work), "-j", str(jobs), "--target", *TARGETS], check=True,
+    subprocess.run([*nice, "cmake", "-S", str(tree), "-B", str(work), *QUIET_OPTIONS, *cpu_flags(), *options],
+                   check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([*nice, "cmake", "--build", str(work), "-j", str(jobs), "--target", *targets], check=True,
                    stdout=subprocess.DEVNULL)
     home.mkdir(parents=True, exist_ok=True)
-    for name in TARGETS:
+    for name in targets:
         (home / name).write_bytes((work / "bin" / name).read_bytes())
         (home / name).chmod(0o755)
     return home
