@@ -68,6 +68,8 @@ def generate_request(body: ollama.GenerateRequest) -> GenerateRequest:
 def metrics(chunk: Chunk) -> dict[str, Any]:
     data: dict[str, Any] = {"done_reason": chunk.done_reason or "stop"}
     data.update(asdict(chunk.timings or Timings()))
+    if not data["draft_count"]:  # ember's own fields, only where prompt lookup drafted
+        del data["draft_count"], data["draft_accepted"]
     return data
 
 

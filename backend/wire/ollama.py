@@ -118,6 +118,9 @@ class Metrics(BaseModel):
     prompt_eval_duration: int | None = None
     eval_count: int | None = None
     eval_duration: int | None = None
+    # ember's own, beyond Ollama's: tokens prompt lookup drafted and of those the ones kept (absent: none)
+    draft_count: int | None = None
+    draft_accepted: int | None = None
 
 
 class TokenLogprob(BaseModel):
