@@ -3,12 +3,29 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
+from ember.backend.errors import Cancelled
 from ember.backend.prompt.jinja import render_chat
 from ember.backend.store.modelrecord import ModelRecord
 from ember.backend.types import Message
+
+# Templates sent with a request render one at a time: however many a client sends at once, together they
+# take one thread's share of the machine, and the requests that use their model's own template never wait.
+_REQUEST_TEMPLATES = threading.BoundedSemaphore(1)
+
+
+@contextmanager
+def _one_at_a_time(cancel: threading.Event | None) -> Iterator[None]:
+    while not _REQUEST_TEMPLATES.acquire(timeout=0.05):
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("the request was cancelled while its template waited to render")
+    try:
+        yield
+    finally:
+        _REQUEST_TEMPLATES.release()
 
 
 def with_persona(record: ModelRecord, messages: Sequence[Message], system: str | None = None) -> list[Message]:
@@ -39,7 +56,17 @@ def render_prompt(record: ModelRecord, messages: Sequence[Message], *, bos: str,
     `show` gives for a model that uses its GGUF's template) runs in the same sandbox as the GGUF's own.
     `think` (True/False or a level; None leaves the template's default) is the template's thinking switch.
     """
-    chosen = template if template is not None else record.template
+    if template is not None:  # the request's own: its render waits for the one before it (time limit from then)
+        with _one_at_a_time(cancel):
+            return _render(record, messages, template, bos=bos, eos=eos, tools=tools, suffix=suffix, think=think,
+                           cancel=cancel)
+    return _render(record, messages, record.template, bos=bos, eos=eos, tools=tools, suffix=suffix, think=think,
+                   cancel=cancel)
+
+
+def _render(record: ModelRecord, messages: Sequence[Message], chosen: str | None, *, bos: str, eos: str,
+            tools: list[dict[str, Any]] | None, suffix: str, think: bool | str | None,
+            cancel: threading.Event | None) -> str:
     if chosen and not is_jinja(chosen):
         from ember.backend.prompt.gotemplate import render_ollama_template
 

@@ -229,3 +229,31 @@ def test_params_layer_is_plain_json_ollama_can_read(store):
     layer = store.read_manifest(parse_name("test/json")).layer(MEDIA_PARAMS)
     assert layer is not None
     assert json.loads(store.read_blob(layer.digest)) == {"num_ctx": 1024, "stop": ["a", "b"]}
+
+
+def test_templates_sent_with_requests_render_one_at_a_time(store):
+    import threading
+
+    from ember.backend.errors import Cancelled
+    from ember.backend.prompt import render
+
+    record = load_record(store, BASE)
+    hello = [Message("user", "Hi")]
+    cancel, outcome = threading.Event(), {}
+
+    def request_with_its_own_template() -> None:
+        try:
+            outcome["text"] = render_prompt(record, hello, bos="", eos="", template=CHATML, cancel=cancel)
+        except Cancelled as exc:
+            outcome["error"] = exc
+
+    with render._REQUEST_TEMPLATES:  # another request's template is rendering
+        waiting = threading.Thread(target=request_with_its_own_template)
+        waiting.start()
+        waiting.join(0.3)
+        assert waiting.is_alive() and not outcome  # it waits its turn
+        assert "Hi" in render_prompt(record, hello, bos="", eos="")  # the model's own template never waits
+        cancel.set()  # its client leaves while it waits
+        waiting.join(5)
+    assert isinstance(outcome.get("error"), Cancelled)
+    assert render_prompt(record, hello, bos="", eos="", template=CHATML).startswith("<|im_start|>user\nHi")
