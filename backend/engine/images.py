@@ -1,29 +1,12 @@
-"""A decoded image, and the batch loop's two steps for a request with images (backend.engine.vision).
+"""The batch loop's two steps for a request with images (backend.engine.vision).
 
 Plain llama.cpp calls only: the multimodal library is loaded by the projector, never for a text model.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import llama_cpp as lc
 from ember.backend.engine.slots import Request, Slot, common_prefix, forget
-
-
-@dataclass(frozen=True)
-class Image:
-    """A decoded image: its RGB pixels, row by row, and the sha256 of the file it came from."""
-
-    width: int
-    height: int
-    rgb: bytes
-    digest: str
-
-
-def placeholder(digest: str) -> int:
-    """The id every position of one image holds in a slot's token list: negative, from its digest."""
-    return -1 - int(digest[:7], 16)
 
 
 def reuse_media_prefix(memory: object, slot: Slot, request: Request) -> list[int]:

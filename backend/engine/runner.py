@@ -29,7 +29,7 @@ from ember.backend.parameters import Options
 from ember.backend.types import Chunk
 
 if TYPE_CHECKING:
-    from ember.backend.engine.images import Image
+    from ember.backend.engine.pixels import Image
     from ember.backend.engine.vision import MediaPrompt, Projector
 
 DEFAULT_PARALLEL = 4

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import llama_cpp as lc
 import llama_cpp.mtmd_cpp as mtmd
-from ember.backend.engine.images import Image, placeholder
+from ember.backend.engine.pixels import Image, placeholder
 from ember.backend.errors import EmberError, InvalidModelFile, InvalidRequest
 
 _TEXT, _IMAGE = 0, 1  # mtmd_input_chunk_type

@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ember.backend.engine.images import Image
+from ember.backend.engine.pixels import Image
 from ember.backend.errors import InvalidRequest
 from ember.backend.local.requestlimits import MAX_IMAGE_BYTES, check_fits, check_image, check_image_count
 from ember.backend.local.turns import Turn
