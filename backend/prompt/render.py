@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from ember.backend.errors import Cancelled
+from ember.backend.errors import Cancelled, TemplateError
 from ember.backend.prompt.jinja import render_chat
 from ember.backend.store.modelrecord import ModelRecord
 from ember.backend.types import Message
@@ -15,6 +16,8 @@ from ember.backend.types import Message
 # Templates sent with a request render one at a time: however many a client sends at once, together they
 # take one thread's share of the machine, and the requests that use their model's own template never wait.
 _REQUEST_TEMPLATES = threading.BoundedSemaphore(1)
+REFUSED_COOLDOWN = 4.0
+MAX_COOLDOWN = 10.0  # seconds
 
 
 @contextmanager
@@ -22,8 +25,14 @@ def _one_at_a_time(cancel: threading.Event | None) -> Iterator[None]:
     while not _REQUEST_TEMPLATES.acquire(timeout=0.05):
         if cancel is not None and cancel.is_set():
             raise Cancelled("the request was cancelled while its template waited to render")
+    started = time.monotonic()
     try:
         yield
+    except TemplateError:
+        # A template over its limits keeps the next one waiting for REFUSED_COOLDOWN times what it spent, so
+        # clients that send nothing else hold at most a fifth of one thread; a valid template pays nothing.
+        time.sleep(min(REFUSED_COOLDOWN * (time.monotonic() - started), MAX_COOLDOWN))
+        raise
     finally:
         _REQUEST_TEMPLATES.release()
 
