@@ -49,7 +49,10 @@ async def test_the_ctx_gauge_follows_the_conversation(make_app, history):
     history.add_message(other.id, "user", "Tell me about the sea. " * 40)
     history.add_message(other.id, "assistant", "The sea is wide and deep. " * 40)
     app = make_app()
-    app.session.overrides["num_predict"] = 40
+    # long enough to span several frames: the status line shows "answering" from the first frame on
+    app.session.overrides["num_predict"] = 200
+    app.session.overrides["temperature"] = 0
+    app.session.overrides["repeat_penalty"] = 1.0
     async with app.run_test(size=(80, 24)) as pilot:
         chat = app.chat_screen()
         status = chat.query_one(StatusLine).status
