@@ -141,20 +141,9 @@ class LlamaServer:
         self._wait()
 
     def _wait(self) -> None:
-        import httpx
+        from llama_build import wait_healthy
 
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                self.log.seek(0)
-                raise RuntimeError(f"llama-server exited: {self.log.read().decode()[-2000:]}")
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError("llama-server did not answer within 120 s")
+        wait_healthy(self.url, self.process, 120, self.log)
 
     def generate(self, prompt: str, tokens: int, schema: dict | None = None, options: dict | None = None) -> Stream:
         """`options` are ember's own and do not apply here: llama-server runs with its defaults (no lookup)."""

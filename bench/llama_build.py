@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import tarfile
+import time
 from pathlib import Path
 
 TARGETS = ("llama-server", "llama-bench")
@@ -93,6 +94,27 @@ def build(*, jobs: int = 2, log=print, flavour: str = "", targets: tuple[str, ..
         (home / name).write_bytes((work / "bin" / name).read_bytes())
         (home / name).chmod(0o755)
     return home
+
+
+def wait_healthy(url: str, process: subprocess.Popen, seconds: float, log=None) -> None:  # noqa: ANN001
+    """Until `url`/health answers 200; the process's exit (with the tail of `log`, a file) or the clock ends it."""
+    import httpx
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            tail = ""
+            if log is not None:
+                log.seek(0)
+                tail = ": " + log.read().decode(errors="replace")[-2000:]
+            raise RuntimeError(f"llama-server exited with {process.returncode}{tail}")
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"llama-server did not answer within {seconds:.0f} s")
 
 
 if __name__ == "__main__":

@@ -62,22 +62,6 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], seconds: float = 
     raise RuntimeError(f"nothing listens on port {port} after {seconds:.0f} s")
 
 
-def wait_healthy(url: str, process: subprocess.Popen[bytes], seconds: float = 180) -> None:
-    import httpx
-
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"llama-server exited with {process.returncode}")
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"llama-server did not become healthy within {seconds:.0f} s")
-
-
 def ember(*args: str, stdin: str | None = None, home: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "EMBER_CONFIG": str(home / "config"), "EMBER_DATA": str(home / "data"),
            "EMBER_MODELS": str(home / "models"), "NO_COLOR": "1", "TERM": "dumb"}
@@ -139,7 +123,7 @@ def drive(url: str, home: Path, report: Report) -> None:
 
 def main() -> int:
     from common import model_path
-    from llama_build import build
+    from llama_build import build, wait_healthy
 
     binaries = build(flavour="rpc", targets=("llama-server", "ggml-rpc-server"), options=("-DGGML_RPC=ON",))
     gguf = model_path()
@@ -162,7 +146,7 @@ def main() -> int:
              ",".join(workers), "--host", "127.0.0.1", "--port", str(port), "-c", "2048", "--embeddings",
              "--pooling", "mean", "--no-webui", "-lv", "4"], stdout=logs[-1], stderr=subprocess.STDOUT)
         processes.append(server)
-        wait_healthy(url, server)
+        wait_healthy(url, server, 180)
         logs[-1].seek(0)
         placed = offloaded(logs[-1].read().decode(errors="replace"))
         report.check(len(placed) == WORKERS and all(size > 0 for size in placed.values()),
