@@ -37,6 +37,7 @@ class Config:
     num_parallel: int = 4
     max_loaded_models: int = 3
     num_thread: int = 0  # 0: every physical core the machine has
+    flash_attention: str = "auto"  # auto (off for a model wholly on the CPU, where it decodes slower), on, off
     origins: tuple[str, ...] = ()
     allowed_hosts: tuple[str, ...] = ()
     pull_hosts: tuple[str, ...] = ()  # hosts a URL pull over the API may reach on a private or loopback address
@@ -56,6 +57,7 @@ _ENV = {
     "EMBER_NUM_PARALLEL": "num_parallel",
     "EMBER_MAX_LOADED_MODELS": "max_loaded_models",
     "EMBER_NUM_THREAD": "num_thread",
+    "EMBER_FLASH_ATTENTION": "flash_attention",
     "EMBER_ORIGINS": "origins",
     "EMBER_ALLOWED_HOSTS": "allowed_hosts",
     "EMBER_PULL_HOSTS": "pull_hosts",
@@ -75,9 +77,22 @@ def _coerce(name: str, value: Any, where: str) -> Any:  # a TOML value or an env
             if isinstance(value, str):
                 return tuple(v.strip() for v in value.split(",") if v.strip())
             return tuple(str(v) for v in value)
+        if name == "flash_attention":
+            return flash_attention_setting(value, where)
         return str(value)
     except (TypeError, ValueError):
         raise EmberError(f"{where}: {name} expects {kind.replace('tuple[str, ...]', 'a list')}, got {value!r}")
+
+
+FLASH_ATTENTION = {"auto": "auto", "on": "on", "off": "off", "1": "on", "0": "off", "true": "on", "false": "off"}
+
+
+def flash_attention_setting(value: Any, where: str) -> str:
+    """`auto`, `on` or `off` (also 1/0 and true/false, as Ollama's OLLAMA_FLASH_ATTENTION takes them)."""
+    setting = FLASH_ATTENTION.get(str(value).strip().lower())
+    if setting is None:
+        raise EmberError(f"{where}: flash_attention expects auto, on or off, got {value!r}")
+    return setting
 
 
 def load_config(path: Path | None = None, environ: dict[str, str] | None = None) -> Config:

@@ -5,7 +5,7 @@ context per slot, and get the same prompt text (the chat template rendered here,
 same greedy sampling; the rounds alternate between them, so both see the same machine. Every figure
 is measured by the client: the decode rate between the first and the last streamed token, the time
 to first token from the moment the request is sent. llama-server is built once by llama_build.py.
-Usage: .venv/bin/python bench/anchor.py [--quick] [--rounds N] [--tokens N] [--long N]
+Usage: .venv/bin/python bench/anchor.py [--quick] [--rounds N] [--tokens N] [--long N] [--deep N]
 """
 
 from __future__ import annotations
@@ -187,14 +187,22 @@ def together(engine, prompts: list[str], tokens: int) -> float:  # noqa: ANN001
     return sum(r.count - 1 for r in results) / span if span > 0 else 0.0
 
 
+def notes(tokens: int) -> str:
+    return " ".join(f"Note {i}: the keeper climbed the stairs, trimmed the wick and logged the weather."
+                    for i in range(tokens // 19))
+
+
 def long_prompt(texts, tokens: int, salt: int) -> str:  # noqa: ANN001
     """A chat prompt of about `tokens` tokens whose first line differs each round, so no cache helps."""
-    notes = " ".join(f"Note {i}: the keeper climbed the stairs, trimmed the wick and logged the weather."
-                     for i in range(tokens // 19))
-    return texts(f"Round {salt}. Summarise these notes in one sentence.\n{notes}")
+    return texts(f"Round {salt}. Summarise these notes in one sentence.\n{notes(tokens)}")
 
 
-def measure(*, rounds: int = 5, tokens: int = 64, long: int = 4000, parallel: int = 4) -> list[Row]:
+def deep_prompt(texts, tokens: int) -> str:  # noqa: ANN001
+    """A prompt of about `tokens` tokens asking for a long answer: a long conversation's next turn."""
+    return texts(f"{notes(tokens)}\nNow write a long story about the keeper and these nights.")
+
+
+def measure(*, rounds: int = 5, tokens: int = 64, long: int = 4000, deep: int = 1500, parallel: int = 4) -> list[Row]:
     from ember.backend.engine.runner import default_threads
     from ember.backend.prompt.jinja import render_chat
     from ember.backend.store.ggufmeta import read_gguf_meta
@@ -214,6 +222,7 @@ def measure(*, rounds: int = 5, tokens: int = 64, long: int = 4000, parallel: in
     stories = [texts(f"Write a long story about {topic}.") for topic in TOPICS[:parallel]]
     person = texts(JSON_QUESTION)
     edit = texts(EDIT_QUESTION)
+    conversation = deep_prompt(texts, deep)  # the same each round: cached, so only its decode is timed
     with tempfile.TemporaryDirectory() as home:
         engines = [Ember(Path(home), parallel=parallel, num_ctx=num_ctx),
                    LlamaServer(binaries, gguf, parallel=parallel, num_ctx=num_ctx, threads=threads)]
@@ -222,6 +231,7 @@ def measure(*, rounds: int = 5, tokens: int = 64, long: int = 4000, parallel: in
                 engine.generate(story, 8)
                 engine.generate(person, 8, PERSON)
                 engine.generate(edit, 8)
+                engine.generate(conversation, 8)
                 together(engine, stories, 2)
             figures: dict[str, dict[str, list[float]]] = {e.name: {} for e in engines}
             for n in range(rounds):
@@ -230,6 +240,7 @@ def measure(*, rounds: int = 5, tokens: int = 64, long: int = 4000, parallel: in
                     got.setdefault("one", []).append(engine.generate(story, tokens).rate)
                     got.setdefault("many", []).append(together(engine, stories, tokens))
                     got.setdefault("json", []).append(engine.generate(person, tokens * 2, PERSON).rate)
+                    got.setdefault("deep", []).append(engine.generate(conversation, tokens).rate)
                     got.setdefault("ttft", []).append(engine.generate(long_prompt(texts, long, n), 1).first * 1000)
                     got.setdefault("edit", []).append(engine.generate(edit, tokens * 3).rate)
                     if engine.name == "ember":  # the same answers with prompt lookup off
@@ -249,6 +260,7 @@ def measure(*, rounds: int = 5, tokens: int = 64, long: int = 4000, parallel: in
             ">= 1.4", "llama-server's own gain", [g / b for g, b in zip(gain, ls_gain, strict=True)]),
         paired_row("decode, JSON schema", e["json"], ls["json"], "t/s", ">= 0.95", "llama-server json_schema"),
         paired_row("decode, JSON schema vs free", e["json"], e["one"], "t/s", ">= 0.9", "ember unconstrained"),
+        paired_row(f"decode after a {deep}-token prompt", e["deep"], ls["deep"], "t/s", ">= 1.0", "llama-server"),
         paired_row(f"first token, {long}-token prompt", e["ttft"], ls["ttft"], "ms", "<= 1.05", "llama-server"),
         paired_row(f"decode, edit this code ({tokens * 3} t)", e["edit"], ls["edit"], "t/s", ">= 1.3",
                    "llama-server (no lookup)"),
@@ -263,9 +275,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--tokens", type=int, default=64)
     parser.add_argument("--long", type=int, default=4000, help="tokens in the time-to-first-token prompt")
+    parser.add_argument("--deep", type=int, default=1500, help="tokens of context before the decode-at-depth answer")
     args = parser.parse_args()
     rounds, long = (3, 1000) if args.quick else (args.rounds, args.long)
-    print_table(measure(rounds=rounds, tokens=args.tokens, long=long), machine())
+    print_table(measure(rounds=rounds, tokens=args.tokens, long=long, deep=args.deep), machine())
 
 
 if __name__ == "__main__":

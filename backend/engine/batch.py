@@ -28,13 +28,15 @@ class BatchLoop:
     """Owns a context of `parallel` sequences of `num_ctx` tokens each, and the thread that runs it."""
 
     def __init__(self, model: lc.llama_model_p, vocab: lc.llama_vocab_p, *, num_ctx: int, parallel: int,
-                 threads: int, num_batch: int, adapters: list[lc.llama_adapter_lora_p]) -> None:
+                 threads: int, num_batch: int, adapters: list[lc.llama_adapter_lora_p],
+                 flash_attention: int = lc.LLAMA_FLASH_ATTN_TYPE_AUTO) -> None:
         self.model, self.vocab = model, vocab
         self.n_vocab = lc.llama_vocab_n_tokens(vocab)
         self.parallel = max(1, parallel)
         self.threads = threads
         self.num_batch = max(num_batch, self.parallel)
         self._adapters = adapters
+        self.flash_attention = flash_attention  # an llama_flash_attn_type
         self.ctx = NO_CONTEXT
         self.num_ctx = 0
         self._make_context(num_ctx)
@@ -70,6 +72,7 @@ class BatchLoop:
         params.n_threads = params.n_threads_batch = self.threads
         params.n_seq_max = self.parallel
         params.kv_unified = False
+        params.flash_attn_type = self.flash_attention
         return lc.llama_init_from_model(self.model, params)
 
     def _use_context(self, ctx: lc.llama_context_p) -> None:

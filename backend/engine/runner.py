@@ -45,6 +45,20 @@ lc.llama_log_set(_quiet_log, ctypes.c_void_p())
 lc.llama_backend_init()
 
 
+def flash_attention_type(setting: str, num_gpu: int) -> int:
+    """llama.cpp's flash attention for a context: on the CPU alone, off under `auto`.
+
+    llama.cpp's own `auto` turns it on wherever the device supports it, the CPU included, where one
+    token's attention then runs on few threads: decoding at 1,500 tokens of context runs at ~0.7× the
+    rate without it (~0.6× at 3,500), for a prompt read ~8% faster. A chat decodes far more than it reads.
+    """
+    if setting == "on":
+        return lc.LLAMA_FLASH_ATTN_TYPE_ENABLED
+    if setting == "off" or num_gpu == 0 or not lc.llama_supports_gpu_offload():
+        return lc.LLAMA_FLASH_ATTN_TYPE_DISABLED
+    return lc.LLAMA_FLASH_ATTN_TYPE_AUTO
+
+
 def default_threads() -> int:
     try:
         return max(1, len(os.sched_getaffinity(0)))
@@ -60,7 +74,7 @@ class Runner:
     def __init__(self, model_path: Path, *, num_ctx: int = 4096, num_thread: int = 0,
                  num_batch: int = 512, num_gpu: int = -1, adapters: tuple[Path, ...] = (),
                  num_parallel: int = DEFAULT_PARALLEL, main_gpu: int = 0, use_mmap: bool = True,
-                 use_mlock: bool = False, projector: Path | None = None) -> None:
+                 use_mlock: bool = False, projector: Path | None = None, flash_attention: str = "auto") -> None:
         start = time.perf_counter_ns()
         self.path = Path(model_path)
         params = lc.llama_model_default_params()
@@ -77,7 +91,7 @@ class Runner:
         self._adapters = [self._load_adapter(path) for path in adapters]
         self.loop = BatchLoop(self.model, self.vocab, num_ctx=num_ctx, parallel=num_parallel,
                               threads=num_thread or default_threads(), num_batch=num_batch,
-                              adapters=self._adapters)
+                              adapters=self._adapters, flash_attention=flash_attention_type(flash_attention, num_gpu))
         self.projector: Projector | None = None
         if projector is not None:
             self.projector = self._load_projector(projector, num_thread or default_threads(), num_gpu != 0)

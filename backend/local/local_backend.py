@@ -72,7 +72,7 @@ def _load_runner(key: ModelKey, config: Config, options: Options) -> tuple[Runne
         lambda layers: Runner(key.model, adapters=key.adapters, num_parallel=config.num_parallel,
                               num_thread=config.num_thread, num_ctx=options.num_ctx, num_gpu=layers,
                               main_gpu=options.main_gpu, use_mmap=options.use_mmap, use_mlock=options.use_mlock,
-                              projector=key.projector),
+                              projector=key.projector, flash_attention=config.flash_attention),
         num_ctx=options.num_ctx, num_gpu=options.num_gpu, parallel=config.num_parallel,
         num_batch=options.num_batch)
 

@@ -37,3 +37,13 @@ def test_save_settings_keeps_the_users_other_keys(tmp_path):
     text = path.read_text()
     assert 'theme = "ember-light"' in text and 'keep_alive = "1h"' in text and "gpu:8000" in text
     assert isinstance(load_config(path, environ={}), Config)
+
+
+def test_flash_attention_takes_ollamas_spellings_and_refuses_others(tmp_path):
+    assert load_config(tmp_path / "none.toml", environ={}).flash_attention == "auto"
+    assert load_config(tmp_path / "none.toml", environ={"EMBER_FLASH_ATTENTION": "1"}).flash_attention == "on"
+    path = tmp_path / "config.toml"
+    path.write_text("flash_attention = false\n")
+    assert load_config(path, environ={}).flash_attention == "off"
+    with pytest.raises(EmberError, match="EMBER_FLASH_ATTENTION: flash_attention expects auto, on or off"):
+        load_config(path, environ={"EMBER_FLASH_ATTENTION": "fast"})

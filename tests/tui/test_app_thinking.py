@@ -56,10 +56,10 @@ def visible_words(text: str) -> str:
 async def test_thinking_streams_folded_above_the_answer_and_ctrl_t_opens_and_folds_it(make_app, thinker):
     app = make_app()
     app.session.model = thinker
-    app.session.overrides["num_predict"] = 24
+    app.session.overrides["num_predict"] = 40
     async with app.run_test(size=(80, 24)) as pilot:
         chat = app.chat_screen()
-        chat.prompt.text = "Why is the sky blue?"
+        chat.prompt.text = "Why is the sky blue? Explain it step by step."  # it thinks for every token it may
         await pilot.press("enter")
         await wait_for(pilot, lambda: any(w.streaming for w in thinking_views(chat)), PATIENCE)
         [streaming] = thinking_views(chat)
