@@ -6,6 +6,7 @@ The per-token path is only list appends and a clock read; drawing happens once a
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -77,6 +78,9 @@ class AnswerStream:
                 timer = self.screen.set_timer(pacer.next_interval(), flush)
 
         timer = self.screen.set_timer(pacer.interval, flush)
+        # Python's full collections walk every object the app holds (a long conversation's widgets): while
+        # the answer streams only what it makes is collected, and the rest is collectable again after it
+        gc.freeze()
         try:
             async with closing(source) as chunks:
                 async for chunk in chunks:
@@ -104,6 +108,7 @@ class AnswerStream:
             result.outcome = "error"
             self.screen.notify(f"{type(exc).__name__}: {exc}", title="Unexpected error", severity="error", timeout=8)
         finally:
+            gc.unfreeze()
             finished = True
             timer.stop()
             result.ended = time.perf_counter()

@@ -69,7 +69,7 @@ async def run_in_chat(chat: ChatScreen, line: str) -> None:
         text = f"{text} to the {copy_text(app, outcome.copy)}"
     name = command.name if command is not None else ""
     if name == "/clear":
-        await chat.conversation.remove_children()
+        await chat.clear_conversation()
         chat.context_cleared()
     if name == "/save":
         chat.fetch_model_names()  # Tab after /load offers the model just made

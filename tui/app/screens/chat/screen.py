@@ -18,8 +18,10 @@ from ember.tui.app.screens.chat.codecopy import copy_last_block, pick_block_to_c
 from ember.tui.app.screens.chat.commands import TabCompletion, run_in_chat
 from ember.tui.app.screens.chat.contextgauge import ContextGauge
 from ember.tui.app.screens.chat.drafts import DraftKeeper
+from ember.tui.app.screens.chat.labels import message_label
 from ember.tui.app.screens.chat.thinking import ThinkingFeed, set_thinking_open, show_stored_thinking
-from ember.tui.app.screens.chat.welcome import Welcome, welcome_text
+from ember.tui.app.screens.chat.welcome import Welcome, welcome_for
+from ember.tui.app.screens.chat.window import EarlierMessages, TurnWindow
 from ember.tui.app.widgets.fitted_footer import FittedFooter
 from ember.tui.app.widgets.message_view import MessageView
 from ember.tui.app.widgets.prompt_input import PromptInput
@@ -63,6 +65,7 @@ class ChatScreen(Screen):
         self.gauge = ContextGauge()
         self.drafts: DraftKeeper | None = None
         self.thinking_open = False  # the thinking above answers is folded until the thinking key opens it
+        self.window: TurnWindow | None = None
 
     def compose(self) -> ComposeResult:
         yield VerticalScroll(id="conversation")
@@ -86,8 +89,15 @@ class ChatScreen(Screen):
     def views(self) -> list[MessageView]:
         return list(self.conversation.query(MessageView))
 
+    @property
+    def turns_window(self) -> TurnWindow:
+        assert self.window is not None, "the chat screen is not mounted"
+        return self.window
+
     def on_mount(self) -> None:
         self.drafts = DraftKeeper(self.ember.history, self.set_timer)
+        self.window = TurnWindow(self.conversation, self.mount_turns)
+        self.watch(self.conversation, "scroll_y", self.scrolled, init=False)
         self.conversation.anchor()
         draft = self.drafts.saved()
         if draft:
@@ -100,13 +110,8 @@ class ChatScreen(Screen):
 
     def welcome(self) -> None:
         """An empty chat says how to begin, and offers the last conversation."""
-        if self.ember.session.turns:
-            return
-        app = self.ember
-        last = app.history.conversations(limit=1) if app.history is not None else []
-        text = welcome_text(app.session.model, len(app.personas), app.keymap,
-                            (last[0].title or "untitled")[:40] if last else "")
-        self.conversation.mount(Welcome(text, markup=False))
+        if not self.ember.session.turns:
+            self.conversation.mount(welcome_for(self.ember))
 
     def end_welcome(self) -> None:
         self.conversation.query(Welcome).remove()
@@ -124,15 +129,7 @@ class ChatScreen(Screen):
     # conversation --------------------------------------------------------------------------
 
     def who(self, role: str, author: Author | None = None) -> str:
-        """A message's label: You, or the model (and persona) that gave the answer, the current one by default."""
-        session = self.ember.session
-        if role == "user":
-            return "You"
-        if author is not None:
-            persona = next((p.title for p in session.personas if p.slug == author.persona), author.persona)
-            return f"{author.model} · {persona}" if persona else author.model
-        model = f"{session.model} @ {self.ember.endpoint}" if self.ember.endpoint else session.model
-        return f"{model} · {session.persona_title}" if session.persona is not None else model
+        return message_label(self.ember, role, author)
 
     async def add_view(self, role: str, text: str, author: Author | None = None) -> MessageView:
         self.end_welcome()
@@ -141,24 +138,49 @@ class ChatScreen(Screen):
         return view
 
     async def show_turns(self) -> None:
-        """Rebuild the view from the session's turns (after opening a stored conversation)."""
+        """Rebuild the view from the session's turns (after opening a stored conversation): the newest
+        of them, and a line above saying how many earlier ones scrolling up shows."""
         session = self.ember.session
         await self.conversation.remove_children()
+        self.end_welcome()
         self.prompt.earlier = [t.content for t in session.turns if t.role == "user"]
-        for turn in session.turns:
-            view = await self.add_view(turn.role, with_image_lines(turn.content, session.images_of(turn)),
-                                       session.author(turn))
-            if turn.thinking and not session.state.hide_thinking:
-                await show_stored_thinking(view, turn.thinking, self.thinking_key(), self.thinking_open)
+        window = self.turns_window
+        await self.mount_turns(window.start_at(len(session.turns)), len(session.turns), None)
+        await window.mark()
         self.conversation.scroll_end(animate=False)
         self.gauge.reset()
         self.refresh_status(state="", tokens_per_second=0.0, **self.context_estimate())
 
+    async def mount_turns(self, start: int, stop: int, before: MessageView | None) -> None:
+        """The views of the session's turns [start, stop), with their stored thinking."""
+        session = self.ember.session
+        turns = session.turns[start:stop]
+        views = [MessageView(turn.role, self.who(turn.role, session.author(turn)),
+                             with_image_lines(turn.content, session.images_of(turn))) for turn in turns]
+        if not views:
+            return
+        await self.conversation.mount(*views, before=before)
+        if not session.state.hide_thinking:
+            for view, turn in zip(views, turns, strict=True):
+                if turn.thinking:
+                    await show_stored_thinking(view, turn.thinking, self.thinking_key(), self.thinking_open)
+
     async def sync_views(self) -> None:
         """Remove the views of messages the session has dropped (they are always the last ones)."""
-        views = self.views()
-        for view in views[len(self.ember.session.turns):]:
+        for view in self.turns_window.views_beyond(len(self.ember.session.turns)):
             await view.remove()
+
+    async def clear_conversation(self) -> None:
+        await self.conversation.remove_children()
+        self.turns_window.first = 0
+
+    async def scrolled(self, y: float) -> None:
+        if y <= 0 and self.turns_window.hidden:
+            await self.turns_window.show_earlier()
+
+    def on_click(self, event: events.Click) -> None:
+        if isinstance(event.widget, EarlierMessages):
+            self.run_worker(self.turns_window.show_earlier(), group="earlier")
 
     def context_estimate(self) -> dict[str, int | bool]:
         messages = self.ember.session.request().messages
@@ -204,6 +226,7 @@ class ChatScreen(Screen):
         if self.ember.session.images.warning:
             self.notify(self.ember.session.images.warning, severity="warning")
         self.ember.session.add_user(text, images)
+        await self.turns_window.trim()
         await self.add_view("user", with_image_lines(text, images))
         self.start_answer()
 
@@ -213,8 +236,10 @@ class ChatScreen(Screen):
         if self.drafts is not None:
             self.drafts.changed(lambda: self.prompt.text)
 
-    def action_scroll_conversation(self, pages: int) -> None:
-        if pages < 0:
+    async def action_scroll_conversation(self, pages: int) -> None:
+        if pages < 0 and self.conversation.scroll_y <= 0:
+            await self.turns_window.show_earlier()
+        elif pages < 0:
             self.conversation.scroll_page_up()
         else:
             self.conversation.scroll_page_down()
@@ -376,7 +401,7 @@ class ChatScreen(Screen):
         if self.answering:
             self.workers.cancel_group(self, "answer")
         self.ember.session.clear()
-        await self.conversation.remove_children()
+        await self.clear_conversation()
         self.context_cleared()
         self.refresh_status(state="", tokens_per_second=0.0)
         self.welcome()

@@ -3,8 +3,13 @@ last conversation, offered to continue."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ember.tui.app.keyhelp import ROWS, row_keys
 from textual.widgets import Static
+
+if TYPE_CHECKING:
+    from ember.tui.app.app import EmberApp
 
 
 def keys_of(first_id: str, keymap: dict[str, str]) -> str:
@@ -29,3 +34,9 @@ class Welcome(Static):
     DEFAULT_CSS = """
     Welcome { color: $text-muted; padding: 1 2; }
     """
+
+
+def welcome_for(app: EmberApp) -> Welcome:
+    last = app.history.conversations(limit=1) if app.history is not None else []
+    return Welcome(welcome_text(app.session.model, len(app.personas), app.keymap,
+                                (last[0].title or "untitled")[:40] if last else ""), markup=False)
