@@ -37,7 +37,7 @@ class Config:
     num_parallel: int = 4
     max_loaded_models: int = 3
     num_thread: int = 0  # 0: every physical core the machine has
-    flash_attention: str = "auto"  # auto (off for a model wholly on the CPU, where it decodes slower), on, off
+    flash_attention: str = "auto"  # auto (llama.cpp's choice), on, off
     origins: tuple[str, ...] = ()
     allowed_hosts: tuple[str, ...] = ()
     pull_hosts: tuple[str, ...] = ()  # hosts a URL pull over the API may reach on a private or loopback address

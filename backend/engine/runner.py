@@ -45,18 +45,16 @@ lc.llama_log_set(_quiet_log, ctypes.c_void_p())
 lc.llama_backend_init()
 
 
-def flash_attention_type(setting: str, num_gpu: int) -> int:
-    """llama.cpp's flash attention for a context: on the CPU alone, off under `auto`.
+def flash_attention_type(setting: str) -> int:
+    """llama.cpp's flash attention for a context: `auto` leaves it to llama.cpp (on wherever the device
+    supports it, the CPU included).
 
-    llama.cpp's own `auto` turns it on wherever the device supports it, the CPU included, where one
-    token's attention then runs on few threads: decoding at 1,500 tokens of context runs at ~0.7× the
-    rate without it (~0.6× at 3,500), for a prompt read ~8% faster. A chat decodes far more than it reads.
+    Off, a CPU decodes faster deep in a conversation (one token's attention then runs as a matrix product
+    over every thread), but the result of each row then depends on how many rows share the batch: prompt
+    lookup's drafts and batched answers no longer give exactly the greedy answer a request gets alone.
     """
-    if setting == "on":
-        return lc.LLAMA_FLASH_ATTN_TYPE_ENABLED
-    if setting == "off" or num_gpu == 0 or not lc.llama_supports_gpu_offload():
-        return lc.LLAMA_FLASH_ATTN_TYPE_DISABLED
-    return lc.LLAMA_FLASH_ATTN_TYPE_AUTO
+    return {"on": lc.LLAMA_FLASH_ATTN_TYPE_ENABLED, "off": lc.LLAMA_FLASH_ATTN_TYPE_DISABLED}.get(
+        setting, lc.LLAMA_FLASH_ATTN_TYPE_AUTO)
 
 
 def default_threads() -> int:
@@ -91,7 +89,7 @@ class Runner:
         self._adapters = [self._load_adapter(path) for path in adapters]
         self.loop = BatchLoop(self.model, self.vocab, num_ctx=num_ctx, parallel=num_parallel,
                               threads=num_thread or default_threads(), num_batch=num_batch,
-                              adapters=self._adapters, flash_attention=flash_attention_type(flash_attention, num_gpu))
+                              adapters=self._adapters, flash_attention=flash_attention_type(flash_attention))
         self.projector: Projector | None = None
         if projector is not None:
             self.projector = self._load_projector(projector, num_thread or default_threads(), num_gpu != 0)

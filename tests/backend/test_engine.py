@@ -135,21 +135,20 @@ def test_a_context_too_large_for_memory_is_an_error_and_the_model_keeps_working(
     assert final.timings.eval_count == 3 and runner.num_ctx == 2048
 
 
-def test_flash_attention_is_off_on_the_cpu_unless_asked_for_and_both_ways_answer(smollm2_gguf):
+def test_flash_attention_is_llama_cpps_choice_unless_set_and_both_ways_answer(smollm2_gguf):
     import llama_cpp as lc
     from ember.backend.engine.runner import Runner, flash_attention_type
 
-    assert flash_attention_type("auto", 0) == lc.LLAMA_FLASH_ATTN_TYPE_DISABLED
-    assert flash_attention_type("on", 0) == lc.LLAMA_FLASH_ATTN_TYPE_ENABLED
-    assert flash_attention_type("off", -1) == lc.LLAMA_FLASH_ATTN_TYPE_DISABLED
-    on_gpu = lc.LLAMA_FLASH_ATTN_TYPE_AUTO if lc.llama_supports_gpu_offload() else lc.LLAMA_FLASH_ATTN_TYPE_DISABLED
-    assert flash_attention_type("auto", -1) == on_gpu  # llama.cpp decides where a GPU holds layers
+    assert flash_attention_type("auto") == lc.LLAMA_FLASH_ATTN_TYPE_AUTO
+    assert flash_attention_type("on") == lc.LLAMA_FLASH_ATTN_TYPE_ENABLED
+    assert flash_attention_type("off") == lc.LLAMA_FLASH_ATTN_TYPE_DISABLED
     texts = {}
-    for setting in ("on", "off"):
-        small = Runner(smollm2_gguf, num_ctx=256, num_parallel=1, num_gpu=0, flash_attention=setting)
+    for setting in ("auto", "off"):
+        small = Runner(smollm2_gguf, num_ctx=256, num_parallel=1, flash_attention=setting)
         try:
-            assert small.loop.flash_attention == flash_attention_type(setting, 0)
-            chunks = list(small.generate(chat_tokens(small, "Name a colour."), Options.merge(GREEDY, {"num_predict": 6, "num_ctx": 256})))
+            assert small.loop.flash_attention == flash_attention_type(setting)
+            chunks = list(small.generate(chat_tokens(small, "Name a colour."),
+                                         Options.merge(GREEDY, {"num_predict": 6, "num_ctx": 256})))
             assert chunks[-1].timings.eval_count == 6
             texts[setting] = "".join(c.text for c in chunks)
         finally:
