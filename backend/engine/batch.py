@@ -193,7 +193,8 @@ class BatchLoop:
         token, pos, seq_id, logits = batch.token, batch.pos, batch.seq_id, batch.logits
         n_seq_id = batch.n_seq_id
         fed: list[tuple[Slot, list[int]]] = []
-        room = self.num_batch - sum(slot.pending >= 0 for slot in self.slots)  # rows left for drafts
+        answering = sum(slot.pending >= 0 for slot in self.slots)
+        room = self.num_batch - answering  # rows left for drafts
         for slot in self.slots:
             slot.logits_at, slot.drafts = -1, []
             if slot.request is None:
@@ -212,7 +213,7 @@ class BatchLoop:
             slot.logits_at = n
             fed.append((slot, [slot.pending]))
             n += 1
-            slot.drafts = self._draft(slot, room)
+            slot.drafts = self._draft(slot, room, answering)
             room -= len(slot.drafts)
             for i, t in enumerate(slot.drafts, len(slot.tokens) + 1):
                 token[n], pos[n], n_seq_id[n], seq_id[n][0], logits[n] = t, i, 1, slot.seq_id, 1
@@ -255,14 +256,14 @@ class BatchLoop:
 
     # prompt lookup (backend.engine.lookup) ----------------------------------------------------
 
-    def _draft(self, slot: Slot, room: int) -> list[int]:
+    def _draft(self, slot: Slot, room: int, sharing: int) -> list[int]:
         """Tokens to feed after the sequence's pending one: never past its limit, its context or the batch."""
         request = slot.request
         assert request is not None
         if request.lookup is None:
             return []
         room = min(room, request.limit - request.count - 1, self.num_ctx - len(slot.tokens) - 1)
-        drafts = request.lookup.draft(room)
+        drafts = request.lookup.draft(room, sharing)
         request.lookup.drafted += len(drafts)
         return drafts
 

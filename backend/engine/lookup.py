@@ -29,13 +29,16 @@ PRIOR = (3.0, 1.0)  # (right, wrong) drafts assumed before any is seen: start by
 
 
 @cache
-def best_size(percent: int, most: int) -> int:
-    """Draft tokens giving the most tokens per unit of work when each is right with `percent`% chance."""
+def best_size(percent: int, most: int, sharing: int = 1) -> int:
+    """Draft tokens giving the most tokens per unit of work when each is right with `percent`% chance and
+    `sharing` sequences (this one included) decode in the same step: a draft row slows all of them, so the
+    more share a step, the surer a draft must be to pay."""
     p = percent / 100
+    step = 1 - ROW_COST + ROW_COST * sharing  # the step's cost without drafts, in decodes of one row
 
     def yield_per_cost(k: int) -> float:
         expected = float(k + 1) if p >= 1 else (1 - p ** (k + 1)) / (1 - p)  # a run of right drafts, plus one
-        return expected / (1 + ROW_COST * k)
+        return (sharing - 1 + expected) / (step + ROW_COST * k)
 
     return max(range(most + 1), key=yield_per_cost)
 
@@ -73,8 +76,9 @@ class Lookup:
             if end >= n:
                 after[tuple(tokens[end - n : end])] = end
 
-    def draft(self, room: int) -> list[int]:
-        """Up to `room` tokens that followed the latest earlier occurrence of the history's last n-gram."""
+    def draft(self, room: int, sharing: int = 1) -> list[int]:
+        """Up to `room` tokens that followed the latest earlier occurrence of the history's last n-gram,
+        as many as pay with `sharing` sequences decoding in the step."""
         tokens = self._tokens
         for match, (after, n) in enumerate(zip(self._after, NGRAM_SIZES, strict=True)):
             if len(tokens) < n:
@@ -87,7 +91,7 @@ class Lookup:
             self._source = at
             self._match = match
             rate = self._right[match] / (self._right[match] + self._wrong[match])
-            size = best_size(int(rate * 100), min(self.most, room)) if room > 0 else 0
+            size = best_size(int(rate * 100), min(self.most, room), sharing) if room > 0 else 0
             if size == 0:
                 self._guess = tokens[at]
                 return []

@@ -59,6 +59,13 @@ def test_draft_size_follows_how_often_drafts_are_right():
     assert best_size(100, 5) == 5
 
 
+def test_drafts_must_be_surer_to_pay_when_more_sequences_share_the_step():
+    # a draft row slows every sequence in the step: at 80 % one stream drafts, four do not
+    assert best_size(80, 16, 1) > 0 and best_size(80, 16, 4) == 0
+    assert best_size(95, 16, 4) < best_size(95, 16, 2) < best_size(95, 16, 1)
+    assert best_size(100, 5, 4) == 5  # drafts that are always right pay however many share
+
+
 @pytest.mark.timeout(240)
 def test_an_edit_of_code_is_the_same_with_drafts_and_most_drafts_are_accepted(runner):
     plain, plain_final = generate(runner, EDIT, num_predict=48, **OFF)
