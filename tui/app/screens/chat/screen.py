@@ -175,7 +175,7 @@ class ChatScreen(Screen):
         self.turns_window.first = 0
 
     async def scrolled(self, y: float) -> None:
-        if y <= 0 and self.turns_window.hidden:
+        if y <= 0 and self.turns_window.first:
             await self.turns_window.show_earlier()
 
     def on_click(self, event: events.Click) -> None:

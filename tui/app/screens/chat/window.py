@@ -43,10 +43,6 @@ class TurnWindow:
     # mounted before the given view (at the end when None)
     first: int = 0
 
-    @property
-    def hidden(self) -> int:
-        return self.first
-
     def views(self) -> list[MessageView]:
         return list(self.conversation.query(MessageView))
 
