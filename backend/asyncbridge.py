@@ -22,31 +22,47 @@ class Channel(Generic[T]):
     """Items from any thread to one asyncio consumer, delivered with one hop: `put` runs in the
     producing thread, and the event loop is woken only when the consumer is waiting, so a consumer that
     reads in bursts (a screen drawing a few times a second) costs a wake-up per burst, not one per item.
-    An exception put here is raised in the consumer."""
+    An exception put here is raised in the consumer.
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    `take_all(gather=…)` lets items gather until the next multiple of `gather` seconds on the loop's
+    clock after the previous take, unless one for which `urgent` holds (or an exception) arrives first:
+    a stream of tokens then costs one wake-up per window instead of one per token, every channel's
+    windows end together (one wake-up serves all the streams), and a stream's end is never held back."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, urgent: Callable[[T], bool] | None = None) -> None:
         self._loop = loop
         self._items: list[T | BaseException] = []
         self._lock = threading.Lock()
         self._waiter: asyncio.Future[None] | None = None
+        self._holding: asyncio.Future[None] | None = None
+        self._urgent = urgent
+        self._hurry = False
+        self._last_take = 0.0  # the loop's clock: long past
 
     def put(self, item: T | BaseException) -> None:
+        urgent = isinstance(item, BaseException) or self._urgent is None or self._urgent(item)
         with self._lock:
             self._items.append(item)
+            self._hurry = self._hurry or urgent
             waiter, self._waiter = self._waiter, None
+            if urgent and waiter is None:
+                waiter, self._holding = self._holding, None
         if waiter is not None:
             try:
                 self._loop.call_soon_threadsafe(_wake, waiter)
             except RuntimeError:  # the consumer's loop has closed: nobody is waiting any more
                 pass
 
-    async def take_all(self) -> list[T]:
+    async def take_all(self, gather: float = 0.0) -> list[T]:
         """Everything that arrived since the last call (waiting for at least one item); raises the
-        first exception among them after nothing."""
+        first exception among them after nothing. With `gather`, not sooner than that many seconds
+        after the previous call returned, unless something urgent arrived."""
+        if gather > 0:
+            await self._hold((self._last_take // gather + 1) * gather)
         while True:
             with self._lock:
                 if self._items:
-                    items, self._items = self._items, []
+                    items, self._items, self._hurry = self._items, [], False
                     break
                 waiter = self._waiter = self._loop.create_future()
             try:
@@ -55,6 +71,7 @@ class Channel(Generic[T]):
                 with self._lock:
                     if self._waiter is waiter:
                         self._waiter = None  # a consumer that left wants no more wake-ups
+        self._last_take = self._loop.time()
         failure = next((i for i, item in enumerate(items) if isinstance(item, BaseException)), None)
         if failure is not None:
             if failure == 0:
@@ -63,6 +80,22 @@ class Channel(Generic[T]):
                 self._items[:0] = items[failure:]  # raised on the next call, after what came before
             items = items[:failure]
         return items  # type: ignore[return-value]
+
+    async def _hold(self, until: float) -> None:
+        if self._loop.time() >= until:
+            return
+        with self._lock:
+            if self._hurry:
+                return
+            holding = self._holding = self._loop.create_future()
+        timer = self._loop.call_at(until, _wake, holding)
+        try:
+            await holding
+        finally:
+            timer.cancel()
+            with self._lock:
+                if self._holding is holding:
+                    self._holding = None
 
 
 def _wake(waiter: asyncio.Future[None]) -> None:

@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
+from ember.backend.api.streaming import BODY_SEND
 from ember.backend.wire import anthropic
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -198,7 +199,7 @@ class Guard:
             await send(message)
 
         try:
-            await self.app(scope, counting_receive, tracking_send)
+            await self.app({**scope, BODY_SEND: send}, counting_receive, tracking_send)
         except BodyTooLarge:
             if not started:
                 await refuse(send, path, 413, f"the request body is larger than {self.max_body >> 20} MiB")

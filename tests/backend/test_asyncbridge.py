@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import aclosing
 
 import pytest
-from ember.backend.asyncbridge import stream_from_thread
+from ember.backend.asyncbridge import Channel, stream_from_thread
 from ember.backend.types import Chunk, merge_text_chunks
 
 pytestmark = pytest.mark.timeout(20)
@@ -83,3 +83,52 @@ async def test_leaving_early_cancels_the_work():
 def test_a_merged_piece_says_how_many_pieces_it_joins():
     merged = merge_text_chunks([Chunk("a"), Chunk("b"), Chunk("c"), Chunk("", done=True)])
     assert merged[0].text == "abc" and merged[0].pieces == 3 and merged[1].pieces == 1
+
+
+def _producer(channel: Channel[Chunk], count: int, pause: float) -> threading.Thread:
+    def work() -> None:
+        for chunk in pieces(count):
+            time.sleep(pause)
+            channel.put(chunk)
+    thread = threading.Thread(target=work)
+    thread.start()
+    return thread
+
+
+async def _takes(channel: Channel[Chunk], gather: float) -> list[tuple[float, list[Chunk]]]:
+    loop = asyncio.get_running_loop()
+    takes: list[tuple[float, list[Chunk]]] = []
+    while not takes or not takes[-1][1][-1].done:
+        items = await channel.take_all(gather)
+        takes.append((loop.time(), items))
+    return takes
+
+
+async def test_a_gathering_take_hands_over_a_window_of_items_at_once_and_the_end_at_once():
+    loop = asyncio.get_running_loop()
+    channel: Channel[Chunk] = Channel(loop, urgent=lambda chunk: chunk.done)
+    started = loop.time()
+    thread = _producer(channel, 60, 0.002)  # ~0.15 s of items, one every 2 ms
+    takes = await _takes(channel, 0.05)
+    thread.join()
+    windows = (loop.time() - started) / 0.05
+    got = [chunk for _, items in takes for chunk in items]
+    assert "".join(c.text for c in got) == "".join(f"{n} " for n in range(60))  # nothing lost, in order
+    assert len(takes) <= windows + 3  # a take per window (and the first and the end), not one per item
+    assert len(takes[0][1]) == 1  # the first item is not held back
+
+
+async def test_the_end_of_a_stream_is_not_held_for_the_window():
+    loop = asyncio.get_running_loop()
+    channel: Channel[Chunk] = Channel(loop, urgent=lambda chunk: chunk.done)
+    first = await asyncio.to_thread(lambda: channel.put(Chunk("a")))
+    assert first is None and [c.text for c in await channel.take_all(10.0)] == ["a"]
+    started = loop.time()
+    waiting = asyncio.ensure_future(channel.take_all(10.0))  # a 10 s window
+    await asyncio.sleep(0.05)
+    await asyncio.to_thread(lambda: channel.put(Chunk("b")))
+    await asyncio.sleep(0.05)
+    assert not waiting.done()  # an ordinary item waits for the window
+    await asyncio.to_thread(lambda: channel.put(Chunk("", done=True)))
+    items = await asyncio.wait_for(waiting, 2)
+    assert [c.text for c in items] == ["b", ""] and loop.time() - started < 2
