@@ -6,5 +6,7 @@ from ember.backend.service import Backend
 from fastapi import Request
 
 
-def backend_of(request: Request) -> Backend:
+async def backend_of(request: Request) -> Backend:
+    """Async so that FastAPI calls it in the event loop: a sync dependency costs each request a trip
+    through the thread pool."""
     return request.app.state.backend

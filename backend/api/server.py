@@ -67,6 +67,7 @@ def serve_forever(listen: str | None) -> int:
     """Serve until interrupted; returns the process's exit status."""
     import uvicorn
     from ember.backend.api.app import create_app
+    from ember.backend.api.uvserver import QuietServer
     from ember.backend.config import load_config
     from ember.backend.local.local_backend import LocalBackend
 
@@ -81,7 +82,7 @@ def serve_forever(listen: str | None) -> int:
     warning = open_without_key(host, config.api_key)
     if warning:
         print(warning, file=sys.stderr, flush=True)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="info", timeout_graceful_shutdown=3,
+    server = QuietServer(uvicorn.Config(app, log_level="info", timeout_graceful_shutdown=3,
                                            server_header=False))
     try:
         server.run(sockets=[sock])

@@ -31,11 +31,12 @@ class ApiServer:
         import uvicorn
         from ember.backend.api.app import create_app
         from ember.backend.api.server import bind, parse_listen
+        from ember.backend.api.uvserver import QuietServer
 
         host, port = parse_listen(self.listen or self.config.host)
         sock = bind(host, port)
         app = create_app(self.backend, self.config, extra_hosts=(host,))
-        self._server = uvicorn.Server(uvicorn.Config(app, log_level="critical", timeout_graceful_shutdown=2,
+        self._server = QuietServer(uvicorn.Config(app, log_level="critical", timeout_graceful_shutdown=2,
                                                      server_header=False, log_config=None))
         self._task = asyncio.create_task(self._serve(sock))
         while not self._server.started and not self._task.done():
@@ -55,7 +56,7 @@ class ApiServer:
     async def stop(self) -> None:
         if self._task is None:
             return
-        self._server.should_exit = True
+        self._server.request_exit()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._task, timeout=5)
         self._task = None
