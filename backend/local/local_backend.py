@@ -61,10 +61,10 @@ if TYPE_CHECKING:
     from ember.backend.engine.offload import OffloadPlan
     from ember.backend.engine.runner import Runner
 
-# A streamed answer's tokens are handed on in windows of this many seconds (25 a second, with
+# A streamed answer's tokens are handed on in windows of this many seconds (20 a second, with
 # the first token and the end never held): each wake-up of the event loop costs the same whatever it
 # carries, so the serve loop's share of a core stays flat however fast the model decodes.
-GATHER = 0.04
+GATHER = 0.05
 
 
 def _load_runner(key: ModelKey, config: Config, options: Options) -> tuple[Runner, OffloadPlan]:
