@@ -167,3 +167,21 @@ async def test_80x24_shows_the_prompt_status_and_footer(make_app):
         status = chat.query_one(StatusLine)
         assert status.region.y == 22 and "smollm2:135m" in str(status.render())
         assert not chat.query(MessageView)
+
+
+async def test_an_idle_app_redraws_nothing_not_even_a_blinking_cursor(make_app):
+    """Each redraw costs the app's thread (taken from the model's on a small machine) and bytes over SSH."""
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        prompt = app.chat_screen().prompt
+        drawn: list[int] = []
+        original = prompt.render_line
+
+        def counting(y: int):  # type: ignore[no-untyped-def]
+            drawn.append(y)
+            return original(y)
+
+        prompt.render_line = counting  # type: ignore[method-assign]
+        await pilot.pause(1.6)  # three blinks' worth at Textual's 0.5 s
+        assert drawn == [] and prompt.has_focus
