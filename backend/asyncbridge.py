@@ -58,7 +58,9 @@ class Channel(Generic[T]):
         first exception among them after nothing. With `gather`, not sooner than that many seconds
         after the previous call returned, unless something urgent arrived."""
         if gather > 0:
-            await self._hold((self._last_take // gather + 1) * gather)
+            # a take in the last quarter of a window counts as the window's end: uvloop's timers (whole
+            # milliseconds) fire a moment early, and the next window would otherwise end at once
+            await self._hold(((self._last_take + gather / 4) // gather + 1) * gather)
         while True:
             with self._lock:
                 if self._items:
