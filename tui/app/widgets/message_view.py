@@ -11,7 +11,6 @@ from textual.widgets import Label
 if TYPE_CHECKING:
     from ember.tui.app.widgets.chat_markdown import ChatMarkdown
     from markdown_it import MarkdownIt
-    from textual.widgets.markdown import MarkdownStream
 
 
 class MessageView(Vertical):
@@ -51,10 +50,6 @@ class MessageView(Vertical):
         from ember.tui.app.widgets.chat_markdown import ChatMarkdown
 
         return self.query_one(ChatMarkdown)
-
-    def markdown_stream(self) -> MarkdownStream:
-        """Textual's Markdown stream into this message: appended text is parsed and drawn as it comes."""
-        return self.markdown.get_stream(self.markdown)
 
     def set_who(self, who: str) -> None:
         self.who = who

@@ -1,5 +1,6 @@
 """An answer streamed into its message view: text gathered between frames (paced by FramePacer) and
-appended to Textual's Markdown stream, the speed shown as it goes, one full render at the end.
+appended to the message's Markdown, the speed shown as it goes, one full render at the end. Each frame's
+changes (the status line, the thinking, the text) are drawn as one screen update.
 
 The per-token path is only list appends and a clock read; drawing happens once a frame."""
 
@@ -10,6 +11,7 @@ import gc
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ember.backend.asyncbridge import closing
 from ember.backend.errors import EmberError
@@ -19,8 +21,13 @@ from ember.tui.app.screens.chat.thinking import ThinkingFeed
 from ember.tui.app.widgets.message_view import MessageView
 from textual.screen import Screen
 from textual.timer import Timer
+from textual.widget import Widget
+
+if TYPE_CHECKING:
+    from ember.tui.app.widgets.chat_markdown import ChatMarkdown
 
 GATHER_EARLY = 0.01  # read the gathered answer this long before the frame that draws it
+ROOM_FEWEST = 4  # the blank lines at least that the growing block keeps below it (widgets/growing.py)
 
 
 @dataclass
@@ -53,7 +60,10 @@ class AnswerStream:
     async def run(self, source: AsyncIterator[Chunk]) -> AnsweredText:
         """Stream `source` into the view; stopped (cancelled) or failed, what was said is kept."""
         result = self.result
-        stream = self.view.markdown_stream()
+        markdown = self.view.markdown
+        conversation = self.view.parent
+        markdown.room = max(ROOM_FEWEST, conversation.size.height // 2 if isinstance(conversation, Widget) else 0)
+        app = self.screen.app
         parts: list[str] = []
         pending: list[str] = []
         pacer = FramePacer()
@@ -65,15 +75,16 @@ class AnswerStream:
             nonlocal timer
             if finished:
                 return
-            if result.pieces > 1:
-                self.show_status(state="thinking" if thinking.streaming else "answering",
-                                 tokens_per_second=result.rate,
-                                 context_used=self.context_before + result.pieces, context_estimated=True)
-            await thinking.flush()
-            if pending:
-                text = "".join(pending)
-                pending.clear()
-                await stream.write(text)
+            with app.batch_update():
+                if result.pieces > 1:
+                    self.show_status(state="thinking" if thinking.streaming else "answering",
+                                     tokens_per_second=result.rate,
+                                     context_used=self.context_before + result.pieces, context_estimated=True)
+                await thinking.flush()
+                if pending:
+                    text = "".join(pending)
+                    pending.clear()
+                    await asyncio.shield(markdown.append(text))  # a stop mid-frame leaves the blocks whole
             if not finished:
                 timer = self.screen.set_timer(pacer.next_interval(), flush)
 
@@ -113,12 +124,12 @@ class AnswerStream:
             timer.stop()
             result.ended = time.perf_counter()
             result.text = "".join(parts)
-            await self._settle(stream, thinking)
+            await self._settle(markdown, thinking)
         return result
 
-    async def _settle(self, stream, thinking: ThinkingFeed) -> None:
+    async def _settle(self, markdown: ChatMarkdown, thinking: ThinkingFeed) -> None:
         try:
-            await stream.stop()
+            markdown.room = 0
             await thinking.settle()
             if self.result.text:
                 await self.view.set_text(self.result.text)  # one full parse: the stream may have left the tail unrendered
