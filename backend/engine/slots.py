@@ -89,22 +89,30 @@ def common_prefix(a: list[int], b: list[int]) -> int:
 def pick_slot(free: list[Slot], prompt: list[int]) -> Slot:
     """Where `prompt` costs least and destroys least.
 
-    The slot whose cache the prompt continues (the same conversation: at most a few cached tokens
-    differ, e.g. text held back at a stop string) first, the longest shared prefix; then an empty
-    slot, so another conversation's cache survives a shared system prompt; then the least recently
-    used slot.
+    A slot that holds the prompt but for a few tokens first, the longest shared prefix: the same
+    conversation continued (a few cached tokens differ, e.g. text held back at a stop string), or
+    asked again (a retry, an edited last message: the cache goes on past the prompt with the old
+    answer). Then an empty slot, so another conversation's cache survives a shared system prompt;
+    then the least recently used slot.
     """
     best, best_shared = None, -1
     for slot in free:
         if not slot.tokens:
             continue
         shared = common_prefix(slot.tokens, prompt)
-        if len(slot.tokens) - shared <= max(4, len(slot.tokens) // 10) and shared > best_shared:
+        continued = len(slot.tokens) - shared <= few(len(slot.tokens))
+        asked_again = len(prompt) - shared <= len(prompt) // 10
+        if (continued or asked_again) and shared > best_shared:
             best, best_shared = slot, shared
     if best is not None:
         return best
     empty = [s for s in free if not s.tokens]
     return empty[0] if empty else min(free, key=lambda s: s.last_used)
+
+
+def few(tokens: int) -> int:
+    """How many tokens may differ between a cache and a prompt of the same conversation."""
+    return max(4, tokens // 10)
 
 
 def reuse_prefix(memory: object, slot: Slot, prompt: list[int]) -> list[int]:

@@ -143,3 +143,12 @@ def test_a_conversation_goes_back_to_its_own_slot():
     old = Slot(0, tokens=system + [9] * 8, last_used=1.0)
     recent = Slot(1, tokens=system + [8] * 8, last_used=2.0)
     assert pick_slot([recent, old], system + [7, 7, 7, 7, 7, 7]) is old
+
+
+def test_the_same_question_asked_again_goes_back_to_the_slot_that_has_its_prompt():
+    system, question = [1, 2, 3, 4], list(range(100, 140))
+    answered = Slot(0, tokens=system + question + list(range(500, 800)))  # the question and a long answer
+    empty = Slot(1)
+    assert pick_slot([empty, answered], system + question) is answered  # a retry keeps the prompt's cache
+    assert pick_slot([empty, answered], system + question[:-1] + [7]) is answered  # its last message edited
+    assert pick_slot([empty, answered], system + [9] * 40) is empty  # another conversation
