@@ -40,21 +40,22 @@ async def test_a_long_conversation_shows_its_newest_messages_and_earlier_ones_on
         chat = app.chat_screen()
         views = chat.views()
         assert len(views) == SHOWN and len(app.session.turns) == 40
-        assert views[0].text == "question 12" and views[-1].text.startswith("answer 19")
+        assert views[0].text == f"question {(40 - SHOWN) // 2}" and views[-1].text.startswith("answer 19")
         assert "answer 19" in screen_text(app)
-        assert "24 earlier messages" in str(chat.query_one(EarlierMessages).render())
+        assert f"{40 - SHOWN} earlier messages" in str(chat.query_one(EarlierMessages).render())
         await page_up_until_more_show(pilot, chat)  # at the top: the messages before appear above it
         await pilot.pause()
-        assert len(chat.views()) == 2 * SHOWN and chat.views()[0].text == "question 4"
-        assert "question 12" in screen_text(app) and chat.conversation.scroll_y > 0
-        assert "8 earlier messages" in str(chat.query_one(EarlierMessages).render())
-        await page_up_until_more_show(pilot, chat)
+        assert len(chat.views()) == 2 * SHOWN and chat.views()[0].text == f"question {(40 - 2 * SHOWN) // 2}"
+        assert f"question {(40 - SHOWN) // 2}" in screen_text(app) and chat.conversation.scroll_y > 0
+        assert f"{40 - 2 * SHOWN} earlier messages" in str(chat.query_one(EarlierMessages).render())
+        while chat.query(EarlierMessages):
+            await page_up_until_more_show(pilot, chat)
         assert len(chat.views()) == 40 and not chat.query(EarlierMessages) and chat.views()[0].text == "question 0"
         assert [v.role for v in chat.views()] == [t.role for t in app.session.turns]
 
 
 async def test_a_long_session_lets_its_oldest_messages_go_as_it_goes_on(make_app, history):
-    from ember.tui.app.screens.chat.window import SHOWN
+    from ember.tui.app.screens.chat.window import SHOWN, EarlierMessages
 
     conversation = seed(history, 20)
     app = make_app()
@@ -63,7 +64,7 @@ async def test_a_long_session_lets_its_oldest_messages_go_as_it_goes_on(make_app
         await app.open_conversation(conversation)
         await pilot.pause()
         chat = app.chat_screen()
-        for _ in range(2):
+        while chat.query(EarlierMessages):
             await page_up_until_more_show(pilot, chat)
         assert len(chat.views()) == 40
         chat.conversation.scroll_end(animate=False)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 @dataclass
 class FramePacer:
-    budget: float = 0.03  # the share of one core the app's thread may use while an answer streams
+    budget: float = 0.02  # the share of one core the app's thread may use while an answer streams
     fastest: float = 1 / 15  # seconds between frames at most this often
     slowest: float = 1.0  # and at least this often, however slow drawing is
     interval: float = 1 / 15

@@ -24,7 +24,8 @@ if TYPE_CHECKING:
     from markdown_it.token import Token
     from textual.widgets import Markdown
 
-CHUNK_LINES = 8
+CHUNK_LINES = 12
+WRAP_ROOM = 3  # the lines a streaming chunk keeps beyond its own for those that wrap
 
 
 class LabeledFence(MarkdownFence):
@@ -83,7 +84,7 @@ class LabeledFence(MarkdownFence):
     def _chunk_label(self, content: Content, last: bool) -> Label:
         label = Label(content, classes="code-chunk", expand=True)
         if last and self.streaming:  # drawn at its full height at once: its lines come without a new layout
-            label.styles.min_height = CHUNK_LINES
+            label.styles.min_height = CHUNK_LINES + WRAP_ROOM
         return label
 
     async def _update_from_block(self, block: MarkdownBlock) -> None:

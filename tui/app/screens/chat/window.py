@@ -18,7 +18,7 @@ from ember.tui.app.widgets.message_view import MessageView
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-SHOWN = 16
+SHOWN = 8
 TRIM_AT = 2 * SHOWN
 
 
