@@ -18,6 +18,7 @@ from textual.widgets import Static
 if TYPE_CHECKING:
     from textual.css.styles import RulesMap
 
+
 def update_growing(widget: Static, content: Content, *, room: int) -> None:
     """Show `content` in `widget`; lay out again only when it needs more lines than it has (or, without
     `room` blank lines to keep, another number of lines)."""
