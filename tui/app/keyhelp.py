@@ -25,8 +25,8 @@ ROWS: tuple[KeyRow, ...] = (
     KeyRow((), "Tab", "complete a command, a parameter name, a model or a persona"),
     KeyRow((), "Up / Down", "in an empty prompt: your earlier messages, as in a shell"),
     KeyRow((), "PageUp / PageDown", "scroll the conversation from the prompt; typing anywhere goes to the prompt; "
-           "a long conversation shows its newest 16 messages, and reaching the top (PageUp, the wheel, or a click "
-           'on the "↑ N earlier messages" line) shows 16 more above'),
+           "a long conversation shows its newest 8 messages, and reaching the top (PageUp, the wheel, or a click "
+           'on the "↑ N earlier messages" line) shows 8 more above'),
     KeyRow(("stop", "interrupt"), "", "stop the answer (generation stops at once; what was said is kept); with "
                                       "nothing to stop, Ctrl+C copies the prompt's selection or says how to quit"),
     KeyRow(("regenerate",), "", "regenerate the last answer"),
