@@ -91,3 +91,20 @@ def vision_model(backend, models_dir: Path, projector_gguf: Path):  # type: igno
     backend.scheduler.unload(key)
     backend.embedders.unload(key)
     store.delete(parse_name(VISION_MODEL))
+
+
+SHORT_MODEL = "short/smol:latest"
+
+
+@pytest.fixture(scope="module")
+def short_model(models_dir: Path):  # type: ignore[no-untyped-def]
+    """SmolLM2 that answers in at most 24 tokens, for tests that need an answer, not a long one (a sampled
+    answer may otherwise run on to the end of the context on a busy machine). Removed when the module ends."""
+    from ember.backend.models.create import create_model
+
+    store = ModelStore(models_dir)
+    for _event in create_model(store, parse_name(SHORT_MODEL), f"FROM {DEFAULT_MODEL}\nPARAMETER num_predict 24\n",
+                               None):
+        pass
+    yield SHORT_MODEL
+    store.delete(parse_name(SHORT_MODEL))

@@ -101,9 +101,9 @@ def test_a_named_remote_with_a_key_through_host(keyed_server: str, tmp_path: Pat
 
 
 @pytest.mark.timeout(180)
-def test_ember_serve_as_an_ollama_compatible_remote(ember_server: str, tmp_path: Path) -> None:
+def test_ember_serve_as_an_ollama_compatible_remote(ember_server: str, short_model: str, tmp_path: Path) -> None:
     env = cli_env(tmp_path, EMBER_MODELS=str(tmp_path / "empty"))
-    answered = ember(["--host", ember_server, "run", MODEL, "--verbose", "Say hello."], env)
+    answered = ember(["--host", ember_server, "run", short_model, "--verbose", "Say hello."], env)
     assert answered.returncode == 0 and answered.stdout.strip(), answered.stderr
     assert "time to first token:" in answered.stderr and "prompt eval rate:" in answered.stderr
     forced = ember(["--host", ember_server, "--api", "openai", "list"], env)  # ember serve speaks both
