@@ -38,7 +38,10 @@ TEMPLATE """{{{{- range .Messages }}}}<|im_start|>{{{{ .Role }}}}
 QUESTION = ("Write a Python module with a class Inventory that adds, removes and lists items, with "
             "docstrings, and explain each method after the code.")
 FIGURES = re.compile(r"(\d+) tokens in · (\d+) out · [\d.]+ s · ([\d.]+) tok/s")
-POLL = 0.5  # seconds between looks at the screen while an answer streams: the looking costs the app little
+# seconds between looks at the screen while an answer streams. Each look is a tmux client started and the
+# pane rendered to text, a few ms of CPU taken from the decode on a small machine, which a user watching
+# the screen does not pay; the figures are the app's own, so a late look does not change them
+POLL = 2.0
 
 
 def seeded_turns(messages: int) -> list[tuple[str, str]]:

@@ -16,6 +16,7 @@ from collections import deque
 
 import llama_cpp as lc
 from ember.backend.engine.images import next_part, reuse_media_prefix
+from ember.backend.engine.rowcost import RowCost
 from ember.backend.engine.slots import Request, Slot, fit, forget, pick_slot, reuse_prefix, shift
 from ember.backend.errors import EmberError
 from ember.backend.types import Chunk, Timings, TokenChoice, TokenLogprob
@@ -48,6 +49,7 @@ class BatchLoop:
         self._thread: threading.Thread | None = None
         self._busy = threading.Lock()  # held by the loop while it touches the context
         self.busiest = 0  # the most sequences one batch has held
+        self.row_cost = RowCost()  # what a draft row costs here, measured on the answers' steps
 
     # context --------------------------------------------------------------------------------
 
@@ -218,6 +220,7 @@ class BatchLoop:
             for i, t in enumerate(slot.drafts, len(slot.tokens) + 1):
                 token[n], pos[n], n_seq_id[n], seq_id[n][0], logits[n] = t, i, 1, slot.seq_id, 1
                 n += 1
+        answer_rows = n
         for slot in self.slots:
             request = slot.request
             if request is None or not request.todo or n >= self.num_batch:
@@ -239,12 +242,16 @@ class BatchLoop:
             return
         self.busiest = max(self.busiest, len(fed))
         batch.n_tokens = n
+        began = time.perf_counter()
         if lc.llama_decode(self.ctx, batch) != 0:
             for slot, _ in fed:
                 forget(self.memory, slot)
                 self._fail(slot, EmberError("llama.cpp failed to evaluate the batch (context full?); "
                                             "raise num_ctx or shorten the conversation"))
             return
+        if n == answer_rows:  # the step's own time, also where the device computes after llama_decode returns
+            lc.llama_synchronize(self.ctx)
+            self.row_cost.observe(n, time.perf_counter() - began)
         for slot, part in fed:
             slot.tokens.extend(part)
         for slot in self.slots:
@@ -263,7 +270,7 @@ class BatchLoop:
         if request.lookup is None:
             return []
         room = min(room, request.limit - request.count - 1, self.num_ctx - len(slot.tokens) - 1)
-        drafts = request.lookup.draft(room, sharing)
+        drafts = request.lookup.draft(room, sharing, self.row_cost)
         request.lookup.drafted += len(drafts)
         return drafts
 

@@ -11,8 +11,8 @@ token is the speculative acceptance rule for a draft that proposes one token wit
 it with probability p(draft), otherwise sample from p without it): the answer is the one the sampler
 would have given without drafts, greedy or not, with the same seed, grammar, penalties and logprobs.
 
-A draft row costs a good part of a sampled one on a CPU (ROW_COST), so drafts must be right most of
-the time to pay. Each answer estimates how often a draft token is right, for each length of match,
+A draft row costs a good part of a sampled one on a CPU (how much is measured as the loop decodes:
+backend.engine.rowcost), so drafts must be right most of the time to pay. Each answer estimates how often a draft token is right, for each length of match,
 from the drafts it fed and, while it feeds none, from whether the token sampled next is the one a
 draft would have proposed (which costs nothing); it drafts the number of tokens that gives the most
 tokens per unit of work at that rate, and none where none pays (most free text).
@@ -20,27 +20,41 @@ tokens per unit of work at that rate, and none where none pays (most free text).
 
 from __future__ import annotations
 
-from functools import cache
+from functools import cache, lru_cache
+
+from ember.backend.engine.rowcost import PRIOR as PRIOR_ROW_COST
+from ember.backend.engine.rowcost import RowCost
 
 NGRAM_SIZES = (4, 3, 2)  # the longest match is tried first: it predicts best
-ROW_COST = 0.6  # one more row in a CPU decode, as a share of a decode of one row (llama-server's 4-stream gain)
 MEMORY = 0.9  # how much of its past each acceptance estimate keeps at every new outcome
 PRIOR = (3.0, 1.0)  # (right, wrong) drafts assumed before any is seen: start by trying
 
 
+def best_size(percent: int, most: int, sharing: int = 1, row_cost: int = round(PRIOR_ROW_COST * 100)) -> int:
+    """Draft tokens giving the most tokens per unit of work when each is right with `percent`% chance,
+    `sharing` sequences (this one included) decode in the same step and one more row costs `row_cost`% of
+    a one-row step: a draft row slows all of them, so the more share a step, the surer a draft must be
+    to pay."""
+    return best_for(percent, sharing, linear_costs(sharing, most, row_cost))
+
+
 @cache
-def best_size(percent: int, most: int, sharing: int = 1) -> int:
-    """Draft tokens giving the most tokens per unit of work when each is right with `percent`% chance and
-    `sharing` sequences (this one included) decode in the same step: a draft row slows all of them, so the
-    more share a step, the surer a draft must be to pay."""
+def linear_costs(sharing: int, most: int, row_cost: int) -> tuple[int, ...]:
+    """Steps of sharing + k rows for k = 0..most, in hundredths of a one-row step, each row costing row_cost."""
+    return tuple(100 + row_cost * (sharing + k - 1) for k in range(most + 1))
+
+
+@lru_cache(maxsize=4096)
+def best_for(percent: int, sharing: int, costs: tuple[int, ...]) -> int:
+    """Draft tokens (0 to len(costs) - 1) giving the most tokens per unit of work, `costs[k]` being what a
+    step of sharing + k rows costs."""
     p = percent / 100
-    step = 1 - ROW_COST + ROW_COST * sharing  # the step's cost without drafts, in decodes of one row
 
     def yield_per_cost(k: int) -> float:
         expected = float(k + 1) if p >= 1 else (1 - p ** (k + 1)) / (1 - p)  # a run of right drafts, plus one
-        return (sharing - 1 + expected) / (step + ROW_COST * k)
+        return (sharing - 1 + expected) / costs[k]
 
-    return max(range(most + 1), key=yield_per_cost)
+    return max(range(len(costs)), key=yield_per_cost)
 
 
 class Lookup:
@@ -76,9 +90,9 @@ class Lookup:
             if end >= n:
                 after[tuple(tokens[end - n : end])] = end
 
-    def draft(self, room: int, sharing: int = 1) -> list[int]:
+    def draft(self, room: int, sharing: int = 1, costs: RowCost | None = None) -> list[int]:
         """Up to `room` tokens that followed the latest earlier occurrence of the history's last n-gram,
-        as many as pay with `sharing` sequences decoding in the step."""
+        as many as pay with `sharing` sequences decoding in the step, steps costing what `costs` measured."""
         tokens = self._tokens
         for match, (after, n) in enumerate(zip(self._after, NGRAM_SIZES, strict=True)):
             if len(tokens) < n:
@@ -91,7 +105,13 @@ class Lookup:
             self._source = at
             self._match = match
             rate = self._right[match] / (self._right[match] + self._wrong[match])
-            size = best_size(int(rate * 100), min(self.most, room), sharing) if room > 0 else 0
+            most = min(self.most, room)
+            if most <= 0:
+                size = 0
+            elif costs is None:
+                size = best_size(int(rate * 100), most, sharing)
+            else:
+                size = best_for(int(rate * 100), sharing, costs.steps(sharing, most))
             if size == 0:
                 self._guess = tokens[at]
                 return []

@@ -5,7 +5,8 @@ from __future__ import annotations
 import queue
 
 import pytest
-from ember.backend.engine.lookup import Lookup, best_size
+from ember.backend.engine.lookup import Lookup, best_for, best_size
+from ember.backend.engine.rowcost import FEWEST, MOST, PRIOR, RowCost
 from ember.backend.parameters import Options
 from ember.backend.prompt.grammar import grammar_for_format
 
@@ -30,6 +31,16 @@ def save_settings(path, settings):
 EDIT = f"Add a docstring to each function:\n```python\n{CODE}```"
 FREE = "Write a short story about a lighthouse keeper."
 OFF = {"num_draft": 0}
+
+
+@pytest.fixture(autouse=True)
+def known_row_cost(runner):
+    """These tests compare answers with drafts and without, so drafts must happen: the policy is held at
+    the prior row cost rather than one this (possibly busy) machine measures."""
+    measured = runner.loop.row_cost
+    runner.loop.row_cost = RowCost(pinned=True)
+    yield
+    runner.loop.row_cost = measured
 
 
 def generate(runner, question: str, **options) -> tuple[str, object]:
@@ -64,6 +75,54 @@ def test_drafts_must_be_surer_to_pay_when_more_sequences_share_the_step():
     assert best_size(80, 16, 1) > 0 and best_size(80, 16, 4) == 0
     assert best_size(95, 16, 4) < best_size(95, 16, 2) < best_size(95, 16, 1)
     assert best_size(100, 5, 4) == 5  # drafts that are always right pay however many share
+
+
+def test_what_a_row_costs_here_decides_whether_a_draft_pays():
+    # on a CPU where batching gains little, a draft right 80 % of the time loses; where rows are cheap it pays
+    assert best_size(80, 16, 1, 95) == 0 and best_size(80, 16, 1, 30) > 0
+    assert best_size(60, 16, 1, 5) > 0  # a GPU: an extra row is nearly free, even a poor guess pays
+    assert best_size(97, 16, 1, 95) > 0  # drafts that are nearly always right pay even so
+
+
+def test_the_row_cost_is_learnt_from_the_fastest_steps_of_each_size():
+    cost = RowCost()
+    cost.observe(4, 0.034)  # no one-row step seen yet: nothing to compare with
+    assert cost.share == PRIOR
+    for step in range(50):
+        stalled = 3.0 if step % 3 == 0 else 1.0  # a server reading a request meanwhile: a step takes longer
+        cost.observe(1, 0.010 * stalled)
+        cost.observe(4, 0.010 * (1 + 3 * 0.8))  # each further row costs 0.8 of a one-row step
+    assert abs(cost.single - 0.010) < 1e-3 and abs(cost.share - 0.8) < 0.05
+    for _ in range(300):  # the context deepens: every step slower, rows as dear as before
+        cost.observe(1, 0.020)
+        cost.observe(4, 0.020 * (1 + 3 * 0.8))
+    assert abs(cost.single - 0.020) < 1e-3 and abs(cost.share - 0.8) < 0.05
+    for _ in range(300):
+        cost.observe(3, 0.5)  # never dearer than a step of its own
+    assert cost.share == MOST
+    cheap = RowCost()
+    cheap.observe(1, 0.010)
+    cheap.observe(8, 0.010)  # a GPU: more rows take no longer; never counted free
+    assert cheap.share == FEWEST
+    pinned = RowCost(pinned=True)
+    pinned.observe(1, 0.01)
+    pinned.observe(2, 0.03)
+    assert (pinned.share, pinned.single) == (PRIOR, 0.0)
+    assert pinned.steps(1, 3) == (100, 160, 220, 280)  # the prior, a row at a time
+
+
+def test_the_policy_drafts_by_what_steps_of_each_size_cost_here():
+    cost = RowCost()
+    for rows, ms in {1: 7.7, 2: 14.0, 4: 18.0, 5: 25.5}.items():  # measured on a 2-core CPU
+        cost.observe(rows, ms / 1000)
+    one, four = cost.steps(1, 3), cost.steps(4, 2)
+    assert one[:2] == (100, 182) and one[2] > one[1]  # 3 rows unseen: 2 rows plus the mean share of a row
+    assert four[:2] == (234, 331)  # from 4 rows to 5 a row costs nearly a whole step
+    assert best_for(90, 4, four) == 0 and best_for(97, 1, one) > 0
+    gpu = RowCost()
+    for rows in (1, 2, 4, 8):
+        gpu.observe(rows, 0.004)
+    assert best_for(70, 4, gpu.steps(4, 8)) > 0  # rows nearly free: even a poor guess pays
 
 
 @pytest.mark.timeout(240)
@@ -142,3 +201,12 @@ def test_concurrent_answers_with_drafts_equal_the_same_batch_without(runner):
     assert [text for text, _ in drafted] == [text for text, _ in without]
     assert runner.loop.busiest == len(questions)
     assert drafted[0][1].timings.draft_accepted > 0
+
+
+@pytest.mark.timeout(240)
+def test_the_loop_measures_what_a_row_costs_as_it_decodes(runner):
+    runner.loop.row_cost = RowCost()
+    generate(runner, FREE, num_predict=16, **OFF)  # one-row steps
+    answers_admitted_together(runner, [FREE, EDIT], **OFF)  # two-row steps
+    measured = runner.loop.row_cost
+    assert measured.single > 0 and measured.share != PRIOR and FEWEST <= measured.share <= MOST

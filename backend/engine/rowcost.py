@@ -1,0 +1,66 @@
+"""What one more row adds to a decode step on this machine, measured by the batch loop as it decodes.
+
+Prompt lookup's drafts pay only when a draft row is cheap beside the step it joins: on a GPU an extra row
+is nearly free, on a CPU it can cost most of a step, and how much depends on the machine (a faster CPU
+gains less from batching: llama-server's own four-stream gain is 1.14× on one 2-core machine and 1.5× on
+a slower one). The loop times every step that decodes only answers' tokens (no prompt). A step's time
+also holds whatever else the machine did meanwhile (a server reading a new request, another process),
+so each number of rows keeps the fastest time it has seen lately: that fastest time drifts up a little at
+every step of its size, so it follows the context as it deepens and forgets a spell when the machine was
+quicker. The drafting policy asks what steps of n rows cost, in one-row steps: the measured time where
+a step of that size has been seen, else a step of fewer rows plus `share` (the mean share of a further
+row over the sizes seen; PRIOR until a one-row step and a larger one have both been seen) for each row
+more. A size seldom seen has a floor that is not yet low, so it looks dear and is tried less: the policy
+errs towards drafting less.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+PRIOR = 0.6  # a row's share of a one-row step before any is measured (a CPU's, from llama-server's gain)
+FEWEST, MOST = 0.02, 1.0  # a row never counts as free, nor as dearer than a step of its own
+DRIFT = 0.01  # how much the fastest time of a size rises at every step of that size
+WIDEST = 16  # steps of more rows count with this many
+
+
+@dataclass
+class RowCost:
+    share: float = PRIOR  # one more row, as a share of a one-row step
+    pinned: bool = False  # keep `share` as it is (the tests that need drafts to happen set it)
+    fastest: dict[int, float] = field(default_factory=dict)  # rows -> the fastest recent step of that size, s
+
+    @property
+    def single(self) -> float:
+        """The fastest recent one-row step (0: none seen yet)."""
+        return self.fastest.get(1, 0.0)
+
+    def observe(self, rows: int, seconds: float) -> None:
+        """A step of `rows` answer rows (sampled tokens and drafts, no prompt) took `seconds`."""
+        if self.pinned or rows < 1 or seconds <= 0:
+            return
+        rows = min(rows, WIDEST)
+        seen = self.fastest.get(rows)
+        self.fastest[rows] = seconds if seen is None else min(seen * (1 + DRIFT), seconds)
+        single = self.fastest.get(1)
+        shares = [(time - single) / (size - 1) / single for size, time in self.fastest.items()
+                  if size > 1] if single else []
+        if shares:
+            self.share = min(MOST, max(FEWEST, sum(shares) / len(shares)))
+
+    def steps(self, sharing: int, most: int) -> tuple[int, ...]:
+        """What steps of sharing + k rows cost for k = 0..most, in hundredths of a one-row step; never less
+        for more rows."""
+        single = None if self.pinned else self.fastest.get(1)
+        row = round(100 * self.share)
+        costs: list[int] = []
+        for rows in range(sharing, sharing + most + 1):
+            seen = self.fastest.get(min(rows, WIDEST)) if single else None
+            if rows == 1:
+                cost = 100
+            elif seen is not None and single:
+                cost = round(100 * seen / single)
+            else:
+                cost = (costs[-1] if costs else 100 + row * (rows - 2)) + row
+            costs.append(max(cost, costs[-1] + round(100 * FEWEST)) if costs else cost)
+        return tuple(costs)
