@@ -270,7 +270,9 @@ class BatchLoop:
         if request.lookup is None:
             return []
         room = min(room, request.limit - request.count - 1, self.num_ctx - len(slot.tokens) - 1)
-        drafts = request.lookup.draft(room, sharing, self.row_cost)
+        # a lone answer drafts by the prior costs, so the same request always makes the same steps (its
+        # answer repeats exactly, seed and all); beside others the batch depends on timing anyway
+        drafts = request.lookup.draft(room, sharing, self.row_cost if sharing > 1 else None)
         request.lookup.drafted += len(drafts)
         return drafts
 

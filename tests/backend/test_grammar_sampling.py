@@ -24,6 +24,10 @@ def constrained(runner, question: str, grammar: str, **options: object) -> tuple
 def test_a_json_answer_ends_when_its_object_closes(runner, seed: int) -> None:
     text, final = constrained(runner, "List three fruits in JSON.", grammar_for_format("json"),
                               temperature=0.8, seed=seed, num_predict=120)
+    if final.done_reason == "length":  # a sampled object may be long (which seed does so differs by CPU):
+        with pytest.raises(json.JSONDecodeError):  # then it is still open, never closed and running on
+            json.loads(text)
+        return
     assert final.done_reason == "stop"
     assert text.endswith("}") and isinstance(json.loads(text), dict)
 
