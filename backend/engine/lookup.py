@@ -12,18 +12,18 @@ it with probability p(draft), otherwise sample from p without it): the answer is
 would have given without drafts, greedy or not, with the same seed, grammar, penalties and logprobs.
 
 A draft row costs a good part of a sampled one on a CPU (how much is measured as the loop decodes:
-backend.engine.rowcost), so drafts must be right most of the time to pay. Each answer estimates how often a draft token is right, for each length of match,
-from the drafts it fed and, while it feeds none, from whether the token sampled next is the one a
+backend.engine.rowcost), so drafts must be right most of the time to pay. Each answer estimates how
+often a draft token is right, for each length of match, from the drafts it fed and, while it feeds none, from whether the token sampled next is the one a
 draft would have proposed (which costs nothing); it drafts the number of tokens that gives the most
 tokens per unit of work at that rate, and none where none pays (most free text).
 """
 
 from __future__ import annotations
 
-from functools import cache, lru_cache
+from functools import lru_cache
 
 from ember.backend.engine.rowcost import PRIOR as PRIOR_ROW_COST
-from ember.backend.engine.rowcost import RowCost
+from ember.backend.engine.rowcost import RowCost, linear_costs
 
 NGRAM_SIZES = (4, 3, 2)  # the longest match is tried first: it predicts best
 MEMORY = 0.9  # how much of its past each acceptance estimate keeps at every new outcome
@@ -36,12 +36,6 @@ def best_size(percent: int, most: int, sharing: int = 1, row_cost: int = round(P
     a one-row step: a draft row slows all of them, so the more share a step, the surer a draft must be
     to pay."""
     return best_for(percent, sharing, linear_costs(sharing, most, row_cost))
-
-
-@cache
-def linear_costs(sharing: int, most: int, row_cost: int) -> tuple[int, ...]:
-    """Steps of sharing + k rows for k = 0..most, in hundredths of a one-row step, each row costing row_cost."""
-    return tuple(100 + row_cost * (sharing + k - 1) for k in range(most + 1))
 
 
 @lru_cache(maxsize=4096)

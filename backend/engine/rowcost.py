@@ -17,6 +17,7 @@ errs towards drafting less.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cache
 
 PRIOR = 0.6  # a row's share of a one-row step before any is measured (a CPU's, from llama-server's gain)
 FEWEST, MOST = 0.02, 1.0  # a row never counts as free, nor as dearer than a step of its own
@@ -24,16 +25,31 @@ DRIFT = 0.01  # how much the fastest time of a size rises at every step of that 
 WIDEST = 16  # steps of more rows count with this many
 
 
+@cache
+def linear_costs(sharing: int, most: int, row_cost: int) -> tuple[int, ...]:
+    """Steps of sharing + k rows for k = 0..most, in hundredths of a one-row step, each row costing row_cost."""
+    return tuple(100 + row_cost * (sharing + k - 1) for k in range(most + 1))
+
+
 @dataclass
 class RowCost:
-    share: float = PRIOR  # one more row, as a share of a one-row step
-    pinned: bool = False  # keep `share` as it is (the tests that need drafts to happen set it)
+    pinned: bool = False  # keep to PRIOR whatever is observed (the tests that need drafts to happen set it)
     fastest: dict[int, float] = field(default_factory=dict)  # rows -> the fastest recent step of that size, s
 
     @property
     def single(self) -> float:
         """The fastest recent one-row step (0: none seen yet)."""
         return self.fastest.get(1, 0.0)
+
+    @property
+    def share(self) -> float:
+        """One more row, as a share of a one-row step: the mean over the sizes seen, else PRIOR."""
+        single = self.single
+        shares = [(time - single) / (size - 1) / single for size, time in self.fastest.items()
+                  if size > 1] if single else []
+        if not shares:
+            return PRIOR
+        return min(MOST, max(FEWEST, sum(shares) / len(shares)))
 
     def observe(self, rows: int, seconds: float) -> None:
         """A step of `rows` answer rows (sampled tokens and drafts, no prompt) took `seconds`."""
@@ -42,25 +58,17 @@ class RowCost:
         rows = min(rows, WIDEST)
         seen = self.fastest.get(rows)
         self.fastest[rows] = seconds if seen is None else min(seen * (1 + DRIFT), seconds)
-        single = self.fastest.get(1)
-        shares = [(time - single) / (size - 1) / single for size, time in self.fastest.items()
-                  if size > 1] if single else []
-        if shares:
-            self.share = min(MOST, max(FEWEST, sum(shares) / len(shares)))
 
     def steps(self, sharing: int, most: int) -> tuple[int, ...]:
         """What steps of sharing + k rows cost for k = 0..most, in hundredths of a one-row step; never less
         for more rows."""
-        single = None if self.pinned else self.fastest.get(1)
-        row = round(100 * self.share)
+        single, row = self.single, round(100 * self.share)
+        if not single:
+            return linear_costs(sharing, most, row)
         costs: list[int] = []
         for rows in range(sharing, sharing + most + 1):
-            seen = self.fastest.get(min(rows, WIDEST)) if single else None
-            if rows == 1:
-                cost = 100
-            elif seen is not None and single:
-                cost = round(100 * seen / single)
-            else:
-                cost = (costs[-1] if costs else 100 + row * (rows - 2)) + row
+            seen = self.fastest.get(min(rows, WIDEST))
+            cost = round(100 * seen / single) if seen is not None else \
+                (costs[-1] if costs else 100 + row * (rows - 2)) + row
             costs.append(max(cost, costs[-1] + round(100 * FEWEST)) if costs else cost)
         return tuple(costs)
