@@ -11,8 +11,8 @@ token is the speculative acceptance rule for a draft that proposes one token wit
 it with probability p(draft), otherwise sample from p without it): the answer is the one the sampler
 would have given without drafts, greedy or not, with the same seed, grammar, penalties and logprobs.
 
-A draft row costs a good part of a sampled one on a CPU (how much is measured as the loop decodes:
-backend.engine.rowcost), so drafts must be right most of the time to pay. Each answer estimates how
+A draft row costs a good part of a sampled one on a CPU (how much is measured as the loop decodes beside
+other answers, and a fixed table for a lone one: backend.engine.rowcost), so drafts must be right most of the time to pay. Each answer estimates how
 often a draft token is right, for each length of match, from the drafts it fed and, while it feeds none, from whether the token sampled next is the one a
 draft would have proposed (which costs nothing); it drafts the number of tokens that gives the most
 tokens per unit of work at that rate, and none where none pays (most free text).
@@ -23,11 +23,11 @@ from __future__ import annotations
 from functools import lru_cache
 
 from ember.backend.engine.rowcost import PRIOR as PRIOR_ROW_COST
-from ember.backend.engine.rowcost import RowCost, linear_costs
+from ember.backend.engine.rowcost import RowCost, linear_costs, lone_costs
 
 NGRAM_SIZES = (4, 3, 2)  # the longest match is tried first: it predicts best
 MEMORY = 0.9  # how much of its past each acceptance estimate keeps at every new outcome
-PRIOR = (3.0, 1.0)  # (right, wrong) drafts assumed before any is seen: start by trying
+PRIOR = (1.0, 1.0)  # (right, wrong) drafts assumed before any is seen: start by trying
 
 
 def best_size(percent: int, most: int, sharing: int = 1, row_cost: int = round(PRIOR_ROW_COST * 100)) -> int:
@@ -86,7 +86,8 @@ class Lookup:
 
     def draft(self, room: int, sharing: int = 1, costs: RowCost | None = None) -> list[int]:
         """Up to `room` tokens that followed the latest earlier occurrence of the history's last n-gram,
-        as many as pay with `sharing` sequences decoding in the step, steps costing what `costs` measured."""
+        as many as pay with `sharing` sequences decoding in the step, steps costing what `costs` measured
+        (none: a lone answer's fixed table, or the prior's linear costs beside others)."""
         tokens = self._tokens
         for match, (after, n) in enumerate(zip(self._after, NGRAM_SIZES, strict=True)):
             if len(tokens) < n:
@@ -103,7 +104,8 @@ class Lookup:
             if most <= 0:
                 size = 0
             elif costs is None:
-                size = best_size(int(rate * 100), most, sharing)
+                size = best_for(int(rate * 100), sharing, lone_costs(most) if sharing == 1 else
+                                linear_costs(sharing, most, round(PRIOR_ROW_COST * 100)))
             else:
                 size = best_for(int(rate * 100), sharing, costs.steps(sharing, most))
             if size == 0:

@@ -6,7 +6,7 @@ import queue
 
 import pytest
 from ember.backend.engine.lookup import Lookup, best_for, best_size
-from ember.backend.engine.rowcost import FEWEST, MOST, PRIOR, RowCost
+from ember.backend.engine.rowcost import FEWEST, MOST, PRIOR, RowCost, lone_costs
 from ember.backend.parameters import Options
 from ember.backend.prompt.grammar import grammar_for_format
 
@@ -52,11 +52,10 @@ def generate(runner, question: str, **options) -> tuple[str, object]:
 
 def test_a_draft_is_what_followed_the_latest_earlier_occurrence_of_the_last_tokens():
     lookup = Lookup([1, 2, 3, 4, 5, 9, 9, 1, 2, 3, 4, 6, 7, 8, 1, 2, 3, 4], most=16)
-    first = lookup.draft(3)
-    assert first and first == [6, 7, 8][: len(first)]  # the later of the two matches of 1 2 3 4
+    assert lookup.draft(3) == []  # before any draft or guess was right, it only guesses
     for _ in range(10):  # every draft right: the drafts grow to the room there is
-        lookup.settle(len(first), len(first))
-    assert lookup.draft(3) == [6, 7, 8]
+        lookup.settle(3, 3)
+    assert lookup.draft(3) == [6, 7, 8]  # the later of the two matches of 1 2 3 4
     for _ in range(20):  # every draft wrong at once: drafting stops
         lookup.settle(3, 0)
     assert lookup.draft(3) == []
@@ -82,6 +81,15 @@ def test_what_a_row_costs_here_decides_whether_a_draft_pays():
     assert best_size(80, 16, 1, 95) == 0 and best_size(80, 16, 1, 30) > 0
     assert best_size(60, 16, 1, 5) > 0  # a GPU: an extra row is nearly free, even a poor guess pays
     assert best_size(97, 16, 1, 95) > 0  # drafts that are nearly always right pay even so
+
+
+def test_a_lone_answer_drafts_by_what_steps_cost_on_a_cpu():
+    costs = lone_costs(16)
+    assert costs[:4] == (100, 200, 240, 280)  # two rows leave the one-row kernels: a whole step more
+    assert best_for(75, 1, costs) == 0  # right three times in four (free text at best): no draft pays
+    assert best_for(95, 1, costs) > 3  # a copy: long drafts pay
+    lookup = Lookup([1, 2, 3, 4, 5, 6, 7, 8, 1, 2, 3, 4], most=16)
+    assert lookup.draft(4) == []  # no costs given and alone: the table, and no evidence yet
 
 
 def test_the_row_cost_is_learnt_from_the_fastest_steps_of_each_size():
