@@ -32,7 +32,7 @@ def grammar_for_format(fmt: str | dict[str, Any]) -> str:
         fmt = schema
     if not isinstance(fmt, dict):
         raise InvalidRequest(f'format must be "json" or a JSON schema object, got {type(fmt).__name__}')
-    return _schema_grammar(json.dumps(fmt, sort_keys=True))
+    return _schema_grammar(json.dumps(fmt))  # the properties in the schema's order: the answer's keys follow it
 
 
 @lru_cache(maxsize=64)
@@ -40,11 +40,16 @@ def _schema_grammar(schema_text: str) -> str:
     from llama_cpp.llama_grammar import json_schema_to_gbnf
 
     try:
-        return ends_at_value(json_schema_to_gbnf(schema_text))
+        return ends_at_value(_SPACE.sub(SPACE, json_schema_to_gbnf(schema_text)))
     except Exception as exc:  # the converter asserts and raises freely on schemas it cannot handle
         raise InvalidRequest(f"the format's JSON schema cannot be turned into a grammar: {exc}") from None
 
 
+# llama.cpp's own schema converter (its server's and Ollama's) lets a model break lines and indent between
+# tokens, a little; the Python one allows one space only, so each newline a model writes is refused and
+# sampled again over the whole vocabulary, several milliseconds a time
+SPACE = r'space ::= | " " | "\\n"{1,2} [ \\t]{0,20}'
+_SPACE = re.compile(r'^space ::= " "\?$', re.MULTILINE)
 _RULE_START = re.compile(r"^([A-Za-z0-9_-]+)\s*::=", re.MULTILINE)
 _RULE_NAME = re.compile(r"[A-Za-z0-9_-]+")
 _TRAILING_SPACE = re.compile(r"\s+(?:ws|space)\s*\Z")  # the whitespace rules of both grammar sources

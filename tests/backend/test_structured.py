@@ -16,6 +16,14 @@ def test_a_schema_names_its_properties_in_the_grammar() -> None:
     assert '"\\"age\\""' in grammar and "root ::=" in grammar
 
 
+def test_the_answer_keys_come_in_the_schemas_order() -> None:
+    properties = {name: {"type": "string"} for name in ("name", "city", "age")}
+    root = next(line for line in grammar_for_format({"type": "object", "properties": properties,
+                                                     "required": list(properties)}).splitlines()
+                if line.startswith("root ::="))
+    assert root.index("name-kv") < root.index("city-kv") < root.index("age-kv")
+
+
 def test_a_schema_may_come_as_text() -> None:
     assert grammar_for_format('{"type": "string"}') == grammar_for_format({"type": "string"})
 
