@@ -63,7 +63,7 @@ def main() -> None:
     runner = Runner(model_path(), num_ctx=512, num_parallel=1)
     prompt = chat_tokens(runner, [("user", "Describe a cat as JSON.")])
     grammar = grammar_for_format("json")
-    greedy = Options.merge({"temperature": 0})
+    greedy = Options.merge({"temperature": 0, "repeat_penalty": 1.0})  # no penalties: the chain above has none
     costs: dict[str, list[float]] = {"grammar over the vocabulary": [], "sample, then check": [], "no grammar": []}
     for _ in range(rounds):
         before, cost = answer(runner, prompt, GrammarInChain(runner.vocab, grammar), 48)
