@@ -11,11 +11,12 @@ token is the speculative acceptance rule for a draft that proposes one token wit
 it with probability p(draft), otherwise sample from p without it): the answer is the one the sampler
 would have given without drafts, greedy or not, with the same seed, grammar, penalties and logprobs.
 
-A draft row costs a good part of a sampled one on a CPU (how much is measured as the loop decodes beside
-other answers, and a fixed table for a lone one: backend.engine.rowcost), so drafts must be right most of the time to pay. Each answer estimates how
-often a draft token is right, for each length of match, from the drafts it fed and, while it feeds none, from whether the token sampled next is the one a
-draft would have proposed (which costs nothing); it drafts the number of tokens that gives the most
-tokens per unit of work at that rate, and none where none pays (most free text).
+A draft row costs a good part of a sampled one on a CPU (measured as the loop decodes beside other
+answers, a fixed table for a lone one: backend.engine.rowcost), so drafts must be right most of the time
+to pay. Each answer estimates how often a draft token is right, for each length of match, from the drafts
+it fed and, while it feeds none, from whether the token sampled next is the one a draft would have
+proposed (which costs nothing); it drafts the number of tokens that gives the most tokens per unit of
+work at that rate, and none where none pays (most free text).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from ember.backend.engine.rowcost import RowCost, linear_costs, lone_costs
 
 NGRAM_SIZES = (4, 3, 2)  # the longest match is tried first: it predicts best
 MEMORY = 0.9  # how much of its past each acceptance estimate keeps at every new outcome
-PRIOR = (1.0, 1.0)  # (right, wrong) drafts assumed before any is seen: start by trying
+PRIOR = (1.0, 1.0)  # (right, wrong) drafts assumed before any is seen: right guesses must come first
 
 
 def best_size(percent: int, most: int, sharing: int = 1, row_cost: int = round(PRIOR_ROW_COST * 100)) -> int:
