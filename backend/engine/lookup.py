@@ -104,11 +104,10 @@ class Lookup:
             most = min(self.most, room)
             if most <= 0:
                 size = 0
-            elif costs is None:
-                size = best_for(int(rate * 100), sharing, lone_costs(most) if sharing == 1 else
-                                linear_costs(sharing, most, round(PRIOR_ROW_COST * 100)))
             else:
-                size = best_for(int(rate * 100), sharing, costs.steps(sharing, most))
+                steps = costs.steps(sharing, most) if costs is not None else lone_costs(most) if sharing == 1 \
+                    else linear_costs(sharing, most, round(PRIOR_ROW_COST * 100))
+                size = best_for(int(rate * 100), sharing, steps)
             if size == 0:
                 self._guess = tokens[at]
                 return []
