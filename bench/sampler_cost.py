@@ -1,7 +1,8 @@
-"""The sampler's CPU time per token of a greedy JSON answer, three ways, alternating in one process:
+"""The sampler's CPU time per token of a greedy JSON answer, four ways, alternating in one process:
 the grammar applied to the whole vocabulary every token (the grammar first in the C chain, as ember
-did), sampling first and checking only the chosen token (ember's SamplerChain, as llama-server does),
-and no grammar at all.
+did), sampling first and checking only the chosen token with the whole vocabulary matched when it is
+refused (as llama-server does), the same with the likeliest allowed token looked for first on a refusal
+(ember's SamplerChain), and no grammar at all.
 
 Measured as this thread's CPU time (thread_time_ns), so a busy machine barely moves it; the two
 constrained answers must be identical token for token. Usage: .venv/bin/python bench/sampler_cost.py [ROUNDS]
@@ -54,6 +55,7 @@ def answer(runner, prompt: list[int], sampler, limit: int) -> tuple[list[int], f
 
 
 def main() -> None:
+    from ember.backend.engine import sampler
     from ember.backend.engine.runner import Runner
     from ember.backend.engine.sampler import SamplerChain
     from ember.backend.parameters import Options
@@ -64,13 +66,19 @@ def main() -> None:
     prompt = chat_tokens(runner, [("user", "Describe a cat as JSON.")])
     grammar = grammar_for_format("json")
     greedy = Options.merge({"temperature": 0, "repeat_penalty": 1.0})  # no penalties: the chain above has none
-    costs: dict[str, list[float]] = {"grammar over the vocabulary": [], "sample, then check": [], "no grammar": []}
+    costs: dict[str, list[float]] = {"grammar over the vocabulary": [], "sample, check, full pass": [],
+                                     "sample, check, likeliest": [], "no grammar": []}
+    tries = sampler.TRIES
     for _ in range(rounds):
         before, cost = answer(runner, prompt, GrammarInChain(runner.vocab, grammar), 48)
         costs["grammar over the vocabulary"].append(cost)
+        sampler.TRIES = 0
+        full, cost = answer(runner, prompt, SamplerChain(runner.vocab, runner.n_vocab, greedy, grammar), 48)
+        costs["sample, check, full pass"].append(cost)
+        sampler.TRIES = tries
         now, cost = answer(runner, prompt, SamplerChain(runner.vocab, runner.n_vocab, greedy, grammar), 48)
-        costs["sample, then check"].append(cost)
-        assert before == now, "the greedy answers differ"
+        costs["sample, check, likeliest"].append(cost)
+        assert before == full == now, "the greedy answers differ"
         costs["no grammar"].append(answer(runner, prompt, SamplerChain(runner.vocab, runner.n_vocab, greedy), 48)[1])
     runner.close()
     print(f"sampler CPU per token over a {len(now)}-token greedy JSON answer (identical both ways), {rounds} rounds:")

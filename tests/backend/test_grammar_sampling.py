@@ -58,3 +58,16 @@ def test_the_root_of_a_grammar_allows_no_whitespace_after_its_value() -> None:
 def test_a_grammar_whose_root_ends_otherwise_is_left_as_it_is() -> None:
     grammar = 'root ::= "yes" | "no"\n'
     assert ends_at_value(grammar) == grammar
+
+
+@pytest.mark.parametrize("options", [{}, {"repeat_penalty": 1.3}])
+def test_greedy_picks_the_likeliest_allowed_token_as_the_full_pass_would(runner, monkeypatch, options) -> None:
+    # On a refusal a greedy chain tries the likeliest tokens in turn; with no tries it matches the whole
+    # vocabulary. The answers are the same token for token (penalties included).
+    from ember.backend.engine import sampler
+
+    question, grammar = "Invent a person as JSON with a name and an age.", grammar_for_format(PERSON)
+    quick, _ = constrained(runner, question, grammar, num_predict=60, **options)
+    monkeypatch.setattr(sampler, "TRIES", 0)
+    full, _ = constrained(runner, question, grammar, num_predict=60, **options)
+    assert quick == full and "age" in json.loads(quick)
