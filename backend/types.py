@@ -32,8 +32,9 @@ class Timings:
 
     total_duration: int = 0
     load_duration: int = 0
-    prompt_eval_count: int = 0
+    prompt_eval_count: int = 0  # the whole prompt, as Ollama counts it: the tokens read from the cache too
     prompt_eval_duration: int = 0
+    prompt_eval_cached_count: int = 0  # of those, the ones the KV cache already held (Ollama's field)
     eval_count: int = 0
     eval_duration: int = 0
     draft_count: int = 0  # tokens drafted by prompt lookup and checked in the same batch as the answer
@@ -45,7 +46,8 @@ class Timings:
 
     @property
     def prompt_eval_rate(self) -> float:
-        return self.prompt_eval_count / (self.prompt_eval_duration / 1e9) if self.prompt_eval_duration else 0.0
+        evaluated = self.prompt_eval_count - self.prompt_eval_cached_count
+        return evaluated / (self.prompt_eval_duration / 1e9) if self.prompt_eval_duration else 0.0
 
 
 @dataclass

@@ -70,6 +70,8 @@ def metrics(chunk: Chunk) -> dict[str, Any]:
     data.update(asdict(chunk.timings or Timings()))
     if not data["draft_count"]:  # ember's own fields, only where prompt lookup drafted
         del data["draft_count"], data["draft_accepted"]
+    if not data["prompt_eval_cached_count"]:  # as Ollama leaves it out
+        del data["prompt_eval_cached_count"]
     return data
 
 

@@ -125,8 +125,11 @@ def _stop_reason(last: Chunk, calls: list[dict[str, Any]]) -> tuple[anthropic.St
 
 def _usage(last: Chunk) -> anthropic.Usage:
     timings = last.timings
-    return anthropic.Usage(input_tokens=timings.prompt_eval_count if timings else 0,
-                           output_tokens=timings.eval_count if timings else 0)
+    if timings is None:
+        return anthropic.Usage(input_tokens=0, output_tokens=0)
+    # Anthropic counts what was read from the cache beside the input, not in it
+    return anthropic.Usage(input_tokens=timings.prompt_eval_count - timings.prompt_eval_cached_count,
+                           output_tokens=timings.eval_count, cache_read_input_tokens=timings.prompt_eval_cached_count)
 
 
 def _tool_use(call: dict[str, Any]) -> dict[str, Any]:

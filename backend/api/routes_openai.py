@@ -16,7 +16,7 @@ from ember.backend.api.routes_ollama import embed_texts
 from ember.backend.api.streaming import first_and_rest, sse_response, until_disconnected
 from ember.backend.errors import InvalidRequest
 from ember.backend.service import Backend
-from ember.backend.types import ChatRequest, Chunk, GenerateRequest, Message
+from ember.backend.types import ChatRequest, Chunk, GenerateRequest, Message, Timings
 from ember.backend.wire import openai
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
@@ -101,9 +101,11 @@ def _finish(last: Chunk, calls: list[dict[str, Any]]) -> str:
     return openai.finish_reason(last.done_reason, bool(calls))
 
 
-def _usage(last: Chunk) -> dict[str, int]:
-    prompt, answer = (last.timings.prompt_eval_count, last.timings.eval_count) if last.timings else (0, 0)
-    return {"prompt_tokens": prompt, "completion_tokens": answer, "total_tokens": prompt + answer}
+def _usage(last: Chunk) -> dict[str, Any]:
+    t = last.timings or Timings()
+    return {"prompt_tokens": t.prompt_eval_count, "completion_tokens": t.eval_count,
+            "total_tokens": t.prompt_eval_count + t.eval_count,
+            "prompt_tokens_details": {"cached_tokens": t.prompt_eval_cached_count}}
 
 
 def _tool_calls(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:

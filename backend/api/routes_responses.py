@@ -133,7 +133,8 @@ def _response(body: wire.ResponsesRequest, ident: str, status: wire.ResponseStat
     if last is not None and last.timings is not None:
         t = last.timings
         usage = wire.Usage(input_tokens=t.prompt_eval_count, output_tokens=t.eval_count,
-                           total_tokens=t.prompt_eval_count + t.eval_count)
+                           total_tokens=t.prompt_eval_count + t.eval_count,
+                           input_tokens_details=wire.InputTokensDetails(cached_tokens=t.prompt_eval_cached_count))
     choice = body.tool_choice
     return wire.Response(
         id=ident, created_at=int(time.time()), status=status, model=body.model, output=output,

@@ -182,10 +182,13 @@ class BatchLoop:
             slot = pick_slot(free, request.prompt)
             slot.request, slot.pending, slot.logits_at = request, -1, -1
             if request.media is None:
-                request.todo = reuse_prefix(self.memory, slot, fit(request.prompt, request.options, self.num_ctx))
+                prompt = fit(request.prompt, request.options, self.num_ctx)
+                request.prompt_count = len(prompt)
+                request.todo = reuse_prefix(self.memory, slot, prompt)
             else:  # an image is never cut: check_fits refused a prompt too long for the context
+                request.prompt_count = len(request.media.tokens)
                 request.todo = reuse_media_prefix(self.memory, slot, request)
-            request.prompt_count = len(request.todo)
+            request.prompt_cached = request.prompt_count - len(request.todo)
             request.stops.num_ctx = self.num_ctx  # llama.cpp may round the context up
 
     # one step -------------------------------------------------------------------------------
@@ -363,6 +366,7 @@ class BatchLoop:
         timings = Timings(
             total_duration=now - request.started,
             prompt_eval_count=request.prompt_count,
+            prompt_eval_cached_count=request.prompt_cached,
             prompt_eval_duration=prompt_done - request.started,
             eval_count=request.count,
             eval_duration=now - prompt_done,

@@ -42,7 +42,8 @@ class Request:
     started: int = field(default_factory=time.perf_counter_ns)
     abandoned: bool = False  # the consumer stopped reading
     todo: list[int] = field(default_factory=list)  # prompt tokens not evaluated yet
-    prompt_count: int = 0
+    prompt_count: int = 0  # the prompt's tokens, those the cache held included
+    prompt_cached: int = 0  # of those, the ones the slot's cache held
     prompt_done: int = 0
     count: int = 0
     limit: int = 0

@@ -108,7 +108,8 @@ def _text_of(line: pydantic.BaseModel) -> str:
 def _timings(line: ollama.Metrics) -> Timings:
     return Timings(total_duration=line.total_duration or 0, load_duration=line.load_duration or 0,
                    prompt_eval_count=line.prompt_eval_count or 0,
-                   prompt_eval_duration=line.prompt_eval_duration or 0, eval_count=line.eval_count or 0,
+                   prompt_eval_duration=line.prompt_eval_duration or 0,
+                   prompt_eval_cached_count=line.prompt_eval_cached_count or 0, eval_count=line.eval_count or 0,
                    eval_duration=line.eval_duration or 0)
 
 

@@ -116,6 +116,7 @@ class Metrics(BaseModel):
     load_duration: int | None = None
     prompt_eval_count: int | None = None
     prompt_eval_duration: int | None = None
+    prompt_eval_cached_count: int | None = None
     eval_count: int | None = None
     eval_duration: int | None = None
     # ember's own, beyond Ollama's: tokens prompt lookup drafted and of those the ones kept (absent: none)

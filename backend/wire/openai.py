@@ -122,10 +122,15 @@ class OAIModelList(BaseModel):
 # reads their answers through these same models.
 
 
+class OAIPromptTokensDetails(BaseModel):
+    cached_tokens: int = 0  # of prompt_tokens, those read from the KV cache
+
+
 class OAIUsage(BaseModel):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
+    prompt_tokens_details: OAIPromptTokensDetails | None = None
 
 
 class OAICallFunction(BaseModel):

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import anthropic
 import httpx
 import ollama
 import openai
@@ -35,6 +36,26 @@ def test_options_ollama_accepts_are_taken(ollama_client: ollama.Client, caplog: 
 def test_a_misspelt_option_still_gets_did_you_mean(server: str) -> None:
     reply = _post(server, "/api/generate", {"model": MODEL, "prompt": "x", "options": {"use_mmapp": True}})
     assert reply.status_code == 400 and 'did you mean "use_mmap"' in reply.json()["error"]
+
+
+def test_a_prompt_read_from_the_cache_still_counts_whole(ollama_client: ollama.Client, openai_client: openai.OpenAI,
+                                                        server: str) -> None:
+    # As Ollama counts since it took llama-server's counts: prompt_eval_count is the whole prompt, and
+    # prompt_eval_cached_count (OpenAI's cached_tokens, Anthropic's cache_read_input_tokens) what the KV
+    # cache held. Clients size a conversation's context by it; an app's context gauge does.
+    messages = [{"role": "user", "content": "Name three rivers of Europe, with their lengths."}]
+    first = ollama_client.chat(MODEL, messages=messages, options=QUICK)
+    again = ollama_client.chat(MODEL, messages=messages, options=QUICK)
+    assert first.prompt_eval_count == again.prompt_eval_count > 10
+    assert _post(server, "/api/chat", {"model": MODEL, "messages": messages, "options": QUICK,
+                                       "stream": False}).json()["prompt_eval_cached_count"] >= first.prompt_eval_count - 2
+    usage = openai_client.chat.completions.create(model=MODEL, messages=messages, max_tokens=8, temperature=0,
+                                                  seed=1).usage
+    assert usage.prompt_tokens == first.prompt_eval_count
+    assert usage.prompt_tokens_details and usage.prompt_tokens_details.cached_tokens >= usage.prompt_tokens - 2
+    claude = anthropic.Anthropic(base_url=server, api_key="unused", max_retries=0)
+    counted = claude.messages.create(model=MODEL, max_tokens=8, messages=messages, extra_body={"temperature": 0}).usage
+    assert counted.cache_read_input_tokens and counted.input_tokens + counted.cache_read_input_tokens > 10
 
 
 def test_embedding_token_counts_are_reported(ollama_client: ollama.Client, openai_client: openai.OpenAI) -> None:

@@ -66,7 +66,8 @@ def timing_block(t: Timings) -> str:
     lines = [
         ("total duration", duration(t.total_duration)),
         ("load duration", duration(t.load_duration)),
-        ("prompt eval count", f"{t.prompt_eval_count} token(s)"),
+        ("prompt eval count", f"{t.prompt_eval_count} token(s)"
+                              + (f", {t.prompt_eval_cached_count} from the cache" if t.prompt_eval_cached_count else "")),
         ("prompt eval duration", duration(t.prompt_eval_duration)),
         ("prompt eval rate", f"{t.prompt_eval_rate:.2f} tokens/s"),
         ("eval count", f"{t.eval_count} token(s)"),
