@@ -13,6 +13,7 @@ import ctypes
 import threading
 import time
 from collections import deque
+from typing import Any, cast
 
 import llama_cpp as lc
 from ember.backend.engine.images import next_part, reuse_media_prefix
@@ -78,8 +79,10 @@ class BatchLoop:
         return lc.llama_init_from_model(self.model, params)
 
     def _use_context(self, ctx: lc.llama_context_p) -> None:
-        for adapter in self._adapters:
-            lc.llama_set_adapter_lora(ctx, adapter, 1.0)
+        if self._adapters:  # all at once: each call replaces the context's whole set
+            count = len(self._adapters)
+            adapters = (lc.llama_adapter_lora_p_ctypes * count)(*cast(list[Any], self._adapters))
+            lc.llama_set_adapters_lora(ctx, adapters, count, (ctypes.c_float * count)(*[1.0] * count))
         self.ctx = ctx
         self.memory = lc.llama_get_memory(ctx)
         self.num_ctx = lc.llama_n_ctx_seq(ctx)
