@@ -46,7 +46,7 @@ class Candidates:
     def load(self, ctx: lc.llama_context_p, idx: int, *, in_place: bool = False) -> None:
         """Row `idx`'s logits, every token in id order. `in_place`: the samplers used since the last load
         changed logits only (penalties, greedy, a grammar), so ids and probabilities are still in place
-        and only the logits are written (the array is cold in the cache after a decode: a third of the time)."""
+        and only the logits are written."""
         logits = np.ctypeslib.as_array(lc.llama_get_logits_ith(ctx, idx), shape=(self.n_vocab,))
         data = self._data
         if in_place:
