@@ -45,9 +45,13 @@ class Timings:
         return self.eval_count / (self.eval_duration / 1e9) if self.eval_duration else 0.0
 
     @property
+    def prompt_evaluated(self) -> int:
+        """The prompt's tokens evaluated for this answer: those the cache did not hold."""
+        return self.prompt_eval_count - self.prompt_eval_cached_count
+
+    @property
     def prompt_eval_rate(self) -> float:
-        evaluated = self.prompt_eval_count - self.prompt_eval_cached_count
-        return evaluated / (self.prompt_eval_duration / 1e9) if self.prompt_eval_duration else 0.0
+        return self.prompt_evaluated / (self.prompt_eval_duration / 1e9) if self.prompt_eval_duration else 0.0
 
 
 @dataclass

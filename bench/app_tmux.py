@@ -3,9 +3,10 @@ TERM=screen-256color) answering a question with code at the end of a long conver
 the history, then opened with Ctrl+F, Enter; each round is Ctrl+R, the same request again), against
 the same request headless (Backend.chat in this process), alternating rounds. The app's figure is the
 one it prints under the answer (`N tokens in · N out · N s · N tok/s`), the headless one the answer's
-own timings. Both answer once untimed first (measure() says why). Target: ratio >= 0.97 for a ~300-token answer in a 50-message conversation.
+own timings. Both answer once untimed first (measure() says why). Target: ratio >= 0.97 for a
+~300-token answer in a 50-message conversation.
 
-Usage: .venv/bin/python bench/app_tmux.py [--tokens 300] [--rounds 6] [--messages 50] [--think]
+Usage: .venv/bin/python bench/app_tmux.py [--tokens 300] [--rounds 8] [--messages 50] [--think]
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ def first_token_seconds(runner, prompt: list[int], answer: int) -> tuple[float, 
             first = time.perf_counter() - start
         text += chunk.text
         if chunk.done:
-            evaluated = chunk.timings.prompt_eval_count - chunk.timings.prompt_eval_cached_count
+            evaluated = chunk.timings.prompt_evaluated
     return first, text, evaluated
 
 

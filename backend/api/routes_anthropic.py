@@ -128,7 +128,7 @@ def _usage(last: Chunk) -> anthropic.Usage:
     if timings is None:
         return anthropic.Usage(input_tokens=0, output_tokens=0)
     # Anthropic counts what was read from the cache beside the input, not in it
-    return anthropic.Usage(input_tokens=timings.prompt_eval_count - timings.prompt_eval_cached_count,
+    return anthropic.Usage(input_tokens=timings.prompt_evaluated,
                            output_tokens=timings.eval_count, cache_read_input_tokens=timings.prompt_eval_cached_count)
 
 

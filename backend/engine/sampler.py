@@ -137,14 +137,12 @@ class SamplerChain:
         token = candidates.selected
         if not self._fits(token):
             found = candidates.likeliest(self._fits, TRIES) if self.greedy else None
-            if found is not None:
-                lc.llama_sampler_accept(self.grammar, found)
-                lc.llama_sampler_accept(self.chain, found)
-                return found
-            candidates.load(ctx, idx, in_place=self.greedy)
-            lc.llama_sampler_apply(self.grammar, candidates.ref)
-            lc.llama_sampler_apply(self.chain, candidates.ref)
-            token = candidates.selected
+            if found is None:  # the whole vocabulary through the grammar, then the chain again
+                candidates.load(ctx, idx, in_place=self.greedy)
+                lc.llama_sampler_apply(self.grammar, candidates.ref)
+                lc.llama_sampler_apply(self.chain, candidates.ref)
+                found = candidates.selected
+            token = found
         lc.llama_sampler_accept(self.grammar, token)
         lc.llama_sampler_accept(self.chain, token)
         return token

@@ -119,7 +119,7 @@ def test_each_conversation_keeps_its_own_cached_prefix(runner):
 
     def turn(history: list[int]) -> tuple[list[int], int]:
         final = list(runner.generate(history, options))[-1]
-        return final.context, final.timings.prompt_eval_count - final.timings.prompt_eval_cached_count
+        return final.context, final.timings.prompt_evaluated
 
     a1 = chat_tokens(runner, "Tell me about apples.")
     b1 = chat_tokens(runner, "Tell me about boats.")
