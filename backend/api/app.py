@@ -86,7 +86,12 @@ def validation_message(exc: RequestValidationError) -> str:
     if not errors:
         return "invalid request"
     first = errors[0]
-    kind, loc = first.get("type", ""), [str(p) for p in first.get("loc", ())[1:]]
+    if isinstance(first.get("input"), (dict, list)):
+        # a union of a scalar and an object or a list: that branch says what is wrong with the one given
+        field = tuple(first.get("loc", ()))[:2]
+        first = max((e for e in errors if tuple(e.get("loc", ()))[:2] == field), key=lambda e: len(e.get("loc", ())))
+    kind = first.get("type", "")
+    loc = [str(p) for p in first.get("loc", ())[1:] if not _union_branch(p)]
     if kind == "json_invalid":
         reason = (first.get("ctx") or {}).get("error", "")
         return f"invalid JSON in the request body: {reason}".rstrip(": ")
@@ -98,6 +103,13 @@ def validation_message(exc: RequestValidationError) -> str:
     given = first.get("input")
     shown = f", got {given!r}"[:80] if kind != "missing" and not isinstance(given, (dict, list)) else ""
     return f"{'.'.join(loc)}: {message}{shown}"
+
+
+def _union_branch(part: object) -> bool:
+    """Whether a part of an error's location names the member of a union it was checked against
+    (`NamedToolChoice`, `literal['auto','none']`, `str`) rather than a field or an index."""
+    text = str(part)
+    return isinstance(part, str) and (text[:1].isupper() or "[" in text or text in ("str", "int", "float", "bool"))
 
 
 def unreadable_body(cause: BaseException) -> str:

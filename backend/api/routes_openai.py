@@ -15,6 +15,7 @@ from ember.backend.api.deps import backend_of
 from ember.backend.api.routes_ollama import embed_texts
 from ember.backend.api.streaming import first_and_rest, sse_response, until_disconnected
 from ember.backend.errors import InvalidRequest
+from ember.backend.prompt.toolcalls import call_schema
 from ember.backend.service import Backend
 from ember.backend.types import ChatRequest, Chunk, GenerateRequest, Message, Timings
 from ember.backend.wire import openai
@@ -97,6 +98,19 @@ def _format(body: openai.OAIChatRequest) -> str | dict[str, Any] | None:
     return rf.json_schema.schema_
 
 
+def _tools(body: openai.OAIChatRequest) -> tuple[list[dict[str, Any]] | None, dict[str, Any] | None]:
+    """The tools offered, and the answer's schema when `tool_choice` forces a call."""
+    choice = body.tool_choice
+    if not body.tools or choice == "none":
+        return None, None
+    tools = [t.model_dump() for t in body.tools]
+    if choice == "required":
+        return tools, call_schema(tools)
+    if isinstance(choice, openai.NamedToolChoice):
+        return tools, call_schema(tools, choice.function.name)
+    return tools, None
+
+
 def _finish(last: Chunk, calls: list[dict[str, Any]]) -> str:
     return openai.finish_reason(last.done_reason, bool(calls))
 
@@ -123,10 +137,10 @@ def _envelope(kind: str, model: str, ident: str) -> dict[str, Any]:
              responses={200: {**STREAMED[200], "description": "OAIChatCompletionChunk events when stream is true"}})
 async def chat_completions(body: openai.OAIChatRequest, request: Request,
                            backend: Backend = Depends(backend_of)) -> Response:
-    tools = [t.model_dump() for t in body.tools] if body.tools and body.tool_choice != "none" else None
+    tools, forced = _tools(body)
     chat = ChatRequest(model=body.model, messages=[_message(m) for m in body.messages],
                        options=_options(body, body.max_completion_tokens or body.max_tokens),
-                       format=_format(body), tools=tools,
+                       format=forced or _format(body), tools=tools,
                        think=EFFORTS[body.reasoning_effort] if body.reasoning_effort else None,
                        logprobs=bool(body.logprobs), top_logprobs=body.top_logprobs or 0)
     first, rest = await first_and_rest(request, backend.chat(chat))

@@ -79,12 +79,21 @@ class Sampling(OpenAIBody):
     presence_penalty: float | None = None
 
 
+class FunctionName(OpenAIBody):
+    name: str
+
+
+class NamedToolChoice(OpenAIBody):
+    type: Literal["function"]
+    function: FunctionName
+
+
 class OAIChatRequest(Sampling):
     messages: list[OAIMessage]
     max_completion_tokens: int | None = None
     response_format: ResponseFormat | None = None
     tools: list[Tool] | None = None
-    tool_choice: str | dict[str, Any] | None = None
+    tool_choice: Literal["auto", "none", "required"] | NamedToolChoice | None = None
     reasoning_effort: Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"] | None = None
     logprobs: bool | None = None
     top_logprobs: int | None = None

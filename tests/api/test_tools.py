@@ -80,3 +80,34 @@ def test_openai_tool_calls(server: str, tools_model: str) -> None:
     (call,) = choice.message.tool_calls
     assert call.type == "function" and call.id.startswith("call_") and call.function.name == "get_weather"
     assert "city" in json.loads(call.function.arguments)
+
+
+def test_openai_tool_choice_forces_a_call(server: str, tools_model: str) -> None:
+    client = openai.OpenAI(base_url=server + "/v1", api_key="unused", max_retries=0)
+    ask = {"model": tools_model, "messages": QUESTION, "tools": [WEATHER], "max_tokens": 48, "temperature": 0}
+    required = client.chat.completions.create(**ask, tool_choice="required")
+    assert required.choices[0].finish_reason == "tool_calls"
+    (call,) = required.choices[0].message.tool_calls
+    assert call.function.name == "get_weather" and isinstance(json.loads(call.function.arguments)["city"], str)
+    named = {"type": "function", "function": {"name": "get_weather"}}
+    chunks = list(client.chat.completions.create(**ask, tool_choice=named, stream=True))
+    calls = [c for chunk in chunks if chunk.choices for c in chunk.choices[0].delta.tool_calls or []]
+    assert [c.function.name for c in calls] == ["get_weather"] and "city" in json.loads(calls[0].function.arguments)
+    assert chunks[-1].choices[0].finish_reason == "tool_calls"
+    none = client.chat.completions.create(**ask, tool_choice="none")
+    assert none.choices[0].message.tool_calls is None and none.choices[0].finish_reason in ("stop", "length")
+
+
+@pytest.mark.parametrize(("choice", "message"), [
+    ("always", "tool_choice: Input should be 'auto', 'none' or 'required', got 'always'"),
+    ({"type": "function"}, "tool_choice.function: Field required"),
+    ({"type": "function", "function": {"name": "get_time"}},
+     'tool_choice names "get_time", which is not one of the tools offered'),
+])
+def test_a_bad_openai_tool_choice_is_a_400_that_says_why(server: str, tools_model: str, choice: object,
+                                                          message: str) -> None:
+    client = openai.OpenAI(base_url=server + "/v1", api_key="unused", max_retries=0)
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(model=tools_model, messages=QUESTION, tools=[WEATHER], max_tokens=8,
+                                       tool_choice=choice)  # type: ignore[arg-type]
+    assert caught.value.body["message"] == message  # type: ignore[index]
