@@ -38,11 +38,12 @@ def make_app(backend, config, history, tmp_path):
     return make
 
 
-async def wait_for(pilot, condition, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
+async def wait_for(pilot, condition, timeout: float = 60.0, explain=None) -> None:  # type: ignore[no-untyped-def]
+    """Pause until `condition()` holds; past `timeout`, fail with what `explain()` says of the app then."""
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
+            raise AssertionError("condition not met in time" + (f": {explain()}" if explain else ""))
         await pilot.pause(0.05)
     await asyncio.sleep(0)
 

@@ -58,7 +58,10 @@ async def test_the_ctx_gauge_follows_the_conversation(make_app, history):
         status = chat.query_one(StatusLine).status
         chat.prompt.text = "Write a long story about the sea."
         await pilot.press("enter")
-        await wait_for(pilot, lambda: status.state == "answering")
+        await wait_for(pilot, lambda: status.state == "answering", explain=lambda: (
+            f"state {status.state!r}, answering {chat.answering}, model {app.session.model}, "
+            f"turns {[(t.role, t.content[:60]) for t in app.session.turns]}, "
+            f"notes {[n.message for n in app._notifications]}"))
         assert status.context_used > 0 and status.context_estimated  # the first answer shows it growing
         await wait_for(pilot, lambda: not chat.answering)
         counted = status.context_used
@@ -197,3 +200,17 @@ async def test_load_tab_offers_a_model_saved_in_this_session(make_app, backend):
             assert chat.prompt.text == "/load mytest:latest"
     finally:
         await backend.delete("mytest")
+
+
+async def test_pasted_code_keeps_its_indentation_on_screen(make_app):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await send(pilot, "Explain this code:\ndef add(a, b):\n    return a + b\n- a list\n  - stays a list")
+        assert app.session.turns[0].content == "Explain this code:\ndef add(a, b):\n    return a + b\n- a list\n" \
+                                               "  - stays a list"  # what is sent and kept is what was typed
+        await pilot.pause()
+        lines = screen_text(app).splitlines()
+        (code,) = [line for line in lines if "def add(a, b):" in line]
+        (body,) = [line for line in lines if "return a + b" in line]
+        assert body.index("return") == code.index("def") + 4
+        assert not any("- a list" in line for line in lines)  # Markdown's list, drawn with bullets

@@ -15,9 +15,15 @@ from textual.content import Content
 from textual.widgets import Markdown
 from textual.widgets._markdown import MarkdownBlock, MarkdownParagraph
 
+# stands for a space of indentation Markdown would drop (message_view.keep_indents): Textual's paragraphs
+# fold every run of whitespace into one space, so the indentation is put back once they have
+KEPT_SPACE = "\ue000"
+
 
 class GrowingParagraph(MarkdownParagraph):
     def set_content(self, content: Content) -> None:
+        if KEPT_SPACE in content.plain:
+            content = Content(content.plain.replace(KEPT_SPACE, " "), list(content.spans))
         self._content = content
         update_growing(self, content, room=self._markdown.room if isinstance(self._markdown, ChatMarkdown) else 0)
 

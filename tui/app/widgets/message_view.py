@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
@@ -11,6 +12,9 @@ from textual.widgets import Label
 if TYPE_CHECKING:
     from ember.tui.app.widgets.chat_markdown import ChatMarkdown
     from markdown_it import MarkdownIt
+
+
+LIST_ITEM = re.compile(r"([-*+]|\d+[.)])\s")
 
 
 class MessageView(Vertical):
@@ -43,7 +47,7 @@ class MessageView(Vertical):
 
         yield Label(self.who, classes="who")
         # what the user typed keeps its own line breaks; an answer is Markdown as the model meant it
-        yield ChatMarkdown(self.text, parser_factory=typed_text_parser if self.role == "user" else None)
+        yield ChatMarkdown(self._shown(self.text), parser_factory=typed_text_parser if self.role == "user" else None)
 
     @property
     def markdown(self) -> ChatMarkdown:
@@ -65,7 +69,28 @@ class MessageView(Vertical):
 
     async def set_text(self, text: str) -> None:
         self.text = text
-        await self.markdown.update(text)
+        await self.markdown.update(self._shown(text))
+
+    def _shown(self, text: str) -> str:
+        return keep_indents(text) if self.role == "user" else text
+
+
+def keep_indents(text: str) -> str:
+    """What the user typed, with the indentation of each line that goes on a paragraph (pasted code without a
+    fence) kept on screen, where Markdown would drop it (chat_markdown.KEPT_SPACE)."""
+    from ember.tui.app.widgets.chat_markdown import KEPT_SPACE
+
+    lines, fenced, previous = [], False, ""
+    for line in text.split("\n"):
+        stripped = line.lstrip(" \t")
+        if stripped.startswith(("```", "~~~")):
+            fenced = not fenced
+        elif not fenced and stripped != line and stripped and previous.strip() and not LIST_ITEM.match(stripped):
+            indent = line[: len(line) - len(stripped)].replace("\t", "    ")
+            line = KEPT_SPACE * len(indent) + stripped
+        lines.append(line)
+        previous = line
+    return "\n".join(lines)
 
 
 def typed_text_parser() -> MarkdownIt:
