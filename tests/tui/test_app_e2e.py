@@ -7,12 +7,15 @@ import shutil
 import subprocess
 import sys
 import time
+from itertools import count
 from pathlib import Path
 
 import pytest
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240),
               pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux for a real terminal")]
+
+TERMINALS = count(1)  # each test's terminal a socket name of its own: a server killed by the last may linger
 
 PROMPT = "Write a Python code block with a function add(a, b) that returns a + b."
 
@@ -67,7 +70,7 @@ def terminal(models_dir: Path, tmp_path: Path):
     env = {**os.environ, "TERM": "screen-256color", "EMBER_MODELS": str(models_dir),
            "EMBER_DATA": str(tmp_path / "data"), "EMBER_CONFIG": str(tmp_path / "config")}
     env.pop("TMUX", None)
-    term = Terminal(f"ember-e2e-{os.getpid()}", env)
+    term = Terminal(f"ember-e2e-{os.getpid()}-{next(TERMINALS)}", env)
     yield term
     term.kill()
 
