@@ -47,7 +47,7 @@ PARAMETERS: dict[str, Parameter] = {
         Parameter("num_draft", int, 16, 0, 256, "most tokens drafted ahead from the prompt and answer (prompt lookup), checked in the same step (0: off)", "extra rows of llama_decode"),
         Parameter("num_keep", int, 4, -1, 1 << 20, "tokens kept from the start when the context shifts", "context shift"),
         Parameter("num_batch", int, 512, 1, 1 << 16, "prompt tokens evaluated per batch", "llama_context_params.n_batch"),
-        Parameter("num_thread", int, 0, 0, 1024, "CPU threads (0: all physical cores)", "llama_context_params.n_threads"),
+        Parameter("num_thread", int, 0, 0, 1024, "CPU threads (0: one a physical core, fewer while other processes keep them busy)", "llama_context_params.n_threads"),
         Parameter("num_gpu", int, -1, -1, 1 << 16, "layers offloaded to the GPU (-1: as many as fit)", "llama_model_params.n_gpu_layers"),
         Parameter("main_gpu", int, 0, 0, 1 << 10, "the GPU that holds the model when it is on one", "llama_model_params.main_gpu"),
         Parameter("use_mmap", bool, True, None, None, "map the weights from disk instead of reading them in", "llama_model_params.use_mmap"),

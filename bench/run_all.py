@@ -25,6 +25,7 @@ def main() -> None:
     import anchor
     import app_start
     import bare
+    import busy
     import decode
     import parallel
     import server
@@ -35,6 +36,7 @@ def main() -> None:
     threads = default_threads()
     started = time.monotonic()
     rows: list[Row] = anchor.measure(rounds=3 if args.quick else 5, long=1000 if args.quick else 4000)
+    rows += busy.measure(rounds=3 if args.quick else 5)
     runner = Runner(model_path(), num_ctx=2048, num_thread=threads)
     single = bare.BareContext(runner.model, num_ctx=2048, threads=threads)
     rows += decode.measure(runner, single, tokens=64, rounds=rounds)

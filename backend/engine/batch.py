@@ -16,9 +16,21 @@ from collections import deque
 from typing import Any, cast
 
 import llama_cpp as lc
+from ember.backend.engine.cpushare import ThreadShare
 from ember.backend.engine.images import next_part, reuse_media_prefix
+from ember.backend.engine.promptcache import PromptCache
 from ember.backend.engine.rowcost import RowCost
-from ember.backend.engine.slots import Request, Slot, fit, forget, pick_slot, reuse_prefix, shift
+from ember.backend.engine.slots import (
+    Request,
+    Slot,
+    common_prefix,
+    fit,
+    forget,
+    goes_on,
+    pick_slot,
+    reuse_prefix,
+    shift,
+)
 from ember.backend.errors import EmberError
 from ember.backend.types import Chunk, Timings, TokenChoice, TokenLogprob
 
@@ -31,16 +43,20 @@ class BatchLoop:
 
     def __init__(self, model: lc.llama_model_p, vocab: lc.llama_vocab_p, *, num_ctx: int, parallel: int,
                  threads: int, num_batch: int, adapters: list[lc.llama_adapter_lora_p],
-                 flash_attention: int = lc.LLAMA_FLASH_ATTN_TYPE_AUTO) -> None:
+                 flash_attention: int = lc.LLAMA_FLASH_ATTN_TYPE_AUTO, adaptive: bool = False) -> None:
         self.model, self.vocab = model, vocab
         self.n_vocab = lc.llama_vocab_n_tokens(vocab)
         self.parallel = max(1, parallel)
         self.threads = threads
+        # with no count asked for, fewer threads while other processes keep the cores busy (cpushare)
+        self.share = ThreadShare(threads) if adaptive else None
+        self._pinned = 0  # the threads the latest request asked for (0: none, the share decides)
         self.num_batch = max(num_batch, self.parallel)
         self._adapters = adapters
         self.flash_attention = flash_attention  # an llama_flash_attn_type
         self.ctx = NO_CONTEXT
         self.num_ctx = 0
+        self.cache = PromptCache()  # the prompts slots gave up, to be put back when a request continues one
         self._make_context(num_ctx)
         self._batch = lc.llama_batch_init(self.num_batch, 0, 1)
         self._piece = ctypes.create_string_buffer(PIECE_BYTES)
@@ -84,6 +100,7 @@ class BatchLoop:
             adapters = (lc.llama_adapter_lora_p_ctypes * count)(*cast(list[Any], self._adapters))
             lc.llama_set_adapters_lora(ctx, adapters, count, (ctypes.c_float * count)(*[1.0] * count))
         self.ctx = ctx
+        self.cache.clear()
         self.memory = lc.llama_get_memory(ctx)
         self.num_ctx = lc.llama_n_ctx_seq(ctx)
         self.slots = [Slot(i) for i in range(self.parallel)]
@@ -108,6 +125,7 @@ class BatchLoop:
     def forget(self) -> None:
         """Empty every sequence's cache (the next requests evaluate their whole prompt)."""
         with self._busy:
+            self.cache.clear()
             if all(slot.request is None for slot in self.slots):
                 # the whole cache, its cell positions too: the same prompt then lands where it did the
                 # first time, so greedy answers repeat exactly (the order of float sums follows the cells)
@@ -135,6 +153,8 @@ class BatchLoop:
         while True:
             with self._wake:
                 while not self._closing and not self._waiting and not self.active():
+                    if self.share is not None:
+                        self.share.idle()
                     self._wake.wait()
                 if self._closing:
                     for slot in self.slots:
@@ -177,22 +197,38 @@ class BatchLoop:
                     request.out.put(exc)
                     continue
                 free = list(self.slots)
-            threads = request.options.num_thread or self.threads
-            if threads != self.threads:
-                self.threads = threads
-                lc.llama_set_n_threads(self.ctx, threads, threads)
+            self._pinned = request.options.num_thread
+            self._use_threads(self._pinned or (self.share.threads if self.share else self.threads))
             self._waiting.popleft()
             slot = pick_slot(free, request.prompt)
             slot.request, slot.pending, slot.logits_at = request, -1, -1
             if request.media is None:
                 prompt = fit(request.prompt, request.options, self.num_ctx)
                 request.prompt_count = len(prompt)
+                self._swap_in(slot, prompt)
                 request.todo = reuse_prefix(self.memory, slot, prompt)
             else:  # an image is never cut: check_fits refused a prompt too long for the context
+                self._swap_in(slot, request.media.tokens, restore=False)
                 request.prompt_count = len(request.media.tokens)
                 request.todo = reuse_media_prefix(self.memory, slot, request)
             request.prompt_cached = request.prompt_count - len(request.todo)
             request.stops.num_ctx = self.num_ctx  # llama.cpp may round the context up
+
+    def _swap_in(self, slot: Slot, prompt: list[int], restore: bool = True) -> None:
+        """Save what the slot holds when the prompt is another conversation; put back a saved prompt
+        this one continues."""
+        shared = common_prefix(slot.tokens, prompt)
+        saved = self.cache.take(prompt, better_than=shared) if restore else None
+        if saved is None and goes_on(slot.tokens, prompt) >= 0:
+            return  # the slot holds this conversation, or this prompt asked again
+        self.cache.save(self.ctx, slot)
+        if saved is not None:
+            self.cache.restore(self.ctx, self.memory, slot, saved)
+
+    def _use_threads(self, threads: int) -> None:
+        if threads != self.threads:
+            self.threads = threads
+            lc.llama_set_n_threads(self.ctx, threads, threads)
 
     # one step -------------------------------------------------------------------------------
 
@@ -257,7 +293,10 @@ class BatchLoop:
             return
         if n == answer_rows:  # the step's own time, also where the device computes after llama_decode returns
             lc.llama_synchronize(self.ctx)
-            self.row_cost.observe(n, time.perf_counter() - began)
+            took = time.perf_counter() - began
+            self.row_cost.observe(n, took)
+            if self.share is not None and not self._pinned:
+                self._use_threads(self.share.observe(took, n))
         for slot, part in fed:
             slot.tokens.extend(part)
         for slot in self.slots:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import llama_cpp as lc
 from ember.backend.engine.batch import PIECE_BYTES, BatchLoop
+from ember.backend.engine.cpushare import default_threads
 from ember.backend.engine.sampler import SamplerChain
 from ember.backend.engine.slots import Outbox, Request
 from ember.backend.engine.textstream import TextStream
@@ -57,13 +58,6 @@ def flash_attention_type(setting: str) -> int:
         setting, lc.LLAMA_FLASH_ATTN_TYPE_AUTO)
 
 
-def default_threads() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:
-        return max(1, os.cpu_count() or 1)
-
-
 class Runner:
     """A loaded model and its batch loop. Thread-safe: any number of threads may call generate()."""
 
@@ -88,7 +82,7 @@ class Runner:
         self._piece = ctypes.create_string_buffer(PIECE_BYTES)
         self._adapters = [self._load_adapter(path) for path in adapters]
         self.loop = BatchLoop(self.model, self.vocab, num_ctx=num_ctx, parallel=num_parallel,
-                              threads=num_thread or default_threads(), num_batch=num_batch,
+                              threads=num_thread or default_threads(), adaptive=not num_thread, num_batch=num_batch,
                               adapters=self._adapters, flash_attention=flash_attention_type(flash_attention))
         self.projector: Projector | None = None
         if projector is not None:

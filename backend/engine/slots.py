@@ -98,17 +98,21 @@ def pick_slot(free: list[Slot], prompt: list[int]) -> Slot:
     """
     best, best_shared = None, -1
     for slot in free:
-        if not slot.tokens:
-            continue
-        shared = common_prefix(slot.tokens, prompt)
-        continued = len(slot.tokens) - shared <= few(len(slot.tokens))
-        asked_again = len(prompt) - shared <= len(prompt) // 10
-        if (continued or asked_again) and shared > best_shared:
+        if slot.tokens and (shared := goes_on(slot.tokens, prompt)) > best_shared:
             best, best_shared = slot, shared
     if best is not None:
         return best
     empty = [s for s in free if not s.tokens]
     return empty[0] if empty else min(free, key=lambda s: s.last_used)
+
+
+def goes_on(cached: list[int], prompt: list[int]) -> int:
+    """The tokens `prompt` shares with `cached` when it continues that conversation (all but a few
+    cached tokens shared) or asks it again (all but a tenth of the prompt shared); else -1."""
+    shared = common_prefix(cached, prompt)
+    continued = len(cached) - shared <= few(len(cached))
+    asked_again = len(prompt) - shared <= len(prompt) // 10
+    return shared if continued or asked_again else -1
 
 
 def few(tokens: int) -> int:

@@ -1,0 +1,60 @@
+"""More conversations stay cached than there are slots: a slot's prompt is saved in host memory when
+another conversation takes the slot, and put back when it is continued (the real SmolLM2 model)."""
+
+from __future__ import annotations
+
+import pytest
+from ember.backend.parameters import Options
+
+from tests.backend.test_engine import GREEDY, chat_tokens
+
+pytestmark = pytest.mark.timeout(120)
+TOPICS = ["apples", "boats", "castles", "deserts", "engines", "forests"]
+
+
+def answer(runner, prompt: list[int]):  # type: ignore[no-untyped-def]
+    chunks = list(runner.generate(prompt, Options.merge(GREEDY, {"num_predict": 12, "num_draft": 0})))
+    return "".join(c.text for c in chunks), chunks[-1]
+
+
+def test_a_conversation_evicted_from_its_slot_comes_back_from_host_memory(runner) -> None:
+    runner.forget()
+    prompts = [chat_tokens(runner, f"Tell me a short fact about {topic}.") for topic in TOPICS]
+    first, _ = answer(runner, prompts[0])
+    for prompt in prompts[1:]:  # more conversations than slots: the first one's slot goes to another
+        answer(runner, prompt)
+    assert len(runner.loop.slots) < len(prompts) and runner.loop.cache.saved
+    assert all(slot.tokens[: len(prompts[0])] != prompts[0] for slot in runner.loop.slots)
+    again, final = answer(runner, prompts[0])
+    assert final.timings.prompt_eval_cached_count == len(prompts[0]) - 1  # all but the token that makes logits
+    assert again == first  # the same greedy answer as with its prompt evaluated
+
+
+def test_the_saved_prompts_stay_within_their_budget(runner) -> None:
+    runner.forget()
+    cache = runner.loop.cache
+    budget = cache.budget
+    try:
+        cache.budget = 0
+        for topic in TOPICS:
+            answer(runner, chat_tokens(runner, f"Tell me a short fact about {topic}."))
+        assert not cache.saved
+        cache.budget = budget
+        for topic in TOPICS:
+            answer(runner, chat_tokens(runner, f"Name a colour of {topic}."))
+        largest = max(entry.size for entry in cache.saved)
+        cache.budget = 2 * largest
+        for topic in TOPICS:
+            answer(runner, chat_tokens(runner, f"Count the {topic}."))
+        assert 1 <= len(cache.saved) <= 2 and cache.size <= cache.budget
+    finally:
+        cache.budget = budget
+        runner.forget()
+
+
+def test_forgetting_empties_the_saved_prompts(runner) -> None:
+    for topic in TOPICS:
+        answer(runner, chat_tokens(runner, f"Describe {topic} in a word."))
+    assert runner.loop.cache.saved
+    runner.forget()
+    assert not runner.loop.cache.saved
