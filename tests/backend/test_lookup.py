@@ -154,11 +154,16 @@ def test_free_text_is_the_same_with_drafting_on(runner):
 
 @pytest.mark.timeout(240)
 def test_seeded_sampling_gives_the_same_answer_with_drafts(runner):
-    sampled = {"temperature": 0.9, "top_k": 0, "top_p": 1.0, "seed": 11, "num_predict": 40}
-    plain, _ = generate(runner, EDIT, **sampled, **OFF)
-    drafted, final = generate(runner, EDIT, **sampled)
-    assert drafted == plain
-    assert final.timings.draft_count > 0
+    # a sampled answer differs from one CPU's float rounding to another's, and one that wanders from the code
+    # drafts nothing: three seeds, each the same with drafts and without, and drafts in some
+    drafts = 0
+    for seed in (11, 12, 13):
+        sampled = {"temperature": 0.5, "top_k": 0, "top_p": 1.0, "seed": seed, "num_predict": 40}
+        plain, _ = generate(runner, EDIT, **sampled, **OFF)
+        drafted, final = generate(runner, EDIT, **sampled)
+        assert drafted == plain, seed
+        drafts += final.timings.draft_count
+    assert drafts > 0
 
 
 @pytest.mark.timeout(240)
