@@ -47,7 +47,8 @@ class BatchLoop:
         self.model, self.vocab = model, vocab
         self.n_vocab = lc.llama_vocab_n_tokens(vocab)
         self.parallel = max(1, parallel)
-        self.threads = threads
+        self.threads = threads  # what the context decodes with now
+        self.given = threads  # what it was loaded with: back to it after a request that named its own
         # with no count asked for, fewer threads while other processes keep the cores busy (cpushare)
         self.share = ThreadShare(threads) if adaptive else None
         self._pinned = 0  # the threads the latest request asked for (0: none, the share decides)
@@ -198,7 +199,7 @@ class BatchLoop:
                     continue
                 free = list(self.slots)
             self._pinned = request.options.num_thread
-            self._use_threads(self._pinned or (self.share.threads if self.share else self.threads))
+            self._use_threads(self._pinned or (self.share.threads if self.share else self.given))
             self._waiting.popleft()
             slot = pick_slot(free, request.prompt)
             slot.request, slot.pending, slot.logits_at = request, -1, -1

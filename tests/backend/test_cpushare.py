@@ -161,3 +161,23 @@ def test_the_model_decodes_with_fewer_threads_beside_busy_processes(runner, busy
         if loop.threads == most:
             break
     assert loop.threads == most and loop.share.others is not None and loop.share.others <= IDLE, _state(loop.share)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("loaded_with", [0, 2])
+def test_a_request_naming_its_threads_leaves_the_next_one_the_count_the_model_was_loaded_with(
+        smollm2_gguf, loaded_with: int) -> None:
+    from ember.backend.engine.runner import Runner
+
+    loaded = Runner(smollm2_gguf, num_ctx=256, num_parallel=1, num_thread=loaded_with)
+    try:
+        loop = loaded.loop
+        prompt = chat_tokens(loaded, "Say hello.")
+        options = {"num_predict": 2, "num_ctx": 256}
+        list(loaded.generate(prompt, Options.merge(GREEDY, {**options, "num_thread": 1})))
+        assert loop.threads == 1
+        list(loaded.generate(prompt, Options.merge(GREEDY, options)))
+        # loaded with a count: that count; with none: the share's, as quiet as the machine is
+        assert loop.threads == (loaded_with or loop.share.threads), _state(loop.share)
+    finally:
+        loaded.close()
