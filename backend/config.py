@@ -13,6 +13,7 @@ from typing import Any
 
 import platformdirs
 import tomli_w
+from ember.backend.cachetypes import cache_type, cache_type_setting
 from ember.backend.errors import EmberError
 
 APP_NAME = "ember"
@@ -38,6 +39,8 @@ class Config:
     max_loaded_models: int = 3
     num_thread: int = 0  # 0: every physical core the machine has
     flash_attention: str = "auto"  # auto (llama.cpp's choice), on, off
+    kv_cache_type: str = "f16"  # f16, q8_0, q4_0 (backend.cachetypes)
+    context_length: int = 0  # num_ctx where neither the model nor the request sets one (0: 4096)
     origins: tuple[str, ...] = ()
     allowed_hosts: tuple[str, ...] = ()
     pull_hosts: tuple[str, ...] = ()  # hosts a URL pull over the API may reach on a private or loopback address
@@ -58,6 +61,8 @@ _ENV = {
     "EMBER_MAX_LOADED_MODELS": "max_loaded_models",
     "EMBER_NUM_THREAD": "num_thread",
     "EMBER_FLASH_ATTENTION": "flash_attention",
+    "EMBER_KV_CACHE_TYPE": "kv_cache_type",
+    "EMBER_CONTEXT_LENGTH": "context_length",
     "EMBER_ORIGINS": "origins",
     "EMBER_ALLOWED_HOSTS": "allowed_hosts",
     "EMBER_PULL_HOSTS": "pull_hosts",
@@ -79,6 +84,8 @@ def _coerce(name: str, value: Any, where: str) -> Any:  # a TOML value or an env
             return tuple(str(v) for v in value)
         if name == "flash_attention":
             return flash_attention_setting(value, where)
+        if name == "kv_cache_type":
+            return cache_type_setting(value, where)
         return str(value)
     except (TypeError, ValueError):
         raise EmberError(f"{where}: {name} expects {kind.replace('tuple[str, ...]', 'a list')}, got {value!r}")
@@ -112,7 +119,21 @@ def load_config(path: Path | None = None, environ: dict[str, str] | None = None)
     for env_name, key in _ENV.items():
         if environ.get(env_name):
             values[key] = _coerce(key, environ[env_name], env_name)
-    return replace(Config(), **values)
+    return _checked(replace(Config(), **values))
+
+
+MOST_CONTEXT = 1 << 20  # num_ctx's own bound (backend.parameters)
+
+
+def _checked(config: Config) -> Config:
+    """Settings that each read fine but cannot go together."""
+    if cache_type(config.kv_cache_type).quantized and config.flash_attention == "off":
+        raise EmberError(f"kv_cache_type {config.kv_cache_type} needs flash attention: set flash_attention "
+                         "(EMBER_FLASH_ATTENTION) to auto or on, or kv_cache_type to f16")
+    if config.context_length and not 16 <= config.context_length <= MOST_CONTEXT:
+        raise EmberError(f"context_length expects 0 (the default, 4096) or 16 to {MOST_CONTEXT} tokens, "
+                         f"got {config.context_length}")
+    return config
 
 
 def save_settings(updates: dict[str, object], path: Path | None = None) -> None:

@@ -35,6 +35,7 @@ from ember.backend.errors import EmberError
 from ember.backend.types import Chunk, Timings, TokenChoice, TokenLogprob
 
 PIECE_BYTES = 256
+GGML_CACHE_TYPES = {"f16": lc.GGML_TYPE_F16, "q8_0": lc.GGML_TYPE_Q8_0, "q4_0": lc.GGML_TYPE_Q4_0}
 NO_CONTEXT = lc.llama_context_p(0)
 
 
@@ -43,7 +44,8 @@ class BatchLoop:
 
     def __init__(self, model: lc.llama_model_p, vocab: lc.llama_vocab_p, *, num_ctx: int, parallel: int,
                  threads: int, num_batch: int, adapters: list[lc.llama_adapter_lora_p],
-                 flash_attention: int = lc.LLAMA_FLASH_ATTN_TYPE_AUTO, adaptive: bool = False) -> None:
+                 flash_attention: int = lc.LLAMA_FLASH_ATTN_TYPE_AUTO, adaptive: bool = False,
+                 cache_type: str = "f16") -> None:
         self.model, self.vocab = model, vocab
         self.n_vocab = lc.llama_vocab_n_tokens(vocab)
         self.parallel = max(1, parallel)
@@ -55,6 +57,7 @@ class BatchLoop:
         self.num_batch = max(num_batch, self.parallel)
         self._adapters = adapters
         self.flash_attention = flash_attention  # an llama_flash_attn_type
+        self.cache_type = cache_type  # what keys and values are kept in (backend.cachetypes)
         self.ctx = NO_CONTEXT
         self.num_ctx = 0
         self.cache = PromptCache()  # the prompts slots gave up, to be put back when a request continues one
@@ -81,8 +84,11 @@ class BatchLoop:
             # Never leave the loop without a context: go back to the size that worked.
             if previous and (restored := self._new_context(previous)):
                 self._use_context(restored)
-            raise EmberError(f"could not create a context of {num_ctx} tokens × {self.parallel} sequences: "
-                             "lower num_ctx or EMBER_NUM_PARALLEL")
+            raise EmberError(f"could not create a context of {num_ctx} tokens × {self.parallel} sequences"
+                             f"{'' if self.cache_type == 'f16' else f' in {self.cache_type}'}: lower num_ctx or "
+                             "EMBER_NUM_PARALLEL" + ("" if self.cache_type == "f16" else
+                                                     ", or set EMBER_KV_CACHE_TYPE to f16 (this device may "
+                                                     "have no flash attention for a quantized cache)"))
         self._use_context(ctx)
 
     def _new_context(self, num_ctx: int) -> lc.llama_context_p | None:
@@ -93,6 +99,7 @@ class BatchLoop:
         params.n_seq_max = self.parallel
         params.kv_unified = False
         params.flash_attn_type = self.flash_attention
+        params.type_k = params.type_v = GGML_CACHE_TYPES[self.cache_type]
         return lc.llama_init_from_model(self.model, params)
 
     def _use_context(self, ctx: lc.llama_context_p) -> None:

@@ -11,9 +11,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from ember.backend.cachetypes import F16
 from ember.backend.store.ggufmeta import TensorSize, read_tensor_sizes
 
-KV_CELL_BYTES = 2  # llama.cpp's default cache type, f16, for keys and values alike
 _INPUT_TENSORS = ("token_embd", "token_types", "position_embd")  # stay in host memory
 
 
@@ -36,9 +36,9 @@ class ModelGeometry:
     def weights_bytes(self) -> int:
         return self.input_bytes + sum(self.layer_bytes) + self.output_bytes - self.shared_bytes
 
-    def kv_bytes(self, layer: int, cells: int) -> int:
-        """The KV cache one layer needs for `cells` tokens."""
-        return cells * self.n_head_kv[layer] * (self.key_length + self.value_length) * KV_CELL_BYTES
+    def kv_bytes(self, layer: int, cells: int, value_bytes: float = F16.value_bytes) -> int:
+        """The KV cache one layer needs for `cells` tokens, each value taking `value_bytes`."""
+        return round(cells * self.n_head_kv[layer] * (self.key_length + self.value_length) * value_bytes)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -7,11 +7,13 @@ import resource
 import sys
 from pathlib import Path
 
-KV_BYTES_PER_VALUE = 2  # llama.cpp's default cache type is f16
+from ember.backend.cachetypes import F16
 
 
-def kv_cache_bytes(meta_kv: dict[str, object], architecture: str, cells: int) -> int:
-    """Bytes of K and V for `cells` tokens, from a GGUF's metadata (0 when it does not say)."""
+def kv_cache_bytes(meta_kv: dict[str, object], architecture: str, cells: int,
+                   value_bytes: float = F16.value_bytes) -> int:
+    """Bytes of K and V for `cells` tokens, from a GGUF's metadata (0 when it does not say), each value
+    taking `value_bytes` (the cache type's)."""
     def number(key: str, default: int = 0) -> int:
         value = meta_kv.get(f"{architecture}.{key}", default)
         return int(value) if isinstance(value, (int, float)) else default
@@ -24,10 +26,11 @@ def kv_cache_bytes(meta_kv: dict[str, object], architecture: str, cells: int) ->
         return 0
     head_k = number("attention.key_length", embd // heads)
     head_v = number("attention.value_length", embd // heads)
-    return cells * layers * kv_heads * (head_k + head_v) * KV_BYTES_PER_VALUE
+    return round(cells * layers * kv_heads * (head_k + head_v) * value_bytes)
 
 
-def estimate_bytes(model: Path, adapters: tuple[Path, ...], num_ctx: int, parallel: int) -> int:
+def estimate_bytes(model: Path, adapters: tuple[Path, ...], num_ctx: int, parallel: int,
+                   value_bytes: float = F16.value_bytes) -> int:
     """What loading `model` with `parallel` sequences of `num_ctx` tokens will need."""
     from ember.backend.store.ggufmeta import read_gguf_metadata
 
@@ -36,7 +39,7 @@ def estimate_bytes(model: Path, adapters: tuple[Path, ...], num_ctx: int, parall
         kv = read_gguf_metadata(model)
     except Exception:  # an unreadable header fails properly at load time
         return weights
-    return weights + kv_cache_bytes(kv, str(kv.get("general.architecture", "")), num_ctx * parallel)
+    return weights + kv_cache_bytes(kv, str(kv.get("general.architecture", "")), num_ctx * parallel, value_bytes)
 
 
 def available_bytes() -> int:

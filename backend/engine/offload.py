@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypeVar
 
+from ember.backend.cachetypes import F16
 from ember.backend.engine.devices import DeviceInfo, detect_devices, gpu_offload_supported
 from ember.backend.engine.geometry import ModelGeometry, geometry_from_gguf
 from ember.backend.errors import EmberError
@@ -75,7 +76,8 @@ def graph_bytes(model: ModelGeometry, num_ctx: int, ubatch: int, flash_attention
 
 def estimate_offload(model: ModelGeometry, devices: list[DeviceInfo], num_ctx: int, *, parallel: int = 1,
                      num_batch: int = 512, num_gpu: int = -1, gpu_offload: bool = True,
-                     headroom: int = DEFAULT_HEADROOM, flash_attention: bool = True) -> OffloadPlan:
+                     headroom: int = DEFAULT_HEADROOM, flash_attention: bool = True,
+                     kv_value_bytes: float = F16.value_bytes) -> OffloadPlan:
     """How many layers fit on `devices`' GPUs at `num_ctx` tokens × `parallel` sequences.
 
     llama.cpp offloads the last n repeating layers first and the output head once all of them
@@ -84,7 +86,7 @@ def estimate_offload(model: ModelGeometry, devices: list[DeviceInfo], num_ctx: i
     """
     cells = num_ctx * max(1, parallel)
     ubatch = max(1, min(max(num_batch, parallel), cells))
-    kv = [model.kv_bytes(i, cells) for i in range(model.n_layer)]
+    kv = [model.kv_bytes(i, cells, kv_value_bytes) for i in range(model.n_layer)]
     graph = graph_bytes(model, num_ctx, ubatch, flash_attention)
     total = model.weights_bytes + sum(kv) + graph
     total_layers = model.n_layer + 1
@@ -168,35 +170,38 @@ def load_with_fallback(load: Callable[[int], T], plan: OffloadPlan,
 
 
 def plan_for_file(path: Path, num_ctx: int, *, num_gpu: int = -1, parallel: int = 1,
-                  num_batch: int = 512) -> OffloadPlan:
+                  num_batch: int = 512, kv_value_bytes: float = F16.value_bytes) -> OffloadPlan:
     """The offload plan for a GGUF on this machine, from its tensor sizes and llama.cpp's devices."""
     gpu = gpu_offload_supported()
     geometry = geometry_from_gguf(path)
     return estimate_offload(geometry, detect_devices() if gpu else [], num_ctx, parallel=parallel,
-                            num_batch=num_batch, num_gpu=num_gpu, gpu_offload=gpu)
+                            num_batch=num_batch, num_gpu=num_gpu, gpu_offload=gpu, kv_value_bytes=kv_value_bytes)
 
 
 def load_offloaded(path: Path, load: Callable[[int], T], *, num_ctx: int, num_gpu: int = -1,
-                   parallel: int = 1, num_batch: int = 512) -> tuple[T, OffloadPlan]:
+                   parallel: int = 1, num_batch: int = 512,
+                   kv_value_bytes: float = F16.value_bytes) -> tuple[T, OffloadPlan]:
     """Plan the offload for `path`, call `load(n_gpu_layers)`, and fall back on fewer layers."""
     if not gpu_offload_supported():  # nothing to place: the plan only describes it, so make it while loading
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ember-plan") as pool:
             planned = pool.submit(plan_for_file, path, num_ctx, num_gpu=num_gpu, parallel=parallel,
-                                  num_batch=num_batch)
+                                  num_batch=num_batch, kv_value_bytes=kv_value_bytes)
             loaded = load(0)  # no GPU to offload to
         try:
             return loaded, planned.result()
         except (OSError, EmberError) as exc:
             return loaded, _no_estimate(path, exc)
     try:
-        plan = plan_for_file(path, num_ctx, num_gpu=num_gpu, parallel=parallel, num_batch=num_batch)
+        plan = plan_for_file(path, num_ctx, num_gpu=num_gpu, parallel=parallel, num_batch=num_batch,
+                             kv_value_bytes=kv_value_bytes)
     except (OSError, EmberError) as exc:  # an unreadable file: the load itself says what is wrong
         return load(-1 if num_gpu < 0 else num_gpu), _no_estimate(path, exc)
     if plan.total_layers <= 1:  # no layer count in the metadata: let llama.cpp place everything
         return load(-1 if num_gpu < 0 else num_gpu), plan
 
     def replan(layers: int) -> OffloadPlan:
-        return plan_for_file(path, num_ctx, num_gpu=layers, parallel=parallel, num_batch=num_batch)
+        return plan_for_file(path, num_ctx, num_gpu=layers, parallel=parallel, num_batch=num_batch,
+                             kv_value_bytes=kv_value_bytes)
 
     return load_with_fallback(load, plan, replan)
 

@@ -66,7 +66,8 @@ class Runner:
     def __init__(self, model_path: Path, *, num_ctx: int = 4096, num_thread: int = 0,
                  num_batch: int = 512, num_gpu: int = -1, adapters: tuple[Path, ...] = (),
                  num_parallel: int = DEFAULT_PARALLEL, main_gpu: int = 0, use_mmap: bool = True,
-                 use_mlock: bool = False, projector: Path | None = None, flash_attention: str = "auto") -> None:
+                 use_mlock: bool = False, projector: Path | None = None, flash_attention: str = "auto",
+                 kv_cache_type: str = "f16") -> None:
         start = time.perf_counter_ns()
         self.path = Path(model_path)
         params = lc.llama_model_default_params()
@@ -83,7 +84,8 @@ class Runner:
         self._adapters = [self._load_adapter(path) for path in adapters]
         self.loop = BatchLoop(self.model, self.vocab, num_ctx=num_ctx, parallel=num_parallel,
                               threads=num_thread or default_threads(), adaptive=not num_thread, num_batch=num_batch,
-                              adapters=self._adapters, flash_attention=flash_attention_type(flash_attention))
+                              adapters=self._adapters, flash_attention=flash_attention_type(flash_attention),
+                              cache_type=kv_cache_type)
         self.projector: Projector | None = None
         if projector is not None:
             self.projector = self._load_projector(projector, num_thread or default_threads(), num_gpu != 0)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ember.backend.asyncbridge import Channel, run_blocking, stream_from_thread
+from ember.backend.cachetypes import cache_type
 from ember.backend.config import Config
 from ember.backend.engine.scheduler import ModelKey, Scheduler, parse_keep_alive
 from ember.backend.engine.thinking import split_chunk
@@ -77,15 +78,22 @@ def _load_runner(key: ModelKey, config: Config, options: Options) -> tuple[Runne
         lambda layers: Runner(key.model, adapters=key.adapters, num_parallel=config.num_parallel,
                               num_thread=config.num_thread, num_ctx=options.num_ctx, num_gpu=layers,
                               main_gpu=options.main_gpu, use_mmap=options.use_mmap, use_mlock=options.use_mlock,
-                              projector=key.projector, flash_attention=config.flash_attention),
+                              projector=key.projector, flash_attention=config.flash_attention,
+                              kv_cache_type=config.kv_cache_type),
         num_ctx=options.num_ctx, num_gpu=options.num_gpu, parallel=config.num_parallel,
-        num_batch=options.num_batch)
+        num_batch=options.num_batch, kv_value_bytes=cache_type(config.kv_cache_type).value_bytes)
 
 
 def _runner_bytes(key: ModelKey, config: Config) -> int:
     from ember.backend.engine.memory import estimate_bytes
 
-    return estimate_bytes(key.model, key.adapters, 4096, config.num_parallel)
+    return estimate_bytes(key.model, key.adapters, Options.merge(_context_layer(config)).num_ctx,
+                          config.num_parallel, cache_type(config.kv_cache_type).value_bytes)
+
+
+def _context_layer(config: Config) -> dict[str, object] | None:
+    """The configured default context (EMBER_CONTEXT_LENGTH), beneath the model's and the request's."""
+    return {"num_ctx": config.context_length} if config.context_length else None
 
 
 def _load_embedder(key: ModelKey) -> Embedder:
@@ -106,7 +114,7 @@ class LocalBackend(Backend):
 
         self.offload: dict[ModelKey, OffloadPlan] = {}  # how each resident model was split
         self.scheduler = Scheduler(
-            lambda key: self._load_runner(key, Options.merge()),
+            lambda key: self._load_runner(key, Options.merge(_context_layer(self.config))),
             max_loaded=self.config.max_loaded_models,
             keep_alive=parse_keep_alive(self.config.keep_alive, 300.0),
             need=lambda key: _runner_bytes(key, self.config),
@@ -221,11 +229,12 @@ class LocalBackend(Backend):
 
     def _options(self, record: ModelRecord, request_options: dict[str, Any] | None) -> Options:
         """The request's options over the model's over the defaults, each layer validated once."""
-        options = Options.merge(record.parameters, request_options)
+        options = Options.merge(_context_layer(self.config), record.parameters, request_options)
         if options.num_thread == 0 and self.config.num_thread:
             options = replace(options, num_thread=self.config.num_thread)
         loaded = next((r.runner for r in self.scheduler.residents() if r.key == self._key(record)), None)
-        return fit_context(options, record, self.config.num_parallel, getattr(loaded, "num_ctx", 0))
+        return fit_context(options, record, self.config.num_parallel, getattr(loaded, "num_ctx", 0),
+                           cache_type(self.config.kv_cache_type).value_bytes)
 
     def _keep_alive(self, value: str | float | None) -> float:
         return keep_alive_seconds(parse_keep_alive(value, self.scheduler.keep_alive))

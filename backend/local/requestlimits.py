@@ -13,6 +13,7 @@ import threading
 from collections.abc import Iterable
 from dataclasses import replace
 
+from ember.backend.cachetypes import F16
 from ember.backend.errors import InvalidRequest
 from ember.backend.parameters import Options
 from ember.backend.store.modelrecord import ModelRecord
@@ -57,7 +58,8 @@ def gpu_free_bytes() -> int:
         return 0
 
 
-def fit_context(options: Options, record: ModelRecord, parallel: int, loaded_ctx: int = 0) -> Options:
+def fit_context(options: Options, record: ModelRecord, parallel: int, loaded_ctx: int = 0,
+                value_bytes: float = F16.value_bytes) -> Options:
     """`options` with num_ctx cut to the model's trained length; an error when its cache cannot fit.
 
     `loaded_ctx` is the num_ctx the model is loaded with now (0: not loaded): that memory is
@@ -71,15 +73,15 @@ def fit_context(options: Options, record: ModelRecord, parallel: int, loaded_ctx
     from ember.backend.engine.memory import available_bytes, kv_cache_bytes
 
     kv, arch = record.meta.kv, record.meta.architecture
-    need = kv_cache_bytes(kv, arch, options.num_ctx * parallel)
+    need = kv_cache_bytes(kv, arch, options.num_ctx * parallel, value_bytes)
     if not need:
         return options
-    have = available_bytes() + kv_cache_bytes(kv, arch, loaded_ctx * parallel) + gpu_free_bytes()
+    have = available_bytes() + kv_cache_bytes(kv, arch, loaded_ctx * parallel, value_bytes) + gpu_free_bytes()
     if need > have:
         raise InvalidRequest(
             f"num_ctx {options.num_ctx} needs {_size(need)} of memory for the context of {record.name} "
-            f"({parallel} parallel sequences) and {_size(have)} is free — lower num_ctx, or "
-            "EMBER_NUM_PARALLEL")
+            f"({parallel} parallel sequences) and {_size(have)} is free — lower num_ctx or EMBER_NUM_PARALLEL"
+            + ("" if value_bytes < F16.value_bytes else ", or set EMBER_KV_CACHE_TYPE to q8_0"))
     return options
 
 

@@ -47,3 +47,26 @@ def test_flash_attention_takes_ollamas_spellings_and_refuses_others(tmp_path):
     assert load_config(path, environ={}).flash_attention == "off"
     with pytest.raises(EmberError, match="EMBER_FLASH_ATTENTION: flash_attention expects auto, on or off"):
         load_config(path, environ={"EMBER_FLASH_ATTENTION": "fast"})
+
+
+def test_kv_cache_type_and_context_length_come_from_the_file_or_the_environment(tmp_path):
+    none = tmp_path / "none.toml"
+    assert (load_config(none, environ={}).kv_cache_type, load_config(none, environ={}).context_length) == ("f16", 0)
+    config = load_config(none, environ={"EMBER_KV_CACHE_TYPE": "Q8_0", "EMBER_CONTEXT_LENGTH": "8192"})
+    assert (config.kv_cache_type, config.context_length) == ("q8_0", 8192)
+    path = tmp_path / "config.toml"
+    path.write_text('kv_cache_type = "q4_0"\ncontext_length = 2048\n')
+    assert (load_config(path, environ={}).kv_cache_type, load_config(path, environ={}).context_length) == ("q4_0", 2048)
+
+
+def test_kv_cache_type_and_context_length_refuse_what_cannot_work_in_one_line(tmp_path):
+    none = tmp_path / "none.toml"
+    with pytest.raises(EmberError, match=r"^EMBER_KV_CACHE_TYPE: kv_cache_type expects f16, q8_0, q4_0, got 'q2'$"):
+        load_config(none, environ={"EMBER_KV_CACHE_TYPE": "q2"})
+    with pytest.raises(EmberError, match="kv_cache_type q8_0 needs flash attention: set flash_attention"):
+        load_config(none, environ={"EMBER_KV_CACHE_TYPE": "q8_0", "EMBER_FLASH_ATTENTION": "off"})
+    assert load_config(none, environ={"EMBER_KV_CACHE_TYPE": "f16", "EMBER_FLASH_ATTENTION": "off"}).flash_attention == "off"
+    with pytest.raises(EmberError, match="context_length expects 0 .* got 8$"):
+        load_config(none, environ={"EMBER_CONTEXT_LENGTH": "8"})
+    with pytest.raises(EmberError, match="EMBER_CONTEXT_LENGTH: context_length expects int"):
+        load_config(none, environ={"EMBER_CONTEXT_LENGTH": "big"})

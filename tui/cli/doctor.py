@@ -13,11 +13,14 @@ from ember.tui.cli.format import human_size, table
 
 
 async def cmd_doctor(backend: Backend, args: argparse.Namespace) -> int:
+    from ember.backend.cachetypes import cache_type
     from ember.backend.config import load_config
     from ember.backend.machine import machine_report, offload_plan
 
     report = machine_report()
-    parallel = load_config().num_parallel  # each loaded model holds this many sequences of num_ctx
+    config = load_config()
+    parallel = config.num_parallel  # each loaded model holds this many sequences of num_ctx
+    cache = cache_type(config.kv_cache_type)
     print(f"Build        {_build_line(report.flavour, report.recorded)}")
     print(f"llama.cpp    llama-cpp-python {report.llama_cpp_version}; backends {', '.join(report.backends)}; "
           f"GPU offload {'yes' if report.gpu_offload else 'no'}")
@@ -35,15 +38,16 @@ async def cmd_doctor(backend: Backend, args: argparse.Namespace) -> int:
     rows = []
     for summary in await backend.list_models():
         info = await backend.show(summary.name)
-        num_ctx = int(info.parameters.get("num_ctx", PARAMETERS["num_ctx"].default))
+        num_ctx = int(info.parameters.get("num_ctx", config.context_length or PARAMETERS["num_ctx"].default))
         num_gpu = int(info.parameters.get("num_gpu", PARAMETERS["num_gpu"].default))
         num_batch = int(info.parameters.get("num_batch", PARAMETERS["num_batch"].default))
         plan = offload_plan(report, info.model_info, summary.size, num_ctx=num_ctx, parallel=parallel,
-                            num_batch=num_batch, num_gpu=num_gpu)
+                            num_batch=num_batch, num_gpu=num_gpu, kv_value_bytes=cache.value_bytes)
         rows.append((summary.name, human_size(plan.total_bytes), str(num_ctx),
                      f"{plan.layers}/{plan.total_layers}", plan.processor, plan.reason))
     if rows:
-        print(f"What each model would offload at its num_ctx, with {parallel} parallel sequences:")
+        print(f"What each model would offload at its num_ctx, with {parallel} parallel sequences"
+              f"{'' if cache.name == 'f16' else f' and a {cache.name} cache'}:")
         print(table(("NAME", "MEMORY", "CONTEXT", "GPU LAYERS", "PROCESSOR", "WHY"), rows))
     else:
         print('No local models: "ember pull MODEL" fetches one.')
