@@ -38,6 +38,14 @@ class OffloadPlan:
     graph_bytes: int
     split: tuple[tuple[str, int], ...] = ()  # layers per GPU
     reason: str = ""
+    num_ctx: int = 0  # the tokens of each sequence's KV cache in kv_bytes (0: not known)
+
+    def at_context(self, num_ctx: int) -> OffloadPlan:
+        """This plan once the context holds `num_ctx` tokens a sequence (a request resized it in place)."""
+        if not self.num_ctx or num_ctx == self.num_ctx:
+            return self
+        kv = self.kv_bytes * num_ctx // self.num_ctx
+        return replace(self, num_ctx=num_ctx, kv_bytes=kv, total_bytes=self.total_bytes - self.kv_bytes + kv)
 
     @property
     def full(self) -> bool:
@@ -91,7 +99,7 @@ def estimate_offload(model: ModelGeometry, devices: list[DeviceInfo], num_ctx: i
     total = model.weights_bytes + sum(kv) + graph
     total_layers = model.n_layer + 1
     gpus = [d for d in devices if d.is_gpu]
-    plan = OffloadPlan(0, total_layers, 0, total, sum(kv), graph)
+    plan = OffloadPlan(0, total_layers, 0, total, sum(kv), graph, num_ctx=num_ctx)
     if num_gpu == 0:
         return replace(plan, reason="num_gpu is 0: the model runs on the CPU")
     if not gpu_offload:

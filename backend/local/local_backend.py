@@ -420,6 +420,8 @@ class LocalBackend(Backend):
             runner = resident.runner
             generator = any(resident is r for r in self.scheduler.residents())  # not an embedder
             plan = self.offload.get(resident.key) if generator else None
+            if plan is not None:
+                plan = plan.at_context(getattr(runner, "num_ctx", 0))
             size, size_vram = (plan.total_bytes, plan.size_vram) if plan else (size, 0)
             if plan and resident.key.projector is not None:  # the projector is loaded beside the weights
                 size += resident.key.projector.stat().st_size

@@ -71,3 +71,23 @@ def _model_file(config: Config):  # noqa: ANN202
     from ember.backend.store.names import parse_name
 
     return load_record(ModelStore(config.models), parse_name(MODEL)).model_path
+
+
+@pytest.mark.timeout(180)
+async def test_ps_reports_the_memory_of_the_context_a_request_resized(config: Config) -> None:
+    from ember.backend.local.local_backend import LocalBackend
+
+    backend = LocalBackend(replace(config, keep_alive="-1", context_length=1024, num_parallel=1))
+    try:
+        sizes = []
+        for num_ctx in (1024, 512):
+            request = ChatRequest(MODEL, [Message("user", "Hi")],
+                                  options={"num_predict": 2, "temperature": 0, "num_ctx": num_ctx})
+            assert [chunk async for chunk in backend.chat(request)][-1].done
+            (running,) = await backend.running()
+            assert running.context_length == num_ctx
+            sizes.append(running.size)
+        meta = read_gguf_meta(_model_file(config))
+        assert sizes[0] - sizes[1] == kv_cache_bytes(meta.kv, meta.architecture, 512)
+    finally:
+        await backend.close()
