@@ -29,6 +29,11 @@ class Backend(ABC):
     @abstractmethod
     async def list_models(self) -> list[ModelSummary]: ...
 
+    def defaults(self) -> dict[str, object]:
+        """Parameters this backend gives a model that sets none, where they differ from backend.parameters'
+        own defaults (EMBER_CONTEXT_LENGTH); a remote server's are not known here."""
+        return {}
+
     @abstractmethod
     async def show(self, name: str) -> ModelInfo: ...
 

@@ -123,6 +123,9 @@ class LocalBackend(Backend):
         self.embedders = Scheduler(_load_embedder, max_loaded=self.config.max_loaded_models,
                                    keep_alive=self.scheduler.keep_alive)
 
+    def defaults(self) -> dict[str, object]:
+        return _context_layer(self.config) or {}
+
     def _load_runner(self, key: ModelKey, options: Options) -> Runner:
         runner, self.offload[key] = _load_runner(key, self.config, options)
         return runner

@@ -31,7 +31,7 @@ def make_app(backend, config, history, tmp_path):
                        theme_dirs=(SHIPPED_DIR, tmp_path / "user-themes"), keymap={}, config=config,
                        load_model=False)
         options.update(kwargs)
-        app = EmberApp(backend, MODEL, **options)
+        app = EmberApp(options.pop("backend", backend), MODEL, **options)
         app.session.overrides.update({"num_predict": 8, "temperature": 0.0, "seed": 1})
         return app
 

@@ -183,3 +183,18 @@ def test_the_plain_chat_is_used_when_asked_or_on_a_dumb_terminal(plain, term, ex
 def test_the_plain_chat_is_used_when_output_is_not_a_terminal():
     # under pytest stdout is captured, so it is not a terminal
     assert wants_plain(argparse.Namespace(plain=False), {"TERM": "xterm-256color"}) is True
+
+
+async def test_the_configured_context_length_shows_as_the_config_s_in_the_panel_and_the_status(make_app, config):
+    from dataclasses import replace
+
+    from ember.backend.local.local_backend import LocalBackend
+
+    app = make_app(backend=LocalBackend(replace(config, context_length=2048)))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: "ctx 0/2048" in str(app.screen.query_one("StatusLine").render()),
+                       explain=lambda: str(app.screen.query_one("StatusLine").render()))
+        await pilot.press("ctrl+o")
+        panel = app.screen
+        assert panel.table.get_row("num_ctx")[1:] == ["2048", "config"]
+        assert panel.table.get_row("num_predict")[2] == "override"

@@ -41,7 +41,7 @@ ROWS: tuple[KeyRow, ...] = (
     KeyRow(("library",), "", "model library: details (Enter chats with it), `m` Modelfile, `c` copy, `d` delete "
                              "(asks first), `n` create from a Modelfile, `p` pull with a progress bar"),
     KeyRow(("parameters",), "", "parameters: every parameter with its value and where it comes from (default, "
-                                "model, persona, override); Enter edits (checked as you type), `x` drops an "
+                                "config — `EMBER_CONTEXT_LENGTH` —, model, persona, override); Enter edits (checked as you type), `x` drops an "
                                 "override (and says which value applies then), Ctrl+S saves what the panel shows "
                                 "to the persona (your copy of its Modelfile, then its model), asking first about "
                                 "values set with `/set parameter`"),

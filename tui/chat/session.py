@@ -135,7 +135,7 @@ class ChatSession:
 
     def settings(self) -> list[Setting]:
         persona = dict(self.state.persona.parameters) if self.state.persona is not None else {}
-        return settings(self.state.options, persona, self.state.model_parameters)
+        return settings(self.state.options, persona, self.state.model_parameters, self.backend.defaults())
 
     def value(self, name: str) -> object:
         return next(s.value for s in self.settings() if s.name == name)

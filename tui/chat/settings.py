@@ -11,16 +11,18 @@ from ember.backend.parameters import PARAMETERS, coerce
 class Setting:
     name: str
     value: object
-    source: str  # "override", "persona", "model" or "default"
+    source: str  # "override", "persona", "model", "config" (the backend's own default) or "default"
     help: str
 
 
 def settings(overrides: dict[str, object], persona: dict[str, object],
-             model: dict[str, object]) -> list[Setting]:
-    """Every parameter with its effective value: an override beats the persona, which beats the model."""
+             model: dict[str, object], configured: dict[str, object] | None = None) -> list[Setting]:
+    """Every parameter with its effective value: an override beats the persona, which beats the model,
+    which beats the backend's configured default (EMBER_CONTEXT_LENGTH)."""
     rows = []
+    layers = (("override", overrides), ("persona", persona), ("model", model), ("config", configured or {}))
     for name, param in PARAMETERS.items():
-        for source, layer in (("override", overrides), ("persona", persona), ("model", model)):
+        for source, layer in layers:
             if name in layer:
                 rows.append(Setting(name, layer[name], source, param.help))
                 break
