@@ -37,6 +37,7 @@ class Config:
     keep_alive: str = "5m"
     num_parallel: int = 4
     max_loaded_models: int = 3
+    max_queue: int = 512  # answers that may wait beyond those the loaded models decode at once
     num_thread: int = 0  # 0: every physical core the machine has
     flash_attention: str = "auto"  # auto (llama.cpp's choice), on, off
     kv_cache_type: str = "f16"  # f16, q8_0, q4_0 (backend.cachetypes)
@@ -59,6 +60,7 @@ _ENV = {
     "EMBER_KEEP_ALIVE": "keep_alive",
     "EMBER_NUM_PARALLEL": "num_parallel",
     "EMBER_MAX_LOADED_MODELS": "max_loaded_models",
+    "EMBER_MAX_QUEUE": "max_queue",
     "EMBER_NUM_THREAD": "num_thread",
     "EMBER_FLASH_ATTENTION": "flash_attention",
     "EMBER_KV_CACHE_TYPE": "kv_cache_type",
@@ -130,6 +132,8 @@ def _checked(config: Config) -> Config:
     if cache_type(config.kv_cache_type).quantized and config.flash_attention == "off":
         raise EmberError(f"kv_cache_type {config.kv_cache_type} needs flash attention: set flash_attention "
                          "(EMBER_FLASH_ATTENTION) to auto or on, or kv_cache_type to f16")
+    if config.max_queue < 0:
+        raise EmberError(f"max_queue expects 0 or more waiting requests, got {config.max_queue}")
     if config.context_length and not 16 <= config.context_length <= MOST_CONTEXT:
         raise EmberError(f"context_length expects 0 (the default, 4096) or 16 to {MOST_CONTEXT} tokens, "
                          f"got {config.context_length}")

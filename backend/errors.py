@@ -69,6 +69,12 @@ class ModelfileError(EmberError):
         self.column = column
 
 
+class ServerBusy(EmberError):
+    """More answers are waiting than EMBER_MAX_QUEUE allows: the client should try again shortly."""
+
+    status = 503
+
+
 class Cancelled(EmberError):
     status = 499
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import ExitStack
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from contextlib import ExitStack, aclosing
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,6 +17,7 @@ from ember.backend.config import Config
 from ember.backend.engine.scheduler import ModelKey, Scheduler, parse_keep_alive
 from ember.backend.engine.thinking import split_chunk
 from ember.backend.errors import EmberError, InvalidRequest, ModelNotFound
+from ember.backend.local.admission import Admission
 from ember.backend.local.images import (
     decode_images,
     media_tokens,
@@ -122,6 +123,7 @@ class LocalBackend(Backend):
         )
         self.embedders = Scheduler(_load_embedder, max_loaded=self.config.max_loaded_models,
                                    keep_alive=self.scheduler.keep_alive)
+        self.admission = Admission(self.config.num_parallel * self.config.max_loaded_models, self.config.max_queue)
 
     def defaults(self) -> dict[str, object]:
         return _context_layer(self.config) or {}
@@ -328,6 +330,12 @@ class LocalBackend(Backend):
     async def _answer(self, prepare: Callable[[], Turn], tools: list[dict[str, Any]] | None) -> AsyncIterator[Chunk]:
         """Run the prologue in a worker thread, then stream what the batch loop puts straight into
         this loop's channel: one thread hop per token, no thread held while the answer streams."""
+        with self.admission.admit():
+            async with aclosing(self._stream(prepare, tools)) as chunks:  # a client that leaves stops it now
+                async for chunk in chunks:
+                    yield chunk
+
+    async def _stream(self, prepare: Callable[[], Turn], tools: list[dict[str, Any]] | None) -> AsyncGenerator[Chunk]:
         channel: Channel[Chunk] = Channel(asyncio.get_running_loop(), urgent=_last)
         cancel = threading.Event()
         starting = asyncio.ensure_future(run_blocking(self._start, prepare, channel, cancel))

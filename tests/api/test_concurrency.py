@@ -78,3 +78,38 @@ def test_a_client_that_leaves_a_non_streamed_request_cancels_it(server: str, bac
     with pytest.raises(httpx.ReadTimeout):
         httpx.post(server + "/api/generate", json=body, timeout=1.0)
     assert _wait_idle(backend), "the generation went on after its client left"
+
+
+@pytest.mark.timeout(180)
+async def test_answers_past_the_queue_limit_are_refused_busy_and_the_next_one_after_is_served(config) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    import openai
+    from ember.backend.local.local_backend import LocalBackend
+
+    from tests.api.conftest import running_server
+
+    small = replace(config, num_parallel=1, max_loaded_models=1, max_queue=1)  # one decoding, one waiting
+    backend = LocalBackend(small)
+    try:
+        with running_server(backend, small) as url:
+            client = ollama.AsyncClient(host=url)
+            long = {"temperature": 0, "num_predict": 200}
+            first = await client.generate(MODEL, "Tell me a long story.", stream=True, options=long)
+            await anext(first)  # decoding now
+            waiting = asyncio.ensure_future(client.generate(MODEL, "Say hi.", options={"num_predict": 2}))
+            while backend.admission.active < 2:
+                await asyncio.sleep(0.01)
+            with pytest.raises(ollama.ResponseError) as refused:
+                await client.generate(MODEL, "Say hi.", options={"num_predict": 2})
+            assert refused.value.status_code == 503 and "EMBER_MAX_QUEUE" in refused.value.error
+            with pytest.raises(openai.InternalServerError, match="server busy"):  # the same on every route
+                await openai.AsyncOpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0).chat.completions.create(
+                    model=MODEL, messages=[{"role": "user", "content": "hi"}], max_tokens=2)
+            async for _ in first:
+                pass
+            assert (await waiting).done
+            assert (await client.generate(MODEL, "Say hi.", options={"num_predict": 2})).done
+            assert backend.admission.active == 0
+    finally:
+        await backend.close()
