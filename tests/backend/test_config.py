@@ -70,3 +70,11 @@ def test_kv_cache_type_and_context_length_refuse_what_cannot_work_in_one_line(tm
         load_config(none, environ={"EMBER_CONTEXT_LENGTH": "8"})
     with pytest.raises(EmberError, match="EMBER_CONTEXT_LENGTH: context_length expects int"):
         load_config(none, environ={"EMBER_CONTEXT_LENGTH": "big"})
+
+
+def test_max_queue_is_a_count_of_waiting_answers(tmp_path):
+    none = tmp_path / "none.toml"
+    assert load_config(none, environ={}).max_queue == 512
+    assert load_config(none, environ={"EMBER_MAX_QUEUE": "0"}).max_queue == 0
+    with pytest.raises(EmberError, match="max_queue expects 0 or more waiting requests, got -1"):
+        load_config(none, environ={"EMBER_MAX_QUEUE": "-1"})
