@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import secrets
 import struct
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from dataclasses import replace
+from typing import Any, cast
 
 from ember.backend.api import convert
 from ember.backend.api.deps import backend_of
 from ember.backend.api.routes_ollama import embed_texts
-from ember.backend.api.streaming import first_and_rest, sse_response, until_disconnected
+from ember.backend.api.streaming import (
+    chunks_of,
+    first_and_rest,
+    interleaved,
+    sse_response,
+    until_disconnected,
+)
+from ember.backend.asyncbridge import closing
 from ember.backend.errors import InvalidRequest
 from ember.backend.prompt.toolcalls import call_schema
 from ember.backend.service import Backend
@@ -115,11 +124,13 @@ def _finish(last: Chunk, calls: list[dict[str, Any]]) -> str:
     return openai.finish_reason(last.done_reason, bool(calls))
 
 
-def _usage(last: Chunk) -> dict[str, Any]:
-    t = last.timings or Timings()
-    return {"prompt_tokens": t.prompt_eval_count, "completion_tokens": t.eval_count,
-            "total_tokens": t.prompt_eval_count + t.eval_count,
-            "prompt_tokens_details": {"cached_tokens": t.prompt_eval_cached_count}}
+def _usage(*lasts: Chunk) -> dict[str, Any]:
+    """Usage of one or more answers to the same prompt: its tokens counted once, every answer's tokens."""
+    first = lasts[0].timings or Timings()
+    answered = sum((last.timings or Timings()).eval_count for last in lasts)
+    return {"prompt_tokens": first.prompt_eval_count, "completion_tokens": answered,
+            "total_tokens": first.prompt_eval_count + answered,
+            "prompt_tokens_details": {"cached_tokens": first.prompt_eval_cached_count}}
 
 
 def _tool_calls(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -143,51 +154,88 @@ async def chat_completions(body: openai.OAIChatRequest, request: Request,
                        format=forced or _format(body), tools=tools,
                        think=EFFORTS[body.reasoning_effort] if body.reasoning_effort else None,
                        logprobs=bool(body.logprobs), top_logprobs=body.top_logprobs or 0)
-    first, rest = await first_and_rest(request, backend.chat(chat))
+    starts = await _started(request, [backend.chat(c) for c in _choices(chat, body.n)])
     ident = f"chatcmpl-{secrets.token_hex(6)}"
     if body.stream:
         usage = body.stream_options is not None and body.stream_options.include_usage
-        return sse_response(_chat_events(body.model, ident, first, rest, usage, bool(body.logprobs)))
-    answer = await until_disconnected(request, convert.collect_answer(first, rest))
-    message: dict[str, Any] = {"role": "assistant", "content": answer.text}
-    if answer.thinking:
-        message["reasoning"] = answer.thinking
-    if answer.tool_calls:
-        message["tool_calls"] = _tool_calls(answer.tool_calls)
-    choice: dict[str, Any] = {"index": 0, "message": message, "finish_reason": _finish(answer, answer.tool_calls),
-                              "logprobs": {"content": _logprobs(answer)} if body.logprobs else None}
-    return JSONResponse({**_envelope("chat.completion", body.model, ident), "choices": [choice],
-                         "usage": _usage(answer)})
+        return sse_response(_chat_events(body.model, ident, starts, usage, bool(body.logprobs)))
+    answers = await until_disconnected(request, asyncio.gather(*(convert.collect_answer(*s) for s in starts)))
+    choices = []
+    for index, answer in enumerate(answers):
+        message: dict[str, Any] = {"role": "assistant", "content": answer.text}
+        if answer.thinking:
+            message["reasoning"] = answer.thinking
+        if answer.tool_calls:
+            message["tool_calls"] = _tool_calls(answer.tool_calls)
+        choices.append({"index": index, "message": message, "finish_reason": _finish(answer, answer.tool_calls),
+                        "logprobs": {"content": _logprobs(answer)} if body.logprobs else None})
+    return JSONResponse({**_envelope("chat.completion", body.model, ident), "choices": choices,
+                         "usage": _usage(*answers)})
 
 
-async def _chat_events(model: str, ident: str, first: Chunk, rest: AsyncIterator[Chunk],
+def _choices(chat: ChatRequest, n: int) -> list[ChatRequest]:
+    """`n` requests for the same messages; with a seed, each choice its own (seed, seed + 1, …) so they
+    differ and each repeats."""
+    seed = (chat.options or {}).get("seed")
+    return [chat if i == 0 or seed is None else replace(chat, options={**(chat.options or {}), "seed": seed + i})
+            for i in range(n)]
+
+
+async def _started(request: Request, streams: list[AsyncIterator[Chunk]]) -> list[tuple[Chunk, AsyncIterator[Chunk]]]:
+    """Each stream's first chunk, read side by side; if one fails, the others are stopped and it is raised."""
+    if len(streams) == 1:
+        return [await first_and_rest(request, streams[0])]
+    results = await asyncio.gather(*(first_and_rest(request, s) for s in streams), return_exceptions=True)
+    failure = next((r for r in results if isinstance(r, BaseException)), None)
+    if failure is not None:
+        for result in results:
+            if not isinstance(result, BaseException):
+                await result[1].aclose()  # type: ignore[attr-defined]
+        raise failure
+    return cast(list[tuple[Chunk, AsyncIterator[Chunk]]], results)
+
+
+async def _chat_events(model: str, ident: str, starts: list[tuple[Chunk, AsyncIterator[Chunk]]],
                        include_usage: bool, logprobs: bool) -> AsyncIterator[dict[str, Any]]:
-    async def chunks() -> AsyncIterator[Chunk]:
-        yield first
-        async for chunk in rest:
-            yield chunk
+    finals: list[Chunk] = []
+    choices = [_choice_events(model, ident, index, first, rest, logprobs, finals)
+               for index, (first, rest) in enumerate(starts)]
+    if len(choices) == 1:
+        async with closing(choices[0]):
+            async for event in choices[0]:
+                yield event
+    else:
+        async with closing(interleaved(choices)) as events:
+            async for _, event in events:
+                yield event
+    if include_usage and len(finals) == len(starts):
+        yield {**_envelope("chat.completion.chunk", model, ident), "choices": [], "usage": _usage(*finals)}
 
+
+async def _choice_events(model: str, ident: str, index: int, first: Chunk, rest: AsyncIterator[Chunk],
+                         logprobs: bool, finals: list[Chunk]) -> AsyncIterator[dict[str, Any]]:
+    """One choice's chunks; its last chunk goes into `finals`, for the usage."""
     calls: list[dict[str, Any]] = []
     role_sent = False
-    async for chunk in chunks():
-        delta: dict[str, Any] = {} if role_sent else {"role": "assistant"}
-        role_sent = True
-        if chunk.thinking:
-            delta["reasoning"] = chunk.thinking
-        if chunk.text:
-            delta["content"] = chunk.text
-        if chunk.tool_calls:
-            delta["tool_calls"] = _tool_calls(chunk.tool_calls)
-            calls.extend(chunk.tool_calls)
-        scores = {"content": _logprobs(chunk)} if logprobs and chunk.logprobs else None
-        if delta or scores:
-            yield {**_envelope("chat.completion.chunk", model, ident),
-                   "choices": [{"index": 0, "delta": delta, "logprobs": scores, "finish_reason": None}]}
-        if chunk.done:
-            yield {**_envelope("chat.completion.chunk", model, ident),
-                   "choices": [{"index": 0, "delta": {}, "finish_reason": _finish(chunk, calls)}]}
-            if include_usage:
-                yield {**_envelope("chat.completion.chunk", model, ident), "choices": [], "usage": _usage(chunk)}
+    async with closing(rest):
+        async for chunk in chunks_of(first, rest):
+            delta: dict[str, Any] = {} if role_sent else {"role": "assistant"}
+            role_sent = True
+            if chunk.thinking:
+                delta["reasoning"] = chunk.thinking
+            if chunk.text:
+                delta["content"] = chunk.text
+            if chunk.tool_calls:
+                delta["tool_calls"] = _tool_calls(chunk.tool_calls)
+                calls.extend(chunk.tool_calls)
+            scores = {"content": _logprobs(chunk)} if logprobs and chunk.logprobs else None
+            if delta or scores:
+                yield {**_envelope("chat.completion.chunk", model, ident),
+                       "choices": [{"index": index, "delta": delta, "logprobs": scores, "finish_reason": None}]}
+            if chunk.done:
+                finals.append(chunk)
+                yield {**_envelope("chat.completion.chunk", model, ident),
+                       "choices": [{"index": index, "delta": {}, "finish_reason": _finish(chunk, calls)}]}
 
 
 @router.post("/completions", response_model=openai.OAICompletion, responses=STREAMED)

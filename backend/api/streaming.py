@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import anyio
 from ember.backend.asyncbridge import closing
@@ -162,3 +163,43 @@ def named_sse_response(events: AsyncIterator[dict[str, Any]],
                 yield frame(error(exc))
 
     return WatchedStream(body(), media_type="text/event-stream")
+
+
+
+@dataclass(frozen=True)
+class _Failed:
+    error: Exception
+
+
+_END = object()
+
+
+async def interleaved(streams: list[AsyncIterator[T]]) -> AsyncIterator[tuple[int, T]]:
+    """The items of several streams as each arrives, with the index of its stream; the first failure is
+    raised; closing this closes every stream, so the work behind each stops."""
+    arrived: asyncio.Queue[tuple[int, object]] = asyncio.Queue()
+
+    async def pump(index: int, stream: AsyncIterator[T]) -> None:
+        try:
+            async with closing(stream):
+                async for item in stream:
+                    await arrived.put((index, item))
+            await arrived.put((index, _END))
+        except Exception as exc:  # handed to the reader, which raises it
+            await arrived.put((index, _Failed(exc)))
+
+    pumps = [asyncio.ensure_future(pump(i, stream)) for i, stream in enumerate(streams)]
+    try:
+        left = len(pumps)
+        while left:
+            index, item = await arrived.get()
+            if item is _END:
+                left -= 1
+            elif isinstance(item, _Failed):
+                raise item.error
+            else:
+                yield index, cast(T, item)
+    finally:
+        for task in pumps:
+            task.cancel()
+        await asyncio.gather(*pumps, return_exceptions=True)

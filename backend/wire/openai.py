@@ -88,8 +88,12 @@ class NamedToolChoice(OpenAIBody):
     function: FunctionName
 
 
+MOST_CHOICES = 16
+
+
 class OAIChatRequest(Sampling):
     messages: list[OAIMessage]
+    n: int = Field(1, ge=1, le=MOST_CHOICES, description="answers to the same messages, decoded side by side")
     max_completion_tokens: int | None = None
     response_format: ResponseFormat | None = None
     tools: list[Tool] | None = None

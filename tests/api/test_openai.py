@@ -104,3 +104,40 @@ def test_errors_come_back_as_openai_errors(openai_client: openai.OpenAI, server:
     assert raw.status_code == 400
     error = raw.json()["error"]
     assert error["type"] == "invalid_request_error" and "JSON" in error["message"]
+
+
+@pytest.mark.timeout(120)
+def test_n_choices_are_decoded_side_by_side_each_the_answer_its_own_seed_gives(openai_client: openai.OpenAI) -> None:
+    asked = {"model": MODEL, "messages": [{"role": "user", "content": "Name a fruit."}], "max_tokens": 10,
+             "temperature": 1.0}
+    reply = openai_client.chat.completions.create(**asked, n=3, seed=5)
+    assert [c.index for c in reply.choices] == [0, 1, 2]
+    alone = [openai_client.chat.completions.create(**asked, seed=seed) for seed in (5, 6, 7)]
+    assert [c.message.content for c in reply.choices] == [a.choices[0].message.content for a in alone]
+    assert len({a.choices[0].message.content for a in alone}) > 1  # three seeds, not one answer three times
+    assert reply.usage.prompt_tokens == alone[0].usage.prompt_tokens  # the prompt counted once
+    assert reply.usage.completion_tokens == sum(a.usage.completion_tokens for a in alone)
+
+
+@pytest.mark.timeout(120)
+def test_n_choices_stream_interleaved_by_index_with_one_usage(openai_client: openai.OpenAI) -> None:
+    asked = {"model": MODEL, "messages": [{"role": "user", "content": "Name a fruit."}], "max_tokens": 8,
+             "temperature": 1.0, "seed": 9, "n": 2}
+    whole = openai_client.chat.completions.create(**asked)
+    texts, finished, usages = {0: "", 1: ""}, {}, []
+    for chunk in openai_client.chat.completions.create(**asked, stream=True, stream_options={"include_usage": True}):
+        if chunk.usage is not None:
+            usages.append(chunk.usage)
+        for choice in chunk.choices:
+            texts[choice.index] += choice.delta.content or ""
+            if choice.finish_reason:
+                finished[choice.index] = choice.finish_reason
+    assert [texts[0], texts[1]] == [c.message.content for c in whole.choices]
+    assert set(finished) == {0, 1}
+    assert len(usages) == 1 and usages[0].completion_tokens == whole.usage.completion_tokens
+
+
+def test_more_choices_than_allowed_is_one_line(openai_client: openai.OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError, match="n: Input should be less than or equal to 16, got 17"):
+        openai_client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "hi"}],
+                                              max_tokens=2, n=17)
