@@ -23,7 +23,9 @@ from ember.backend.engine.rowcost import RowCost
 from ember.backend.engine.slots import (
     Request,
     Slot,
+    best_source,
     common_prefix,
+    copy_cache,
     fit,
     forget,
     goes_on,
@@ -35,6 +37,7 @@ from ember.backend.errors import EmberError
 from ember.backend.types import Chunk, Timings, TokenChoice, TokenLogprob
 
 PIECE_BYTES = 256
+COPY_GAIN = 64  # prompt tokens another slot must hold beyond this slot's own for its cache to be copied
 GGML_CACHE_TYPES = {"f16": lc.GGML_TYPE_F16, "q8_0": lc.GGML_TYPE_Q8_0, "q4_0": lc.GGML_TYPE_Q4_0}
 NO_CONTEXT = lc.llama_context_p(0)
 
@@ -214,6 +217,7 @@ class BatchLoop:
                 prompt = fit(request.prompt, request.options, self.num_ctx)
                 request.prompt_count = len(prompt)
                 self._swap_in(slot, prompt)
+                self._copy_prefix(slot, prompt)
                 request.todo = reuse_prefix(self.memory, slot, prompt)
             else:  # an image is never cut: check_fits refused a prompt too long for the context
                 self._swap_in(slot, request.media.tokens, restore=False)
@@ -232,6 +236,14 @@ class BatchLoop:
         self.cache.save(self.ctx, slot)
         if saved is not None:
             self.cache.restore(self.ctx, self.memory, slot, saved)
+
+    def _copy_prefix(self, slot: Slot, prompt: list[int]) -> None:
+        """Copy the cache of another slot that starts the prompt with COPY_GAIN tokens more than this
+        slot does (a system prompt many conversations share, the n choices of one request): those are
+        then not evaluated again."""
+        source, shared = best_source(self.slots, slot, prompt)
+        if source is not None and shared >= common_prefix(slot.tokens, prompt) + COPY_GAIN:
+            copy_cache(self.memory, source, slot)
 
     def _use_threads(self, threads: int) -> None:
         if threads != self.threads:

@@ -23,6 +23,7 @@ SHORTEST = 16  # tokens: a shorter prompt costs less to evaluate again than to c
 class SavedPrompt:
     tokens: list[int]
     state: ctypes.Array[ctypes.c_uint8]
+    shifted: bool = False  # the slot's context had shifted (backend.engine.slots.Slot.shifted)
 
     @property
     def size(self) -> int:
@@ -51,7 +52,7 @@ class PromptCache:
             return
         # a saved prompt this one goes on from is no longer needed
         self.saved = [entry for entry in self.saved if common_prefix(entry.tokens, tokens) < len(entry.tokens)]
-        self.saved.append(SavedPrompt(list(tokens), state))
+        self.saved.append(SavedPrompt(list(tokens), state, slot.shifted))
         while self.size > self.budget:
             del self.saved[0]
 
@@ -73,6 +74,7 @@ class PromptCache:
             forget(memory, slot)
             return
         slot.tokens.extend(entry.tokens)
+        slot.shifted = entry.shifted
 
     def clear(self) -> None:
         self.saved.clear()

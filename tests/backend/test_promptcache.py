@@ -58,3 +58,48 @@ def test_forgetting_empties_the_saved_prompts(runner) -> None:
     assert runner.loop.cache.saved
     runner.forget()
     assert not runner.loop.cache.saved
+
+
+SYSTEM = ("You are the harbour's assistant. " + " ".join(
+    f"Rule {i}: answer about boats, tides and the lighthouse, briefly and plainly." for i in range(12)))
+
+
+def _with_system(runner, question: str) -> list[int]:  # type: ignore[no-untyped-def]
+    from ember.backend.prompt.jinja import render_chat
+    from ember.backend.store.ggufmeta import read_gguf_meta
+    from ember.backend.types import Message
+
+    text = render_chat(read_gguf_meta(runner.path).chat_template, [Message("system", SYSTEM), Message("user", question)])
+    return runner.tokenize(text, add_special=False)
+
+
+def test_a_prompt_another_slot_starts_copies_that_slots_cache_and_answers_as_if_evaluated(runner) -> None:
+    import threading
+
+    from ember.backend.engine.slots import common_prefix
+
+    runner.forget()
+    busy, other = _with_system(runner, "Tell me a long story about the tides."), _with_system(runner, "When is high tide?")
+    shared = common_prefix(busy, other)
+    assert shared > 100
+    started = threading.Event()
+
+    def long_answer() -> None:
+        for _ in runner.generate(busy, Options.merge(GREEDY, {"num_predict": 120, "num_draft": 0})):
+            started.set()
+
+    thread = threading.Thread(target=long_answer)
+    thread.start()
+    try:
+        assert started.wait(60)  # its slot is busy: the next prompt gets another, empty one
+        copied, final = answer(runner, other)
+    finally:
+        thread.join(60)
+    assert final.timings.prompt_eval_cached_count == shared  # the shared start was copied, not evaluated
+    # the answer its own slot gives when it holds that start (llama.cpp's prompt batches round otherwise
+    # than one batch of the whole prompt would: a cached start never gives quite the fresh answer)
+    runner.forget()
+    answer(runner, other[:shared])
+    own, reused = answer(runner, other)
+    assert reused.timings.prompt_eval_cached_count == shared
+    assert copied == own
