@@ -188,6 +188,13 @@ class BatchLoop:
                 self._fail(slot, error)
 
     def _admit(self) -> None:
+        deferred: list[Request] = []  # prompts whose start another slot is evaluating: they copy it next
+        try:
+            self._admit_waiting(deferred)
+        finally:
+            self._waiting.extendleft(reversed(deferred))
+
+    def _admit_waiting(self, deferred: list[Request]) -> None:
         while self._waiting:
             request = self._waiting[0]
             if request.stopping:
@@ -208,6 +215,9 @@ class BatchLoop:
                     request.out.put(exc)
                     continue
                 free = list(self.slots)
+            if request.media is None and self._evaluating_start_of(request.prompt):
+                deferred.append(self._waiting.popleft())
+                continue
             self._pinned = request.options.num_thread
             self._use_threads(self._pinned or (self.share.threads if self.share else self.given))
             self._waiting.popleft()
@@ -236,6 +246,15 @@ class BatchLoop:
         self.cache.save(self.ctx, slot)
         if saved is not None:
             self.cache.restore(self.ctx, self.memory, slot, saved)
+
+    def _evaluating_start_of(self, prompt: list[int]) -> bool:
+        """Whether another slot is still evaluating a prompt that starts this one with COPY_GAIN tokens
+        more than any cache holds now (the n choices of one request, agents sent the same system prompt
+        at once): this one then waits until that start is cached, and copies it."""
+        held = max(common_prefix(slot.tokens, prompt) for slot in self.slots)
+        return any(slot.request is not None and slot.request.todo
+                   and common_prefix(slot.tokens + slot.request.todo, prompt) >= held + COPY_GAIN
+                   for slot in self.slots)
 
     def _copy_prefix(self, slot: Slot, prompt: list[int]) -> None:
         """Copy the cache of another slot that starts the prompt with COPY_GAIN tokens more than this

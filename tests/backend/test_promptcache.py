@@ -103,3 +103,34 @@ def test_a_prompt_another_slot_starts_copies_that_slots_cache_and_answers_as_if_
     own, reused = answer(runner, other)
     assert reused.timings.prompt_eval_cached_count == shared
     assert copied == own
+
+
+def test_the_same_long_prompt_sent_twice_at_once_is_evaluated_once(runner) -> None:
+    import queue
+    import threading
+
+    runner.forget()
+    prompt = _with_system(runner, "Name three kinds of boat.")
+    streaming = threading.Event()
+
+    def unrelated() -> None:  # keeps the loop stepping while the two prompts arrive
+        for _ in runner.generate(chat_tokens(runner, "Tell me a long story about a lighthouse."),
+                                 Options.merge(GREEDY, {"num_predict": 60, "num_draft": 0})):
+            streaming.set()
+
+    thread = threading.Thread(target=unrelated)
+    thread.start()
+    assert streaming.wait(60)
+    answers: list[queue.SimpleQueue] = [queue.SimpleQueue(), queue.SimpleQueue()]
+    options = Options.merge(GREEDY, {"num_predict": 6, "num_draft": 0})
+    with runner.loop._wake:  # the loop admits under this lock: both prompts are waiting at its next admission
+        for answer_queue in answers:
+            runner.start(prompt, options, answer_queue)
+    finals = []
+    for answer_queue in answers:
+        while not (chunk := answer_queue.get(timeout=60)).done:
+            pass
+        finals.append(chunk)
+    thread.join(60)
+    cached = sorted(final.timings.prompt_eval_cached_count for final in finals)
+    assert cached == [0, len(prompt) - 1]  # the second waited for the first's prompt, then copied it
