@@ -10,7 +10,7 @@ import struct
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from ember.backend.api import convert
 from ember.backend.api.deps import backend_of
@@ -32,6 +32,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
 router = APIRouter(prefix="/v1", tags=["openai"])
+MOST_ANSWERS = 64  # prompts × n of one legacy completions request
+R = TypeVar("R", ChatRequest, GenerateRequest)
 STREAMED: dict[int | str, dict[str, Any]] = {200: {"content": {"text/event-stream": {}}, "description": "server-sent events when stream is true"}}
 
 
@@ -124,13 +126,14 @@ def _finish(last: Chunk, calls: list[dict[str, Any]]) -> str:
     return openai.finish_reason(last.done_reason, bool(calls))
 
 
-def _usage(*lasts: Chunk) -> dict[str, Any]:
-    """Usage of one or more answers to the same prompt: its tokens counted once, every answer's tokens."""
-    first = lasts[0].timings or Timings()
+def _usage(lasts: list[Chunk], n: int = 1) -> dict[str, Any]:
+    """Usage of the answers to one or more prompts, `n` answers each in order: each prompt's tokens counted
+    once, every answer's tokens."""
+    prompt = [last.timings or Timings() for last in lasts[::n]]
     answered = sum((last.timings or Timings()).eval_count for last in lasts)
-    return {"prompt_tokens": first.prompt_eval_count, "completion_tokens": answered,
-            "total_tokens": first.prompt_eval_count + answered,
-            "prompt_tokens_details": {"cached_tokens": first.prompt_eval_cached_count}}
+    asked = sum(t.prompt_eval_count for t in prompt)
+    return {"prompt_tokens": asked, "completion_tokens": answered, "total_tokens": asked + answered,
+            "prompt_tokens_details": {"cached_tokens": sum(t.prompt_eval_cached_count for t in prompt)}}
 
 
 def _tool_calls(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -170,14 +173,14 @@ async def chat_completions(body: openai.OAIChatRequest, request: Request,
         choices.append({"index": index, "message": message, "finish_reason": _finish(answer, answer.tool_calls),
                         "logprobs": {"content": _logprobs(answer)} if body.logprobs else None})
     return JSONResponse({**_envelope("chat.completion", body.model, ident), "choices": choices,
-                         "usage": _usage(*answers)})
+                         "usage": _usage(answers, len(answers))})
 
 
-def _choices(chat: ChatRequest, n: int) -> list[ChatRequest]:
-    """`n` requests for the same messages; with a seed, each choice its own (seed, seed + 1, …) so they
-    differ and each repeats."""
-    seed = (chat.options or {}).get("seed")
-    return [chat if i == 0 or seed is None else replace(chat, options={**(chat.options or {}), "seed": seed + i})
+def _choices(asked: R, n: int) -> list[R]:
+    """`n` requests for the same messages or prompt; with a seed, each choice its own (seed, seed + 1, …)
+    so they differ and each repeats."""
+    seed = (asked.options or {}).get("seed")
+    return [asked if i == 0 or seed is None else replace(asked, options={**(asked.options or {}), "seed": seed + i})
             for i in range(n)]
 
 
@@ -197,23 +200,30 @@ async def _started(request: Request, streams: list[AsyncIterator[Chunk]]) -> lis
 
 async def _chat_events(model: str, ident: str, starts: list[tuple[Chunk, AsyncIterator[Chunk]]],
                        include_usage: bool, logprobs: bool) -> AsyncIterator[dict[str, Any]]:
-    finals: list[Chunk] = []
+    finals: dict[int, Chunk] = {}
     choices = [_choice_events(model, ident, index, first, rest, logprobs, finals)
                for index, (first, rest) in enumerate(starts)]
+    async for event in _side_by_side(choices):
+        yield event
+    if include_usage and len(finals) == len(starts):
+        yield {**_envelope("chat.completion.chunk", model, ident), "choices": [],
+               "usage": _usage([finals[i] for i in range(len(starts))], len(starts))}
+
+
+async def _side_by_side(choices: list[AsyncIterator[dict[str, Any]]]) -> AsyncIterator[dict[str, Any]]:
+    """The events of every choice as they come (one choice: as they are, without a hand-off)."""
     if len(choices) == 1:
         async with closing(choices[0]):
             async for event in choices[0]:
                 yield event
-    else:
-        async with closing(interleaved(choices)) as events:
-            async for _, event in events:
-                yield event
-    if include_usage and len(finals) == len(starts):
-        yield {**_envelope("chat.completion.chunk", model, ident), "choices": [], "usage": _usage(*finals)}
+        return
+    async with closing(interleaved(choices)) as events:
+        async for _, event in events:
+            yield event
 
 
 async def _choice_events(model: str, ident: str, index: int, first: Chunk, rest: AsyncIterator[Chunk],
-                         logprobs: bool, finals: list[Chunk]) -> AsyncIterator[dict[str, Any]]:
+                         logprobs: bool, finals: dict[int, Chunk]) -> AsyncIterator[dict[str, Any]]:
     """One choice's chunks; its last chunk goes into `finals`, for the usage."""
     calls: list[dict[str, Any]] = []
     role_sent = False
@@ -233,7 +243,7 @@ async def _choice_events(model: str, ident: str, index: int, first: Chunk, rest:
                 yield {**_envelope("chat.completion.chunk", model, ident),
                        "choices": [{"index": index, "delta": delta, "logprobs": scores, "finish_reason": None}]}
             if chunk.done:
-                finals.append(chunk)
+                finals[index] = chunk
                 yield {**_envelope("chat.completion.chunk", model, ident),
                        "choices": [{"index": index, "delta": {}, "finish_reason": _finish(chunk, calls)}]}
 
@@ -242,39 +252,51 @@ async def _choice_events(model: str, ident: str, index: int, first: Chunk, rest:
 async def completions(body: openai.OAICompletionRequest, request: Request,
                       backend: Backend = Depends(backend_of)) -> Response:
     prompts = [body.prompt] if isinstance(body.prompt, str) else body.prompt
-    if len(prompts) != 1:
-        raise InvalidRequest("ember answers one prompt per request; send the prompts one by one")
-    generate = GenerateRequest(model=body.model, prompt=prompts[0], suffix=body.suffix or "",
-                               options=_options(body), logprobs=body.logprobs is not None,
-                               top_logprobs=body.logprobs or 0)
-    first, rest = await first_and_rest(request, backend.generate(generate))
-    ident = f"cmpl-{secrets.token_hex(6)}"
+    if not prompts or len(prompts) * body.n > MOST_ANSWERS:
+        raise InvalidRequest(f"{len(prompts)} prompts × n {body.n} asks for {len(prompts) * body.n} answers; ember "
+                             f"gives 1 to {MOST_ANSWERS} per request")
     scored = body.logprobs is not None
+    asked = [choice for prompt in prompts for choice in _choices(
+        GenerateRequest(model=body.model, prompt=prompt, suffix=body.suffix or "", options=_options(body),
+                        logprobs=scored, top_logprobs=body.logprobs or 0), body.n)]
+    starts = await _started(request, [backend.generate(g) for g in asked])
+    ident = f"cmpl-{secrets.token_hex(6)}"
     if body.stream:
         usage = body.stream_options is not None and body.stream_options.include_usage
-        return sse_response(_completion_events(body.model, ident, first, rest, usage, scored))
-    answer = await until_disconnected(request, convert.collect_answer(first, rest))
+        return sse_response(_completion_events(body.model, ident, starts, usage, scored, body.n))
+    answers = await until_disconnected(request, asyncio.gather(*(convert.collect_answer(*s) for s in starts)))
     return JSONResponse({**_envelope("text_completion", body.model, ident),
-                         "choices": [{"text": answer.text, "index": 0,
+                         "choices": [{"text": answer.text, "index": index,
                                       "logprobs": _completion_logprobs(answer, 0) if scored else None,
-                                      "finish_reason": _finish(answer, [])}],
-                         "usage": _usage(answer)})
+                                      "finish_reason": _finish(answer, [])} for index, answer in enumerate(answers)],
+                         "usage": _usage(answers, body.n)})
 
 
-async def _completion_events(model: str, ident: str, first: Chunk, rest: AsyncIterator[Chunk],
-                             include_usage: bool, scored: bool) -> AsyncIterator[dict[str, Any]]:
-    chunk, offset = first, 0
-    while True:
-        finish = _finish(chunk, []) if chunk.done else None
-        scores = _completion_logprobs(chunk, offset) if scored else None
-        offset += len(chunk.text)
-        yield {**_envelope("text_completion", model, ident),
-               "choices": [{"text": chunk.text, "index": 0, "logprobs": scores, "finish_reason": finish}]}
-        if chunk.done:
-            if include_usage:
-                yield {**_envelope("text_completion", model, ident), "choices": [], "usage": _usage(chunk)}
-            return
-        chunk = await anext(rest)
+async def _completion_events(model: str, ident: str, starts: list[tuple[Chunk, AsyncIterator[Chunk]]],
+                             include_usage: bool, scored: bool, n: int) -> AsyncIterator[dict[str, Any]]:
+    finals: dict[int, Chunk] = {}
+    choices = [_completion_choice(model, ident, index, first, rest, scored, finals)
+               for index, (first, rest) in enumerate(starts)]
+    async for event in _side_by_side(choices):
+        yield event
+    if include_usage and len(finals) == len(starts):
+        yield {**_envelope("text_completion", model, ident), "choices": [],
+               "usage": _usage([finals[i] for i in range(len(starts))], n)}
+
+
+async def _completion_choice(model: str, ident: str, index: int, first: Chunk, rest: AsyncIterator[Chunk],
+                             scored: bool, finals: dict[int, Chunk]) -> AsyncIterator[dict[str, Any]]:
+    offset = 0
+    async with closing(rest):
+        async for chunk in chunks_of(first, rest):
+            finish = _finish(chunk, []) if chunk.done else None
+            scores = _completion_logprobs(chunk, offset) if scored else None
+            offset += len(chunk.text)
+            yield {**_envelope("text_completion", model, ident),
+                   "choices": [{"text": chunk.text, "index": index, "logprobs": scores, "finish_reason": finish}]}
+            if chunk.done:
+                finals[index] = chunk
+                return
 
 
 def _base64(vector: list[float]) -> str:

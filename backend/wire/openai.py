@@ -105,6 +105,7 @@ class OAIChatRequest(Sampling):
 
 class OAICompletionRequest(Sampling):
     prompt: str | list[str]
+    n: int = Field(1, ge=1, le=MOST_CHOICES, description="answers to each prompt, decoded side by side")
     suffix: str | None = None
     logprobs: int | None = Field(None, description="how many alternatives to score per token (0 to 20)")
 

@@ -141,3 +141,26 @@ def test_more_choices_than_allowed_is_one_line(openai_client: openai.OpenAI) -> 
     with pytest.raises(openai.BadRequestError, match="n: Input should be less than or equal to 16, got 17"):
         openai_client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "hi"}],
                                               max_tokens=2, n=17)
+
+
+@pytest.mark.timeout(120)
+def test_legacy_completions_answer_a_list_of_prompts_n_times_each_in_order(openai_client: openai.OpenAI) -> None:
+    prompts = ["The capital of France is", "Two plus two is"]
+    asked = {"model": MODEL, "max_tokens": 6, "temperature": 1.0, "seed": 3}
+    reply = openai_client.completions.create(prompt=prompts, n=2, **asked)
+    assert [c.index for c in reply.choices] == [0, 1, 2, 3]
+    alone = [openai_client.completions.create(prompt=prompt, **{**asked, "seed": seed})
+             for prompt in prompts for seed in (3, 4)]
+    assert [c.text for c in reply.choices] == [a.choices[0].text for a in alone]
+    assert reply.usage.prompt_tokens == alone[0].usage.prompt_tokens + alone[2].usage.prompt_tokens
+    assert reply.usage.completion_tokens == sum(a.usage.completion_tokens for a in alone)
+    texts: dict[int, str] = {}
+    for chunk in openai_client.completions.create(prompt=prompts, n=2, stream=True, **asked):
+        for choice in chunk.choices:
+            texts[choice.index] = texts.get(choice.index, "") + choice.text
+    assert [texts[i] for i in range(4)] == [c.text for c in reply.choices]
+
+
+def test_legacy_completions_refuse_more_answers_than_allowed_in_one_line(openai_client: openai.OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError, match=r"40 prompts × n 2 asks for 80 answers; ember gives 1 to 64"):
+        openai_client.completions.create(model=MODEL, prompt=["hi"] * 40, n=2, max_tokens=2)
