@@ -60,6 +60,7 @@ def settings_files(folder):
 """
 EDIT_QUESTION = f"Add a docstring to each function:\n```python\n{EDIT_CODE}```"  # an answer that repeats its input
 NO_DRAFTS = {"num_draft": 0}
+SHARED = 600  # tokens two prompts sent at once start with
 
 
 @dataclass
@@ -202,6 +203,26 @@ def long_prompt(texts, tokens: int, salt: int) -> str:  # noqa: ANN001
     return texts(f"Round {salt}. Summarise these notes in one sentence.\n{notes(tokens)}")
 
 
+def shared_start(engine, texts, tokens: int, salt: int) -> float:  # noqa: ANN001
+    """Milliseconds until both of two prompts sent at once have their first token, when they share a start
+    of about `tokens` tokens (one system prompt, two conversations) that differs each round."""
+    start = f"Round {salt}. The keeper's notes follow.\n{notes(tokens)}\n"
+    prompts = [texts(start + question) for question in ("What did the keeper trim?", "What did the keeper log?")]
+    results: list[Stream] = []
+    barrier = threading.Barrier(len(prompts))
+
+    def one(prompt: str) -> None:
+        barrier.wait()
+        results.append(engine.generate(prompt, 1))
+
+    threads = [threading.Thread(target=one, args=(prompt,)) for prompt in prompts]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return max(r.first for r in results) * 1000
+
+
 def deep_prompt(texts, tokens: int) -> str:  # noqa: ANN001
     """A prompt of about `tokens` tokens asking for a long answer: a long conversation's next turn."""
     return texts(f"{notes(tokens)}\nNow write a long story about the keeper and these nights.")
@@ -268,6 +289,7 @@ def measure(*, rounds: int = 5, tokens: int = 64, long: int = 4000, deep: int = 
                                 engine.generate(person, tokens * 2, schema, options=NO_DRAFTS).rate)
                     got.setdefault("deep", []).append(engine.generate(conversation, tokens).rate)
                     got.setdefault("ttft", []).append(engine.generate(long_prompt(texts, long, n), 1).first * 1000)
+                    got.setdefault("shared", []).append(shared_start(engine, texts, SHARED, n))
                     got.setdefault("edit", []).append(engine.generate(edit, tokens * 3).rate)
                     if engine.name == "ember":  # the same answer with prompt lookup off
                         got.setdefault("edit_off", []).append(engine.generate(edit, tokens * 3, options=NO_DRAFTS).rate)
@@ -292,6 +314,8 @@ def measure(*, rounds: int = 5, tokens: int = 64, long: int = 4000, deep: int = 
                    "llama-server without it"),
         paired_row(f"decode after a {deep}-token prompt", e["deep"], ls["deep"], "t/s", ">= 1.0", "llama-server"),
         paired_row(f"first token, {long}-token prompt", e["ttft"], ls["ttft"], "ms", "<= 1.05", "llama-server"),
+        paired_row(f"first tokens, 2 prompts sharing {SHARED} tokens", e["shared"], ls["shared"], "ms", "<= 1.0",
+                   "llama-server"),
         paired_row(f"decode, edit this code ({tokens * 3} t)", e["edit"], ls["edit"], "t/s", ">= 1.3",
                    "llama-server (no lookup)"),
         paired_row("decode, edit this code, lookup on/off", e["edit"], e["edit_off"], "t/s", "", "ember num_draft 0"),
