@@ -198,28 +198,29 @@ async def _started(request: Request, streams: list[AsyncIterator[Chunk]]) -> lis
     return cast(list[tuple[Chunk, AsyncIterator[Chunk]]], results)
 
 
-async def _chat_events(model: str, ident: str, starts: list[tuple[Chunk, AsyncIterator[Chunk]]],
-                       include_usage: bool, logprobs: bool) -> AsyncIterator[dict[str, Any]]:
+def _chat_events(model: str, ident: str, starts: list[tuple[Chunk, AsyncIterator[Chunk]]],
+                 include_usage: bool, logprobs: bool) -> AsyncIterator[dict[str, Any]]:
     finals: dict[int, Chunk] = {}
     choices = [_choice_events(model, ident, index, first, rest, logprobs, finals)
                for index, (first, rest) in enumerate(starts)]
-    async for event in _side_by_side(choices):
-        yield event
-    if include_usage and len(finals) == len(starts):
-        yield {**_envelope("chat.completion.chunk", model, ident), "choices": [],
-               "usage": _usage([finals[i] for i in range(len(starts))], len(starts))}
+    return _side_by_side(choices, finals, _envelope("chat.completion.chunk", model, ident) if include_usage
+                         else None, len(starts))
 
 
-async def _side_by_side(choices: list[AsyncIterator[dict[str, Any]]]) -> AsyncIterator[dict[str, Any]]:
-    """The events of every choice as they come (one choice: as they are, without a hand-off)."""
+async def _side_by_side(choices: list[AsyncIterator[dict[str, Any]]], finals: dict[int, Chunk],
+                        usage: dict[str, Any] | None, n: int) -> AsyncIterator[dict[str, Any]]:
+    """The events of every choice as they come (one choice: as they are, without a hand-off), then, with a
+    `usage` envelope, one event of the usage of every choice's last chunk in `finals` (`n` answers a prompt)."""
     if len(choices) == 1:
         async with closing(choices[0]):
             async for event in choices[0]:
                 yield event
-        return
-    async with closing(interleaved(choices)) as events:
-        async for _, event in events:
-            yield event
+    else:
+        async with closing(interleaved(choices)) as events:
+            async for _, event in events:
+                yield event
+    if usage is not None and len(finals) == len(choices):
+        yield {**usage, "choices": [], "usage": _usage([finals[i] for i in range(len(choices))], n)}
 
 
 async def _choice_events(model: str, ident: str, index: int, first: Chunk, rest: AsyncIterator[Chunk],
@@ -272,16 +273,12 @@ async def completions(body: openai.OAICompletionRequest, request: Request,
                          "usage": _usage(answers, body.n)})
 
 
-async def _completion_events(model: str, ident: str, starts: list[tuple[Chunk, AsyncIterator[Chunk]]],
-                             include_usage: bool, scored: bool, n: int) -> AsyncIterator[dict[str, Any]]:
+def _completion_events(model: str, ident: str, starts: list[tuple[Chunk, AsyncIterator[Chunk]]],
+                       include_usage: bool, scored: bool, n: int) -> AsyncIterator[dict[str, Any]]:
     finals: dict[int, Chunk] = {}
     choices = [_completion_choice(model, ident, index, first, rest, scored, finals)
                for index, (first, rest) in enumerate(starts)]
-    async for event in _side_by_side(choices):
-        yield event
-    if include_usage and len(finals) == len(starts):
-        yield {**_envelope("text_completion", model, ident), "choices": [],
-               "usage": _usage([finals[i] for i in range(len(starts))], n)}
+    return _side_by_side(choices, finals, _envelope("text_completion", model, ident) if include_usage else None, n)
 
 
 async def _completion_choice(model: str, ident: str, index: int, first: Chunk, rest: AsyncIterator[Chunk],
