@@ -165,7 +165,6 @@ def named_sse_response(events: AsyncIterator[dict[str, Any]],
     return WatchedStream(body(), media_type="text/event-stream")
 
 
-
 @dataclass(frozen=True)
 class _Failed:
     error: Exception

@@ -20,12 +20,11 @@ from ember.backend.engine.cpushare import ThreadShare
 from ember.backend.engine.images import next_part, reuse_media_prefix
 from ember.backend.engine.promptcache import PromptCache
 from ember.backend.engine.rowcost import RowCost
+from ember.backend.engine.sharing import copy_prefix, evaluating_start_of
 from ember.backend.engine.slots import (
     Request,
     Slot,
-    best_source,
     common_prefix,
-    copy_cache,
     fit,
     forget,
     goes_on,
@@ -37,7 +36,6 @@ from ember.backend.errors import EmberError
 from ember.backend.types import Chunk, Timings, TokenChoice, TokenLogprob
 
 PIECE_BYTES = 256
-COPY_GAIN = 64  # prompt tokens another slot must hold beyond this slot's own for its cache to be copied
 GGML_CACHE_TYPES = {"f16": lc.GGML_TYPE_F16, "q8_0": lc.GGML_TYPE_Q8_0, "q4_0": lc.GGML_TYPE_Q4_0}
 NO_CONTEXT = lc.llama_context_p(0)
 
@@ -215,7 +213,7 @@ class BatchLoop:
                     request.out.put(exc)
                     continue
                 free = list(self.slots)
-            if request.media is None and self._evaluating_start_of(request.prompt):
+            if request.media is None and evaluating_start_of(self.slots, request.prompt):
                 deferred.append(self._waiting.popleft())
                 continue
             self._pinned = request.options.num_thread
@@ -227,7 +225,7 @@ class BatchLoop:
                 prompt = fit(request.prompt, request.options, self.num_ctx)
                 request.prompt_count = len(prompt)
                 self._swap_in(slot, prompt)
-                self._copy_prefix(slot, prompt)
+                copy_prefix(self.memory, self.slots, slot, prompt)
                 request.todo = reuse_prefix(self.memory, slot, prompt)
             else:  # an image is never cut: check_fits refused a prompt too long for the context
                 self._swap_in(slot, request.media.tokens, restore=False)
@@ -246,23 +244,6 @@ class BatchLoop:
         self.cache.save(self.ctx, slot)
         if saved is not None:
             self.cache.restore(self.ctx, self.memory, slot, saved)
-
-    def _evaluating_start_of(self, prompt: list[int]) -> bool:
-        """Whether another slot is still evaluating a prompt that starts this one with COPY_GAIN tokens
-        more than any cache holds now (the n choices of one request, agents sent the same system prompt
-        at once): this one then waits until that start is cached, and copies it."""
-        held = max(common_prefix(slot.tokens, prompt) for slot in self.slots)
-        return any(slot.request is not None and slot.request.todo
-                   and common_prefix(slot.tokens + slot.request.todo, prompt) >= held + COPY_GAIN
-                   for slot in self.slots)
-
-    def _copy_prefix(self, slot: Slot, prompt: list[int]) -> None:
-        """Copy the cache of another slot that starts the prompt with COPY_GAIN tokens more than this
-        slot does (a system prompt many conversations share, the n choices of one request): those are
-        then not evaluated again."""
-        source, shared = best_source(self.slots, slot, prompt)
-        if source is not None and shared >= common_prefix(slot.tokens, prompt) + COPY_GAIN:
-            copy_cache(self.memory, source, slot)
 
     def _use_threads(self, threads: int) -> None:
         if threads != self.threads:

@@ -121,23 +121,6 @@ def few(tokens: int) -> int:
     return max(4, tokens // 10)
 
 
-def best_source(slots: list[Slot], slot: Slot, prompt: list[int]) -> tuple[Slot | None, int]:
-    """The other slot whose cache starts the prompt longest, and how many tokens it shares; a slot whose
-    context shifted is never copied (its cache is not what evaluating those tokens anew would give)."""
-    best, best_shared = None, 0
-    for other in slots:
-        if other is not slot and not other.shifted and (shared := common_prefix(other.tokens, prompt)) > best_shared:
-            best, best_shared = other, shared
-    return best, best_shared
-
-
-def copy_cache(memory: object, source: Slot, slot: Slot) -> None:
-    """Make `slot`'s cache a copy of `source`'s (llama.cpp copies a whole sequence between streams)."""
-    lc.llama_memory_seq_cp(memory, source.seq_id, slot.seq_id, -1, -1)
-    slot.tokens[:] = source.tokens
-    slot.shifted = False
-
-
 def reuse_prefix(memory: object, slot: Slot, prompt: list[int]) -> list[int]:
     """Keep the slot's cached tokens the prompt starts with; return the tokens still to evaluate."""
     keep = min(common_prefix(slot.tokens, prompt), len(prompt) - 1)  # the last token makes logits

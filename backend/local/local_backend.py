@@ -26,6 +26,7 @@ from ember.backend.local.images import (
     with_markers,
 )
 from ember.backend.local.integrity import BlobVerifier
+from ember.backend.local.loading import context_layer, load_embedder, load_runner, runner_bytes
 from ember.backend.local.requestlimits import (
     check_capabilities,
     check_fits,
@@ -59,7 +60,6 @@ from ember.backend.types import (
 )
 
 if TYPE_CHECKING:
-    from ember.backend.engine.embedder import Embedder
     from ember.backend.engine.offload import OffloadPlan
     from ember.backend.engine.runner import Runner
 
@@ -67,40 +67,6 @@ if TYPE_CHECKING:
 # the first token and the end never held): each wake-up of the event loop costs the same whatever it
 # carries, so the serve loop's share of a core stays flat however fast the model decodes.
 GATHER = 0.05
-
-
-def _load_runner(key: ModelKey, config: Config, options: Options) -> tuple[Runner, OffloadPlan]:
-    """Load with as many layers on the GPU as fit (or the model's num_gpu); fewer after out-of-memory."""
-    from ember.backend.engine.offload import load_offloaded
-    from ember.backend.engine.runner import Runner  # llama.cpp is only imported when a model runs
-
-    return load_offloaded(
-        key.model,
-        lambda layers: Runner(key.model, adapters=key.adapters, num_parallel=config.num_parallel,
-                              num_thread=config.num_thread, num_ctx=options.num_ctx, num_gpu=layers,
-                              main_gpu=options.main_gpu, use_mmap=options.use_mmap, use_mlock=options.use_mlock,
-                              projector=key.projector, flash_attention=config.flash_attention,
-                              kv_cache_type=config.kv_cache_type),
-        num_ctx=options.num_ctx, num_gpu=options.num_gpu, parallel=config.num_parallel,
-        num_batch=options.num_batch, kv_value_bytes=cache_type(config.kv_cache_type).value_bytes)
-
-
-def _runner_bytes(key: ModelKey, config: Config) -> int:
-    from ember.backend.engine.memory import estimate_bytes
-
-    return estimate_bytes(key.model, key.adapters, Options.merge(_context_layer(config)).num_ctx,
-                          config.num_parallel, cache_type(config.kv_cache_type).value_bytes)
-
-
-def _context_layer(config: Config) -> dict[str, object] | None:
-    """The configured default context (EMBER_CONTEXT_LENGTH), beneath the model's and the request's."""
-    return {"num_ctx": config.context_length} if config.context_length else None
-
-
-def _load_embedder(key: ModelKey) -> Embedder:
-    from ember.backend.engine.embedder import Embedder
-
-    return Embedder(key.model)
 
 
 class LocalBackend(Backend):
@@ -115,21 +81,21 @@ class LocalBackend(Backend):
 
         self.offload: dict[ModelKey, OffloadPlan] = {}  # how each resident model was split
         self.scheduler = Scheduler(
-            lambda key: self._load_runner(key, Options.merge(_context_layer(self.config))),
+            lambda key: self._load_runner(key, Options.merge(context_layer(self.config))),
             max_loaded=self.config.max_loaded_models,
             keep_alive=parse_keep_alive(self.config.keep_alive, 300.0),
-            need=lambda key: _runner_bytes(key, self.config),
+            need=lambda key: runner_bytes(key, self.config),
             available=available_bytes,
         )
-        self.embedders = Scheduler(_load_embedder, max_loaded=self.config.max_loaded_models,
+        self.embedders = Scheduler(load_embedder, max_loaded=self.config.max_loaded_models,
                                    keep_alive=self.scheduler.keep_alive)
         self.admission = Admission(self.config.num_parallel * self.config.max_loaded_models, self.config.max_queue)
 
     def defaults(self) -> dict[str, object]:
-        return _context_layer(self.config) or {}
+        return context_layer(self.config) or {}
 
     def _load_runner(self, key: ModelKey, options: Options) -> Runner:
-        runner, self.offload[key] = _load_runner(key, self.config, options)
+        runner, self.offload[key] = load_runner(key, self.config, options)
         return runner
 
     # models ---------------------------------------------------------------------------------
@@ -234,7 +200,7 @@ class LocalBackend(Backend):
 
     def _options(self, record: ModelRecord, request_options: dict[str, Any] | None) -> Options:
         """The request's options over the model's over the defaults, each layer validated once."""
-        options = Options.merge(_context_layer(self.config), record.parameters, request_options)
+        options = Options.merge(context_layer(self.config), record.parameters, request_options)
         if options.num_thread == 0 and self.config.num_thread:
             options = replace(options, num_thread=self.config.num_thread)
         loaded = next((r.runner for r in self.scheduler.residents() if r.key == self._key(record)), None)
