@@ -35,7 +35,9 @@ def _ember(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
 @pytest.fixture(scope="module")
 def served(models_dir: Path) -> Iterator[tuple[subprocess.Popen[str], int, dict[str, str]]]:
     port = _free_port()
-    env = {**os.environ, "EMBER_MODELS": str(models_dir), "EMBER_NUM_THREAD": "2"}
+    # the seed's request sets no num_predict: a small context bounds an answer the model never ends
+    # (at most CONTEXT_FILLS x 256 tokens), so a slow machine finishes it well inside the timeout
+    env = {**os.environ, "EMBER_MODELS": str(models_dir), "EMBER_NUM_THREAD": "2", "EMBER_CONTEXT_LENGTH": "256"}
     process = _ember("serve", "--listen", f"127.0.0.1:{port}", env=env)
     deadline = time.monotonic() + 60
     while True:
@@ -66,6 +68,7 @@ def test_the_seed_curl_example_streams_ndjson(served: tuple[subprocess.Popen[str
     assert not any(line["done"] for line in lines[:-1]) and lines[-1]["done"]
     assert "".join(line["response"] for line in lines).strip()
     assert lines[-1]["eval_count"] > 0 and lines[-1]["context"]
+    assert lines[-1]["done_reason"] in {"stop", "context", "repetition"}
 
 
 @pytest.mark.timeout(60)
