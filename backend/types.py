@@ -71,6 +71,17 @@ class TokenLogprob(TokenChoice):
 
 
 @dataclass
+class PromptLogprobs:
+    """A scored prompt: each token's log probability given the tokens before it (the model's own
+    distribution, before any sampler), with the likeliest alternatives. The first token has no tokens
+    before it, so it comes without a score."""
+
+    first: str
+    first_bytes: list[int]
+    rest: list[TokenLogprob]
+
+
+@dataclass
 class Chunk:
     """One piece of a streamed answer; the last one has done=True and the timings."""
 
@@ -84,17 +95,18 @@ class Chunk:
     thinking: str = ""  # reasoning text, streamed before the answer's content and never inside it
     stop_sequence: str = ""  # on the last chunk: the stop string that ended the answer, if one did
     logprobs: list[TokenLogprob] = field(default_factory=list)  # the tokens this chunk's text came from
+    prompt_logprobs: PromptLogprobs | None = None  # before the answer's first text, when the prompt was scored
 
 
 def merge_text_chunks(chunks: list[Chunk]) -> list[Chunk]:
     """Runs of plain text pieces that arrived together become one piece; the rest stay as they are."""
     merged: list[Chunk] = []
     for chunk in chunks:
-        plain = not chunk.done and not chunk.tool_calls
+        plain = not chunk.done and not chunk.tool_calls and chunk.prompt_logprobs is None
         last = merged[-1] if merged else None
         # thinking always comes before content: a piece of thinking after content stays apart
         if (plain and last is not None and not last.done and not last.tool_calls
-                and not (chunk.thinking and last.text)):
+                and last.prompt_logprobs is None and not (chunk.thinking and last.text)):
             merged[-1] = Chunk(last.text + chunk.text, pieces=last.pieces + chunk.pieces,
                                thinking=last.thinking + chunk.thinking, logprobs=last.logprobs + chunk.logprobs)
         else:
@@ -133,6 +145,7 @@ class GenerateRequest:
     images: list[str] = field(default_factory=list)
     logprobs: bool = False
     top_logprobs: int = 0
+    score_prompt: bool = False  # the prompt's own log probabilities too (OpenAI's echo): read raw, never cut
 
 
 @dataclass

@@ -112,14 +112,17 @@ async def collect_answer(first: Chunk, rest: AsyncIterator[Chunk]) -> Chunk:
     """The whole answer of a stream as one last chunk: text, thinking, tool calls and logprobs joined."""
     texts, thoughts, calls, scores, last = [first.text], [first.thinking], list(first.tool_calls), \
         list(first.logprobs), first
+    prompt = first.prompt_logprobs
     async for chunk in rest:
         texts.append(chunk.text)
         thoughts.append(chunk.thinking)
         calls.extend(chunk.tool_calls)
         scores.extend(chunk.logprobs)
+        prompt = prompt or chunk.prompt_logprobs
         last = chunk
     return Chunk("".join(texts), done=last.done, done_reason=last.done_reason, timings=last.timings,
-                 context=last.context, tool_calls=calls, thinking="".join(thoughts), logprobs=scores)
+                 context=last.context, tool_calls=calls, thinking="".join(thoughts), logprobs=scores,
+                 prompt_logprobs=prompt)
 
 
 async def collect(first: Chunk, rest: AsyncIterator[Chunk]) -> tuple[str, list[dict[str, Any]], Chunk]:

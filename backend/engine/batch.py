@@ -19,6 +19,7 @@ import llama_cpp as lc
 from ember.backend.engine.cpushare import ThreadShare
 from ember.backend.engine.images import next_part, reuse_media_prefix
 from ember.backend.engine.promptcache import PromptCache
+from ember.backend.engine.promptscores import MOST_ROWS, score_row
 from ember.backend.engine.rowcost import RowCost
 from ember.backend.engine.sharing import copy_prefix, evaluating_start_of
 from ember.backend.engine.slots import (
@@ -33,7 +34,7 @@ from ember.backend.engine.slots import (
     shift,
 )
 from ember.backend.errors import EmberError
-from ember.backend.types import Chunk, Timings, TokenChoice, TokenLogprob
+from ember.backend.types import Chunk, PromptLogprobs, Timings, TokenChoice, TokenLogprob
 
 PIECE_BYTES = 256
 GGML_CACHE_TYPES = {"f16": lc.GGML_TYPE_F16, "q8_0": lc.GGML_TYPE_Q8_0, "q4_0": lc.GGML_TYPE_Q4_0}
@@ -213,7 +214,7 @@ class BatchLoop:
                     request.out.put(exc)
                     continue
                 free = list(self.slots)
-            if request.media is None and evaluating_start_of(self.slots, request.prompt):
+            if request.media is None and request.scoring is None and evaluating_start_of(self.slots, request.prompt):
                 deferred.append(self._waiting.popleft())
                 continue
             self._pinned = request.options.num_thread
@@ -221,7 +222,13 @@ class BatchLoop:
             self._waiting.popleft()
             slot = pick_slot(free, request.prompt)
             slot.request, slot.pending, slot.logits_at = request, -1, -1
-            if request.media is None:
+            if request.scoring is not None:  # every row's logits are needed: evaluated whole, from its start
+                request.scoring.prompt = prompt = fit(request.prompt, request.options, self.num_ctx)
+                request.prompt_count = len(prompt)
+                self._swap_in(slot, prompt, restore=False)
+                forget(self.memory, slot)
+                request.todo = list(prompt)
+            elif request.media is None:
                 prompt = fit(request.prompt, request.options, self.num_ctx)
                 request.prompt_count = len(prompt)
                 self._swap_in(slot, prompt)
@@ -283,18 +290,22 @@ class BatchLoop:
                 token[n], pos[n], n_seq_id[n], seq_id[n][0], logits[n] = t, i, 1, slot.seq_id, 1
                 n += 1
         answer_rows = n
+        scored: list[tuple[Slot, int, int]] = []  # (slot, its first row, how many) of prompts being scored
         for slot in self.slots:
             request = slot.request
             if request is None or not request.todo or n >= self.num_batch:
                 continue
-            if request.media is None:
+            if request.scoring is not None:
+                part = request.todo[: min(self.num_batch - n, MOST_ROWS)]
+                scored.append((slot, n, len(part)))
+            elif request.media is None:
                 part = request.todo[: self.num_batch - n]
             else:
                 part = next_part(self.ctx, slot, self.num_batch - n, self.num_batch)
             del request.todo[: len(part)]
-            base = len(slot.tokens)
+            base, every = len(slot.tokens), int(request.scoring is not None)
             for i, t in enumerate(part):
-                token[n], pos[n], n_seq_id[n], seq_id[n][0], logits[n] = t, base + i, 1, slot.seq_id, 0
+                token[n], pos[n], n_seq_id[n], seq_id[n][0], logits[n] = t, base + i, 1, slot.seq_id, every
                 n += 1
             if not request.todo:
                 logits[n - 1] = 1
@@ -319,6 +330,8 @@ class BatchLoop:
                 self._use_threads(self.share.observe(took, n))
         for slot, part in fed:
             slot.tokens.extend(part)
+        for slot, first, count in scored:
+            self._score(slot, first, count)
         for slot in self.slots:
             if slot.logits_at >= 0 and slot.request is not None:
                 if slot.drafts:
@@ -360,6 +373,24 @@ class BatchLoop:
         request.lookup.settle(len(drafts), accepted)
         if accepted < len(drafts):
             lc.llama_memory_seq_rm(self.memory, slot.seq_id, len(slot.tokens), -1)
+
+    def _score(self, slot: Slot, first: int, count: int) -> None:
+        """Score the prompt tokens that rows first.. of the batch predicted; once the last is scored, send
+        the whole prompt's scores ahead of the answer."""
+        request = slot.request
+        assert request is not None and request.scoring is not None
+        scoring = request.scoring
+        prompt, done = scoring.prompt, len(scoring.scores)
+        for row in range(first, first + count):
+            if done + 1 < len(prompt):  # the prompt's last row predicts the answer's first token instead
+                done += 1
+                scoring.scores.append(score_row(self.ctx, row, self.n_vocab, prompt[done], scoring.top))
+        if request.todo:
+            return
+        head = self._token_bytes(prompt[0], special=True)
+        rest = [self._logprob(self._token_bytes(token, special=True), score.logprob, score.top)
+                for token, score in zip(prompt[1:], scoring.scores, strict=True)]
+        request.out.put(Chunk("", prompt_logprobs=PromptLogprobs(head.decode("utf-8", "replace"), list(head), rest)))
 
     def _sample(self, slot: Slot) -> None:
         request = slot.request

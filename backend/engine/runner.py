@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import llama_cpp as lc
 from ember.backend.engine.batch import PIECE_BYTES, BatchLoop
 from ember.backend.engine.cpushare import default_threads
+from ember.backend.engine.promptscores import PromptScoring
 from ember.backend.engine.sampler import SamplerChain
 from ember.backend.engine.slots import Outbox, Request
 from ember.backend.engine.textstream import TextStream
@@ -177,20 +178,25 @@ class Runner:
 
     def start(self, prompt: list[int], options: Options, out: Outbox, *, cancel: threading.Event | None = None,
               grammar: str | None = None, top_logprobs: int = -1, special: bool = False,
-              media: MediaPrompt | None = None) -> Request:
+              media: MediaPrompt | None = None, score_prompt: bool = False) -> Request:
         """Queue `prompt` (reusing a cached prefix); its chunks are put into `out` from the batch thread,
         the last one done (or an error). Setting `cancel` or the request's `abandoned` frees its slot.
 
         With `top_logprobs` 0 or more, every chunk carries its tokens' log probabilities (and that many
         alternatives each); `special` writes control tokens into the text. With `media` (from
-        `tokenize_media`) the prompt is its tokens, images evaluated where they stand.
+        `tokenize_media`) the prompt is its tokens, images evaluated where they stand. With `score_prompt`
+        a chunk before the answer's first carries the prompt's own log probabilities (promptscores), with
+        max(top_logprobs, 0) alternatives each.
         """
         if media is not None:
             prompt = media.tokens
         if not prompt:
             raise EmberError("the prompt is empty after templating")
+        if score_prompt and media is not None:
+            raise EmberError("a prompt with images cannot be scored")
         request = Request(list(prompt), options, SamplerChain(self.vocab, self.n_vocab, options, grammar),
-                          cancel, out, top_logprobs=top_logprobs, special=special, media=media)
+                          cancel, out, top_logprobs=top_logprobs, special=special, media=media,
+                          scoring=PromptScoring(max(top_logprobs, 0)) if score_prompt else None)
         try:
             self.loop.submit(request)
         except BaseException:
@@ -199,14 +205,15 @@ class Runner:
         return request
 
     def generate(self, prompt: list[int], options: Options, *, cancel: threading.Event | None = None,
-                 grammar: str | None = None, top_logprobs: int = -1, special: bool = False) -> Iterator[Chunk]:
+                 grammar: str | None = None, top_logprobs: int = -1, special: bool = False,
+                 score_prompt: bool = False) -> Iterator[Chunk]:
         """Evaluate `prompt` and stream the answer as Chunks to this thread.
 
         Stopping the iteration early (closing the generator) cancels the request and frees its slot.
         """
         answer: queue.SimpleQueue[Chunk | BaseException] = queue.SimpleQueue()
         request = self.start(prompt, options, answer, cancel=cancel, grammar=grammar, top_logprobs=top_logprobs,
-                             special=special)
+                             special=special, score_prompt=score_prompt)
         get = answer.get
         try:
             while True:

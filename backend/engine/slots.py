@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import llama_cpp as lc
 from ember.backend.engine.lookup import Lookup
+from ember.backend.engine.promptscores import PromptScoring
 from ember.backend.engine.sampler import SamplerChain
 from ember.backend.engine.stops import AnswerStops
 from ember.backend.engine.textstream import TextStream
@@ -51,6 +52,7 @@ class Request:
     special: bool = False  # render control tokens as text (gpt-oss's channel markers)
     logprobs: list[TokenLogprob] = field(default_factory=list)  # scored tokens not sent yet
     media: MediaPrompt | None = None  # the prompt's images (backend.engine.vision); None: text only
+    scoring: PromptScoring | None = None  # the prompt's own log probabilities are asked for (promptscores)
     stream: TextStream = field(init=False)
     stops: AnswerStops = field(init=False)
     lookup: Lookup | None = field(init=False)  # drafts the next tokens; None with num_draft 0 or images

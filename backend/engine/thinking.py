@@ -153,8 +153,9 @@ def split_chunk(splitter: Splitter, chunk: Chunk) -> list[Chunk]:
         thinking, content = splitter.flush()
         return [Chunk(content, thinking=thinking, pieces=0), chunk] if thinking or content else [chunk]
     thinking, content = splitter.feed(chunk.text)
-    if thinking or content or chunk.logprobs:
-        return [Chunk(content, thinking=thinking, logprobs=chunk.logprobs, pieces=chunk.pieces)]
+    if thinking or content or chunk.logprobs or chunk.prompt_logprobs:
+        return [Chunk(content, thinking=thinking, logprobs=chunk.logprobs, pieces=chunk.pieces,
+                      prompt_logprobs=chunk.prompt_logprobs)]
     return []
 
 

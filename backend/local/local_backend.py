@@ -261,12 +261,15 @@ class LocalBackend(Backend):
         record = turn.record
         check_capabilities(record, think=request.think, images=bool(request.images), suffix=bool(request.suffix))
         check_image_count(len(request.images))
+        if request.score_prompt and request.images:
+            raise InvalidRequest("a prompt with images cannot be scored: send its text alone")
         images = decode_images(request.images)
         if not request.prompt and not request.context:
             return turn  # a load
         check_text([request.prompt, request.system or "", request.template or ""], "the prompt")
         think = resolve_think(record, request.think)
         turn.top_logprobs = top_logprobs_for(request.logprobs, request.top_logprobs)
+        turn.score_prompt = request.score_prompt
 
         def tokens(runner: Runner, cancel: threading.Event) -> list[int]:
             check_tokens(request.context or [], runner.n_vocab)
@@ -286,7 +289,7 @@ class LocalBackend(Backend):
             if images:
                 return media_tokens(turn, runner, text, images, fresh, request.context or [])
             ids = list(request.context or []) + runner.tokenize(text, add_special=fresh)
-            if not request.truncate:
+            if not request.truncate or request.score_prompt:  # a scored prompt is scored whole
                 check_fits(ids, turn.options, runner.num_ctx)
             return ids
 
@@ -347,7 +350,8 @@ class LocalBackend(Backend):
                     self.embedders.unload(self._key(record))
                 return Started(turn, None, load_ns, held, total_ns=time.perf_counter_ns() - start)
             request = runner.start(turn.tokens(runner, cancel), options, out, cancel=cancel, grammar=turn.grammar,
-                                   top_logprobs=turn.top_logprobs, special=record.channels, media=turn.media)
+                                   top_logprobs=turn.top_logprobs, special=record.channels, media=turn.media,
+                                   score_prompt=turn.score_prompt)
         except BaseException:
             held.close()
             raise

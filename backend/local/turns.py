@@ -32,6 +32,7 @@ class Turn:
     grammar: str | None
     tokens: Callable[[Runner, threading.Event], list[int]] | None = None
     top_logprobs: int = -1  # below 0: no logprobs asked for
+    score_prompt: bool = False  # the prompt's own log probabilities too
     splitter: Splitter | None = None  # how the answer's thinking is told from its content (set when rendered)
     media: MediaPrompt | None = None  # the prompt's images, tokenized with the projector (set when rendered)
 

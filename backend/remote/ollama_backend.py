@@ -17,7 +17,7 @@ import httpx
 import pydantic
 from ember.backend.asyncbridge import run_blocking
 from ember.backend.digests import hash_file
-from ember.backend.errors import EmberError, RemoteError
+from ember.backend.errors import EmberError, NotSupported, RemoteError
 from ember.backend.remote.address import server_url
 from ember.backend.remote.clock import StreamClock
 from ember.backend.remote.transport import RETRIES, Transport, bearer, env_timeout
@@ -237,6 +237,9 @@ class RemoteBackend(Backend):
             yield _chunk(line, clock)
 
     async def generate(self, request: GenerateRequest) -> AsyncIterator[Chunk]:
+        if request.score_prompt:
+            raise NotSupported(f"{self.transport.where} does not score prompts (echo with logprobs): ask a model "
+                                 "this ember runs itself")
         body: dict[str, Any] = {"model": request.model, "prompt": request.prompt, "raw": request.raw,
                                 "options": request.options}
         for key in ("system", "template", "context", "format", "keep_alive", "think"):

@@ -149,6 +149,9 @@ class OpenAIBackend(Backend):
             yield chunk
 
     async def generate(self, request: GenerateRequest) -> AsyncIterator[Chunk]:
+        if request.score_prompt:
+            raise NotSupported(f"{self.transport.where} does not score prompts (echo with logprobs): ask a model "
+                                 "this ember runs itself")
         if not request.prompt and not request.suffix:  # Ollama's way to load a model
             await self.load(request.model)
             yield Chunk("", done=True, done_reason="load")

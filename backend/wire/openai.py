@@ -104,10 +104,12 @@ class OAIChatRequest(Sampling):
 
 
 class OAICompletionRequest(Sampling):
-    prompt: str | list[str]
+    prompt: str | list[str] | list[int] | list[list[int]] = Field(
+        description="a text, texts, or token ids (one list, or a list of them), read as they are")
     n: int = Field(1, ge=1, le=MOST_CHOICES, description="answers to each prompt, decoded side by side")
     suffix: str | None = None
     logprobs: int | None = Field(None, description="how many alternatives to score per token (0 to 20)")
+    echo: bool = Field(False, description="the prompt comes back before the answer, scored too with logprobs")
 
 
 class OAIEmbeddingRequest(OpenAIBody):

@@ -1,0 +1,48 @@
+"""Scoring a prompt: every token's log probability given the tokens before it (OpenAI's `echo` with
+`logprobs`, which evaluation harnesses read to compare the likelihood of answers).
+
+Row i of a prompt evaluated with logits at every row is the model's distribution over the token at
+i + 1, so a prompt scored this way is evaluated whole, from its first token: a cached prefix has no
+logits left. These are the model's own probabilities (a softmax of the logits, no sampler, no penalty):
+what "how likely is this text" means. A step scores at most MOST_ROWS rows, so the logits of one
+step (rows × vocabulary floats) stay small beside the weights.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import llama_cpp as lc
+import numpy as np
+
+MOST_ROWS = 256
+
+
+@dataclass
+class RowScore:
+    """The log probability of the token that came next, and the likeliest tokens with theirs."""
+
+    logprob: float
+    top: list[tuple[int, float]]
+
+
+@dataclass
+class PromptScoring:
+    """What a request that scores its prompt keeps while the prompt is evaluated."""
+
+    top: int  # alternatives to give for each token
+    prompt: list[int] = field(default_factory=list)  # the tokens scored, set when the request is admitted
+    scores: list[RowScore] = field(default_factory=list)  # for prompt[1:], in order
+
+
+def score_row(ctx: lc.llama_context_p, row: int, n_vocab: int, following: int, top: int) -> RowScore:
+    """How likely the batch's row `row` made `following`, the token after it, and the `top` likeliest."""
+    logits = np.ctypeslib.as_array(lc.llama_get_logits_ith(ctx, row), shape=(n_vocab,)).astype(np.float64)
+    logits -= logits.max()
+    logits -= np.log(np.exp(logits).sum())
+    best: list[tuple[int, float]] = []
+    if top > 0:
+        count = min(top, n_vocab)
+        order = np.argpartition(-logits, count - 1)[:count]
+        best = sorted(((int(i), float(logits[i])) for i in order), key=lambda t: -t[1])
+    return RowScore(float(logits[following]), best)

@@ -1,0 +1,65 @@
+"""A prompt's own log probabilities (promptscores), on the real SmolLM2 model."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from ember.backend.parameters import Options
+from ember.backend.types import Chunk
+
+from tests.backend.test_engine import GREEDY, chat_tokens
+
+PLAIN = {**GREEDY, "repeat_penalty": 1.0}
+
+
+def _scored(runner, prompt: list[int], top: int = 0, **options) -> tuple[Chunk, list[Chunk]]:  # type: ignore[no-untyped-def]
+    chunks = list(runner.generate(prompt, Options.merge(PLAIN, options), top_logprobs=top, score_prompt=True))
+    heads = [c for c in chunks if c.prompt_logprobs is not None]
+    assert len(heads) == 1 and chunks.index(heads[0]) == 0  # once, ahead of the answer's text
+    return heads[0], chunks
+
+
+@pytest.mark.timeout(120)
+def test_every_prompt_token_after_the_first_is_scored_with_its_alternatives(runner) -> None:
+    prompt = runner.tokenize("The keeper climbed the stairs and trimmed the wick.", add_special=False)
+    head, chunks = _scored(runner, prompt, top=3, num_predict=2)
+    scores = head.prompt_logprobs
+    assert scores is not None and len(scores.rest) == len(prompt) - 1
+    assert bytes(scores.first_bytes) == runner.piece_bytes(prompt[0])
+    assert [bytes(lp.bytes) for lp in scores.rest] == [runner.piece_bytes(t) for t in prompt[1:]]
+    for lp in scores.rest:
+        values = [t.logprob for t in lp.top_logprobs]
+        assert lp.logprob <= 0 and len(values) == 3 and values == sorted(values, reverse=True)
+        assert values[0] >= lp.logprob - 1e-9  # nothing is likelier than the likeliest
+    assert chunks[-1].done and chunks[-1].timings.eval_count == 2
+
+
+@pytest.mark.timeout(120)
+def test_an_answer_scored_as_a_prompt_has_the_logprobs_it_was_generated_with(runner) -> None:
+    # greedy without penalties samples from the model's own distribution: the answer's logprobs are the
+    # model's, so scoring prompt + answer must give the same numbers (one batch rounds a little otherwise)
+    prompt = chat_tokens(runner, "Name three colours.")
+    generated = list(runner.generate(prompt, Options.merge(PLAIN, {"num_predict": 12}), top_logprobs=1))
+    answer = [lp for c in generated for lp in c.logprobs]
+    tokens = generated[-1].context  # what the sequence evaluated: the last token sampled is not among them
+    assert tokens is not None and len(tokens) == len(prompt) + len(answer) - 1
+    head, _ = _scored(runner, tokens, top=1, num_predict=0)
+    scores = head.prompt_logprobs
+    assert scores is not None
+    again = scores.rest[len(prompt) - 1:]
+    assert [lp.token for lp in again] == [lp.token for lp in answer[:-1]]
+    for was, now in zip(answer[:-1], again, strict=True):
+        assert math.isclose(was.logprob, now.logprob, abs_tol=0.05)
+        assert now.top_logprobs[0].token == now.token  # greedy chose the likeliest
+
+
+@pytest.mark.timeout(120)
+def test_a_cached_prompt_is_scored_whole_and_its_answer_is_unchanged(runner) -> None:
+    prompt = chat_tokens(runner, "Say hello.")
+    runner.forget()  # both evaluate the whole prompt, from the same cells
+    plain = "".join(c.text for c in runner.generate(prompt, Options.merge(PLAIN, {"num_predict": 8})))
+    head, chunks = _scored(runner, prompt, num_predict=8)  # the slot holds this prompt: no rows are skipped
+    assert head.prompt_logprobs is not None and len(head.prompt_logprobs.rest) == len(prompt) - 1
+    assert chunks[-1].timings.prompt_eval_cached_count == 0
+    assert "".join(c.text for c in chunks) == plain
