@@ -20,6 +20,7 @@ from ember.backend.types import (
     ModelSummary,
     PullProgress,
     RunningModel,
+    TokenizerInfo,
 )
 
 
@@ -94,6 +95,16 @@ class Backend(ABC):
     async def count_tokens(self, request: ChatRequest) -> int:
         """How many tokens the prompt for `request` takes, through the model's template (tools included)."""
         raise NotSupported("this server cannot count a prompt's tokens")
+
+    async def tokenize(self, model: str, text: str, *, add_special: bool = True) -> list[int]:
+        """The token ids `model` reads `text` as (with its BOS where it adds one, if `add_special`)."""
+        raise NotSupported("this server cannot tokenize text")
+
+    async def detokenize(self, model: str, tokens: list[int]) -> str:
+        raise NotSupported("this server cannot turn tokens into text")
+
+    async def tokenizer_info(self, model: str) -> TokenizerInfo:
+        raise NotSupported("this server does not describe its tokenizers")
 
     @abstractmethod
     async def running(self) -> list[RunningModel]: ...

@@ -149,6 +149,16 @@ class GenerateRequest:
 
 
 @dataclass
+class TokenizerInfo:
+    """What a client tokenizing through the server needs to know of a model's tokenizer."""
+
+    bos_token: str  # "" where the model has none
+    eos_token: str
+    chat_template: str  # the GGUF's Jinja template ("" where it has none)
+    context_length: int  # the tokens a sequence holds as loaded
+
+
+@dataclass
 class Embeddings:
     vectors: list[list[float]]
     prompt_tokens: int = 0  # the tokens read, all inputs together (0: the server did not say)

@@ -19,6 +19,7 @@ from ember.backend.api import (
     routes_ollama,
     routes_openai,
     routes_responses,
+    routes_tokenizer,
 )
 from ember.backend.api.security import (
     MAX_BODY,
@@ -48,7 +49,8 @@ def create_app(backend: Backend, config: Config, *, extra_hosts: tuple[str, ...]
     app = FastAPI(title="ember", version=__version__, description="Ollama's API, OpenAI's and Anthropic's Messages API, served by ember.")
     app.state.backend = backend
     for router in (routes_models.root, routes_models.router, routes_ollama.router, routes_openai.router,
-                   routes_completions.router, routes_anthropic.router, routes_responses.router):
+                   routes_completions.router, routes_anthropic.router, routes_responses.router,
+                   routes_tokenizer.router):
         app.include_router(router)
     _add_error_handlers(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

@@ -9,7 +9,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import ExitStack, aclosing
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ember.backend.asyncbridge import Channel, run_blocking, stream_from_thread
 from ember.backend.cachetypes import cache_type
@@ -56,6 +56,7 @@ from ember.backend.types import (
     PullProgress,
     RunningModel,
     Timings,
+    TokenizerInfo,
     merge_text_chunks,
 )
 
@@ -67,6 +68,7 @@ if TYPE_CHECKING:
 # the first token and the end never held): each wake-up of the event loop costs the same whatever it
 # carries, so the serve loop's share of a core stays flat however fast the model decodes.
 GATHER = 0.05
+T = TypeVar("T")
 
 
 class LocalBackend(Backend):
@@ -373,21 +375,42 @@ class LocalBackend(Backend):
         return await run_blocking(work)
 
     async def count_tokens(self, request: ChatRequest) -> int:
-        def work() -> int:
-            from ember.backend.prompt.render import render_prompt, with_persona
+        from ember.backend.prompt.render import render_prompt, with_persona
 
-            record = self.record(request.model)
+        def work(record: ModelRecord, runner: Runner) -> int:
             messages = with_persona(record, request.messages)
             check_text((m.content for m in messages), "a message")
+            prompt = render_prompt(record, messages, bos=runner.bos_text, eos=runner.eos_text, tools=request.tools)
+            return len(runner.tokenize(prompt, add_special=not prompt.startswith(runner.bos_text or "\0")))
+
+        return await self._on_runner(request.model, work)
+
+    async def tokenize(self, model: str, text: str, *, add_special: bool = True) -> list[int]:
+        check_text([text], "the text")
+        return await self._on_runner(model, lambda _record, runner: runner.tokenize(text, add_special=add_special))
+
+    async def detokenize(self, model: str, tokens: list[int]) -> str:
+        def work(_record: ModelRecord, runner: Runner) -> str:
+            check_tokens(tokens, runner.n_vocab)
+            return runner.detokenize(tokens)
+
+        return await self._on_runner(model, work)
+
+    async def tokenizer_info(self, model: str) -> TokenizerInfo:
+        return await self._on_runner(model, lambda record, runner: TokenizerInfo(
+            runner.bos_text if runner.add_bos else "", runner.eos_text, record.meta.chat_template, runner.num_ctx))
+
+    async def _on_runner(self, model: str, work: Callable[[ModelRecord, Runner], T]) -> T:
+        """`work` on the model loaded (loaded now if it is not), in a worker thread."""
+        def run() -> T:
+            record = self.record(model)
             self.verifier.check(record)
             options, key = self._options(record, {}), self._key(record)
             with self.scheduler.use(key, record.name.display(),
                                     load=lambda: self._load_runner(key, options)) as (runner, _load_ns):
-                prompt = render_prompt(record, messages, bos=runner.bos_text, eos=runner.eos_text,
-                                       tools=request.tools)
-                return len(runner.tokenize(prompt, add_special=not prompt.startswith(runner.bos_text or "\0")))
+                return work(record, runner)
 
-        return await run_blocking(work)
+        return await run_blocking(run)
 
     async def running(self) -> list[RunningModel]:
         result: list[RunningModel] = []

@@ -269,3 +269,36 @@ class OAIErrorDetail(BaseModel):
 
 class OAIErrorResponse(BaseModel):
     error: OAIErrorDetail
+
+
+# --- vLLM's tokenizer endpoints, beside its OpenAI API: /tokenize, /detokenize, /tokenizer_info ---------
+
+
+class TokenizeRequest(OpenAIBody):
+    model: str | None = Field(None, description="the model whose tokenizer reads it (none: the one loaded)")
+    prompt: str
+    add_special_tokens: bool = True
+
+
+class TokenizeResponse(BaseModel):
+    count: int
+    max_model_len: int
+    tokens: list[int]
+
+
+class DetokenizeRequest(OpenAIBody):
+    model: str | None = None
+    tokens: list[int]
+
+
+class DetokenizeResponse(BaseModel):
+    prompt: str
+
+
+class TokenizerInfoResponse(BaseModel):
+    tokenizer_class: str
+    bos_token: str | None = None
+    eos_token: str | None = None
+    pad_token: str | None = None
+    chat_template: str | None = None
+    model_max_length: int
