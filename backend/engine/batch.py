@@ -19,7 +19,7 @@ import llama_cpp as lc
 from ember.backend.engine.cpushare import ThreadShare
 from ember.backend.engine.images import next_part, reuse_media_prefix
 from ember.backend.engine.promptcache import PromptCache
-from ember.backend.engine.promptscores import MOST_ROWS, score_row
+from ember.backend.engine.promptscores import rows_for, score_row
 from ember.backend.engine.rowcost import RowCost
 from ember.backend.engine.sharing import copy_prefix, evaluating_start_of
 from ember.backend.engine.slots import (
@@ -296,7 +296,7 @@ class BatchLoop:
             if request is None or not request.todo or n >= self.num_batch:
                 continue
             if request.scoring is not None:
-                part = request.todo[: min(self.num_batch - n, MOST_ROWS)]
+                part = request.todo[: min(self.num_batch - n, rows_for(self.n_vocab))]
                 scored.append((slot, n, len(part)))
             elif request.media is None:
                 part = request.todo[: self.num_batch - n]

@@ -4,8 +4,8 @@
 Row i of a prompt evaluated with logits at every row is the model's distribution over the token at
 i + 1, so a prompt scored this way is evaluated whole, from its first token: a cached prefix has no
 logits left. These are the model's own probabilities (a softmax of the logits, no sampler, no penalty):
-what "how likely is this text" means. A step scores at most MOST_ROWS rows, so the logits of one
-step (rows × vocabulary floats) stay small beside the weights.
+what "how likely is this text" means. A step scores at most `rows_for(n_vocab)` rows, so the logits of
+one step (rows × vocabulary floats, which llama.cpp keeps allocated) stay within LOGITS_BYTES.
 """
 
 from __future__ import annotations
@@ -16,6 +16,13 @@ import llama_cpp as lc
 import numpy as np
 
 MOST_ROWS = 256
+LOGITS_BYTES = 64 << 20
+FEWEST_ROWS = 8
+
+
+def rows_for(n_vocab: int) -> int:
+    """Prompt rows one step scores: 256 for a 49k vocabulary, 64 for a 262k one."""
+    return max(FEWEST_ROWS, min(MOST_ROWS, LOGITS_BYTES // (4 * max(n_vocab, 1))))
 
 
 @dataclass

@@ -88,3 +88,24 @@ def test_the_clients_pass_the_api_key(secured: str) -> None:
     assert MODEL in [m.id for m in client.models.list()]
     with pytest.raises(openai.AuthenticationError):
         openai.OpenAI(base_url=secured + "/v1", api_key="wrong", max_retries=0).models.list()
+
+
+def _every_route(secured: str) -> list[tuple[str, str]]:
+    """(method, path) of every operation the server's own schema lists, path parameters filled in."""
+    schema = httpx.get(secured + "/openapi.json", headers=KEY).json()
+    routes = []
+    for path, operations in schema["paths"].items():
+        concrete = "/".join("x" if part.startswith("{") else part for part in path.split("/"))
+        routes.extend((method.upper(), concrete) for method in operations)
+    return routes
+
+
+def test_every_route_in_the_schema_is_behind_the_key_host_and_origin_checks(secured: str) -> None:
+    routes = _every_route(secured)
+    assert ("POST", "/tokenize") in routes and ("POST", "/v1/completions") in routes and len(routes) > 25
+    for method, path in routes:
+        assert httpx.request(method, secured + path, json={}).status_code == 401, (method, path)
+        rebound = httpx.request(method, secured + path, json={}, headers={**KEY, "Host": "attacker.example"})
+        assert rebound.status_code == 403, (method, path)
+        page = httpx.request(method, secured + path, json={}, headers={**KEY, "Origin": "https://evil.example"})
+        assert page.status_code == 403, (method, path)

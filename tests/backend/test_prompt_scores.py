@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
+from ember.backend.engine.promptscores import rows_for
 from ember.backend.parameters import Options
 from ember.backend.types import Chunk
 
@@ -63,3 +64,36 @@ def test_a_cached_prompt_is_scored_whole_and_its_answer_is_unchanged(runner) -> 
     assert head.prompt_logprobs is not None and len(head.prompt_logprobs.rest) == len(prompt) - 1
     assert chunks[-1].timings.prompt_eval_cached_count == 0
     assert "".join(c.text for c in chunks) == plain
+
+
+@pytest.mark.timeout(180)
+def test_a_prompt_longer_than_a_step_is_scored_across_steps_in_order(runner) -> None:
+    passage = runner.tokenize(
+        "Marta sold umbrellas near the harbour, and on dry days she repaired clocks instead. Her brother kept "
+        "bees on the roof of the old cinema; the honey tasted faintly of popcorn, or so the children claimed. "
+        "In winter the ferry stopped at noon, so the baker walked across the frozen bay with bread on a sled. "
+        "Nobody remembered who had painted the lighthouse green, but everyone agreed it had been a mistake. "
+        "The mayor collected maps of places that did not exist and lent them to travellers who asked politely.",
+        add_special=False)
+    prompt = passage + passage + passage  # the later copies are predictable from the first, row for row
+    assert len(prompt) > rows_for(runner.n_vocab)  # more rows than one step scores
+    head, _ = _scored(runner, prompt, num_predict=0)
+    scores = head.prompt_logprobs
+    assert scores is not None and len(scores.rest) == len(prompt) - 1
+    values = [lp.logprob for lp in scores.rest]
+    assert all(math.isfinite(v) and v <= 0 for v in values)
+    first, second = values[: len(passage) - 1], values[len(passage) + 5:]  # past the first step's rows too
+    # a row scored against the wrong token would make the copy as surprising as the original
+    assert sum(second) / len(second) > -0.5 > -2 > sum(first) / len(first)
+
+
+@pytest.mark.timeout(180)
+def test_steps_of_a_few_rows_score_as_steps_of_many(runner, monkeypatch: pytest.MonkeyPatch) -> None:
+    prompt = runner.tokenize("Nobody remembered who had painted the lighthouse green, but everyone agreed it had "
+                             "been a mistake; the mayor blamed the gulls.", add_special=False)
+    whole, _ = _scored(runner, prompt, num_predict=0)
+    monkeypatch.setattr("ember.backend.engine.batch.rows_for", lambda _n_vocab: 5)  # a boundary every 5 rows
+    stepped, _ = _scored(runner, prompt, num_predict=0)
+    assert whole.prompt_logprobs is not None and stepped.prompt_logprobs is not None
+    for a, b in zip(whole.prompt_logprobs.rest, stepped.prompt_logprobs.rest, strict=True):
+        assert a.token == b.token and math.isclose(a.logprob, b.logprob, abs_tol=0.05)
