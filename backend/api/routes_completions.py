@@ -10,17 +10,8 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from ember.backend.api import convert
+from ember.backend.api import openai_choices as shared
 from ember.backend.api.deps import backend_of
-from ember.backend.api.openai_choices import (
-    STREAMED,
-    choices_of,
-    envelope,
-    finish_reason,
-    sampling_options,
-    side_by_side,
-    started,
-    usage_of,
-)
 from ember.backend.api.streaming import chunks_of, sse_response, until_disconnected
 from ember.backend.asyncbridge import closing
 from ember.backend.errors import InvalidRequest
@@ -78,7 +69,8 @@ def _asked(body: openai.OAICompletionRequest, prompt: str | list[int]) -> Genera
         raise InvalidRequest("a prompt of token ids must hold at least one")
     scored = body.logprobs is not None
     return GenerateRequest(model=body.model, prompt=text, context=tokens,
-                           raw=body.echo or tokens is not None, suffix=body.suffix or "", options=sampling_options(body),
+                           raw=body.echo or tokens is not None, suffix=body.suffix or "",
+                           options=shared.sampling_options(body),
                            logprobs=scored, top_logprobs=body.logprobs or 0,
                            score_prompt=body.echo and (scored or tokens is not None))
 
@@ -92,7 +84,7 @@ def _prompts(body: openai.OAICompletionRequest) -> list[str | list[int]]:
     return cast(list[str | list[int]], prompt)
 
 
-@router.post("/completions", response_model=openai.OAICompletion, responses=STREAMED)
+@router.post("/completions", response_model=openai.OAICompletion, responses=shared.STREAMED)
 async def completions(body: openai.OAICompletionRequest, request: Request,
                       backend: Backend = Depends(backend_of)) -> Response:
     prompts = _prompts(body)
@@ -102,17 +94,18 @@ async def completions(body: openai.OAICompletionRequest, request: Request,
     scored = body.logprobs is not None
     echoes = [_Echo(body.echo, scored, prompt if isinstance(prompt, str) else None)
               for prompt in prompts for _ in range(body.n)]
-    asked = [choice for prompt in prompts for choice in choices_of(_asked(body, prompt), body.n)]
-    starts = await started(request, [backend.generate(g) for g in asked])
+    asked = [choice for prompt in prompts for choice in shared.choices_of(_asked(body, prompt), body.n)]
+    starts = await shared.started(request, [backend.generate(g) for g in asked])
     ident = f"cmpl-{secrets.token_hex(6)}"
     if body.stream:
         usage = body.stream_options is not None and body.stream_options.include_usage
         return sse_response(_completion_events(body.model, ident, starts, usage, echoes, body.n))
     answers = await until_disconnected(request, asyncio.gather(*(convert.collect_answer(*s) for s in starts)))
-    return JSONResponse({**envelope("text_completion", body.model, ident),
-                         "choices": [{**_whole(answer, echo), "index": index, "finish_reason": finish_reason(answer, [])}
+    return JSONResponse({**shared.envelope("text_completion", body.model, ident),
+                         "choices": [{**_whole(answer, echo), "index": index,
+                                      "finish_reason": shared.finish_reason(answer, [])}
                                      for index, (answer, echo) in enumerate(zip(answers, echoes, strict=True))],
-                         "usage": usage_of(answers, body.n)})
+                         "usage": shared.usage_of(answers, body.n)})
 
 
 def _whole(answer: Chunk, echo: _Echo) -> dict[str, Any]:
@@ -133,13 +126,14 @@ def _completion_events(model: str, ident: str, starts: list[tuple[Chunk, AsyncIt
     finals: dict[int, Chunk] = {}
     choices = [_completion_choice(model, ident, index, first, rest, echo, finals)
                for index, ((first, rest), echo) in enumerate(zip(starts, echoes, strict=True))]
-    return side_by_side(choices, finals, envelope("text_completion", model, ident) if include_usage else None, n)
+    usage = shared.envelope("text_completion", model, ident) if include_usage else None
+    return shared.side_by_side(choices, finals, usage, n)
 
 
 async def _completion_choice(model: str, ident: str, index: int, first: Chunk, rest: AsyncIterator[Chunk],
                              echo: _Echo, finals: dict[int, Chunk]) -> AsyncIterator[dict[str, Any]]:
     def event(text: str, logprobs: dict[str, Any] | None, finish: str | None = None) -> dict[str, Any]:
-        return {**envelope("text_completion", model, ident),
+        return {**shared.envelope("text_completion", model, ident),
                 "choices": [{"text": text, "index": index, "logprobs": logprobs, "finish_reason": finish}]}
 
     offset = 0
@@ -153,7 +147,7 @@ async def _completion_choice(model: str, ident: str, index: int, first: Chunk, r
                 yield event(head, _echoed_logprobs(chunk.prompt_logprobs, [], len(head)) if echo.scored else None)
                 offset = len(head)
                 continue
-            finish = finish_reason(chunk, []) if chunk.done else None
+            finish = shared.finish_reason(chunk, []) if chunk.done else None
             yield event(chunk.text, _completion_logprobs(chunk.logprobs, offset) if echo.scored else None, finish)
             offset += len(chunk.text)
             if chunk.done:

@@ -12,17 +12,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from ember.backend.api import convert
+from ember.backend.api import openai_choices as shared
 from ember.backend.api.deps import backend_of
-from ember.backend.api.openai_choices import (
-    STREAMED,
-    choices_of,
-    envelope,
-    finish_reason,
-    sampling_options,
-    side_by_side,
-    started,
-    usage_of,
-)
 from ember.backend.api.routes_ollama import embed_texts
 from ember.backend.api.streaming import (
     chunks_of,
@@ -118,16 +109,17 @@ def _tool_calls(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 @router.post("/chat/completions", response_model=openai.OAIChatCompletion,
-             responses={200: {**STREAMED[200], "description": "OAIChatCompletionChunk events when stream is true"}})
+             responses={200: {**shared.STREAMED[200],
+                              "description": "OAIChatCompletionChunk events when stream is true"}})
 async def chat_completions(body: openai.OAIChatRequest, request: Request,
                            backend: Backend = Depends(backend_of)) -> Response:
     tools, forced = _tools(body)
     chat = ChatRequest(model=body.model, messages=[_message(m) for m in body.messages],
-                       options=sampling_options(body, body.max_completion_tokens or body.max_tokens),
+                       options=shared.sampling_options(body, body.max_completion_tokens or body.max_tokens),
                        format=forced or _format(body), tools=tools,
                        think=EFFORTS[body.reasoning_effort] if body.reasoning_effort else None,
                        logprobs=bool(body.logprobs), top_logprobs=body.top_logprobs or 0)
-    starts = await started(request, [backend.chat(c) for c in choices_of(chat, body.n)])
+    starts = await shared.started(request, [backend.chat(c) for c in shared.choices_of(chat, body.n)])
     ident = f"chatcmpl-{secrets.token_hex(6)}"
     if body.stream:
         usage = body.stream_options is not None and body.stream_options.include_usage
@@ -140,10 +132,11 @@ async def chat_completions(body: openai.OAIChatRequest, request: Request,
             message["reasoning"] = answer.thinking
         if answer.tool_calls:
             message["tool_calls"] = _tool_calls(answer.tool_calls)
-        choices.append({"index": index, "message": message, "finish_reason": finish_reason(answer, answer.tool_calls),
+        choices.append({"index": index, "message": message,
+                        "finish_reason": shared.finish_reason(answer, answer.tool_calls),
                         "logprobs": {"content": _logprobs(answer)} if body.logprobs else None})
-    return JSONResponse({**envelope("chat.completion", body.model, ident), "choices": choices,
-                         "usage": usage_of(answers, len(answers))})
+    return JSONResponse({**shared.envelope("chat.completion", body.model, ident), "choices": choices,
+                         "usage": shared.usage_of(answers, len(answers))})
 
 
 def _chat_events(model: str, ident: str, starts: list[tuple[Chunk, AsyncIterator[Chunk]]],
@@ -151,7 +144,7 @@ def _chat_events(model: str, ident: str, starts: list[tuple[Chunk, AsyncIterator
     finals: dict[int, Chunk] = {}
     choices = [_choice_events(model, ident, index, first, rest, logprobs, finals)
                for index, (first, rest) in enumerate(starts)]
-    return side_by_side(choices, finals, envelope("chat.completion.chunk", model, ident) if include_usage
+    return shared.side_by_side(choices, finals, shared.envelope("chat.completion.chunk", model, ident) if include_usage
                          else None, len(starts))
 
 
@@ -173,12 +166,12 @@ async def _choice_events(model: str, ident: str, index: int, first: Chunk, rest:
                 calls.extend(chunk.tool_calls)
             scores = {"content": _logprobs(chunk)} if logprobs and chunk.logprobs else None
             if delta or scores:
-                yield {**envelope("chat.completion.chunk", model, ident),
+                yield {**shared.envelope("chat.completion.chunk", model, ident),
                        "choices": [{"index": index, "delta": delta, "logprobs": scores, "finish_reason": None}]}
             if chunk.done:
                 finals[index] = chunk
-                yield {**envelope("chat.completion.chunk", model, ident),
-                       "choices": [{"index": index, "delta": {}, "finish_reason": finish_reason(chunk, calls)}]}
+                yield {**shared.envelope("chat.completion.chunk", model, ident),
+                       "choices": [{"index": index, "delta": {}, "finish_reason": shared.finish_reason(chunk, calls)}]}
 
 
 def _base64(vector: list[float]) -> str:
