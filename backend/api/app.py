@@ -162,8 +162,11 @@ def _add_error_handlers(app: FastAPI) -> None:
         return _error(request, 500, f"internal error: {type(exc).__name__}: {exc}")
 
 
+JSON_PATHS = ("/api/", "/v1/", "/tokenize", "/detokenize")
+
+
 class JsonBody:
-    """Read every /api and /v1 body as JSON whatever its Content-Type, as Ollama does (`curl -d`).
+    """Read every body of the APIs as JSON whatever its Content-Type, as Ollama does (`curl -d`).
 
     The body is read here first so that text no route can encode (a lone surrogate, `"\\ud800"`,
     in any field) gets one 400 naming the field before any route sees it.
@@ -174,7 +177,7 @@ class JsonBody:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "") if scope["type"] == "http" else ""
-        if not path.startswith(("/api/", "/v1/")) or path.startswith(UPLOADS):
+        if not path.startswith(JSON_PATHS) or path.startswith(UPLOADS):
             await self.app(scope, receive, send)
             return
         headers = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
