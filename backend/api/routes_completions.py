@@ -137,10 +137,10 @@ async def _completion_choice(model: str, ident: str, index: int, first: Chunk, r
                 "choices": [{"text": text, "index": index, "logprobs": logprobs, "finish_reason": finish}]}
 
     offset = 0
-    if echo.echo and echo.text is not None and not echo.scored:  # nothing to wait for: the prompt as sent
-        yield event(echo.text, None)
-        offset = len(echo.text)
     async with closing(rest):
+        if echo.echo and echo.text is not None and not echo.scored:  # nothing to wait for: the prompt as sent
+            yield event(echo.text, None)
+            offset = len(echo.text)
         async for chunk in chunks_of(first, rest):
             if chunk.prompt_logprobs is not None:  # the scored prompt, ahead of the answer
                 head = echo.text if echo.text is not None else _prompt_text(chunk.prompt_logprobs)
