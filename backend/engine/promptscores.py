@@ -2,8 +2,8 @@
 `logprobs`, which evaluation harnesses read to compare the likelihood of answers).
 
 Row i of a prompt evaluated with logits at every row is the model's distribution over the token at
-i + 1, so a prompt scored this way is evaluated whole, from its first token: a cached prefix has no
-logits left. These are the model's own probabilities (a softmax of the logits, no sampler, no penalty):
+i + 1, so a prompt scored this way is evaluated from its first token (a cached prefix has no logits
+left), but for the start it shares with the prompt its sequence scored last (ScoredPrefix). These are the model's own probabilities (a softmax of the logits, no sampler, no penalty):
 what "how likely is this text" means. A step scores at most `rows_for(n_vocab)` rows, so the logits of
 one step (rows × vocabulary floats, which llama.cpp keeps allocated) stay within LOGITS_BYTES.
 """
@@ -31,6 +31,17 @@ class RowScore:
 
     logprob: float
     top: list[tuple[int, float]]
+
+
+@dataclass
+class ScoredPrefix:
+    """The scores a slot computed for the prompt it last scored: the scores of a prompt's tokens depend only
+    on the tokens before them, so a later prompt that starts the same way (a multiple-choice question's
+    other answers) reuses them, and the slot's cache of that start, and evaluates only the rest."""
+
+    tokens: list[int]
+    scores: list[RowScore]  # for tokens[1:]
+    top: int
 
 
 @dataclass

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import llama_cpp as lc
 from ember.backend.engine.lookup import Lookup
-from ember.backend.engine.promptscores import PromptScoring
+from ember.backend.engine.promptscores import PromptScoring, ScoredPrefix
 from ember.backend.engine.sampler import SamplerChain
 from ember.backend.engine.stops import AnswerStops
 from ember.backend.engine.textstream import TextStream
@@ -80,6 +80,7 @@ class Slot:
     logits_at: int = -1  # this slot's row of logits in the last batch, or -1
     last_used: float = 0.0
     shifted: bool = False  # a context shift dropped tokens: what follows them was computed beside them
+    scored: ScoredPrefix | None = None  # the scores of the prompt it last scored (promptscores)
 
 
 def common_prefix(a: list[int], b: list[int]) -> int:
@@ -138,6 +139,16 @@ def forget(memory: object, slot: Slot) -> None:
     lc.llama_memory_seq_rm(memory, slot.seq_id, -1, -1)
     slot.tokens.clear()
     slot.shifted = False
+    slot.scored = None
+
+
+def reusable_scores(slot: Slot, prompt: list[int], top: int) -> int:
+    """How many of `prompt`'s first tokens the slot keeps when it scores `prompt`: each must be in its cache
+    and scored before, and so must the token after the last (its row is cached, its logits are not)."""
+    saved = slot.scored
+    if saved is None or slot.shifted or saved.top < top:
+        return 0
+    return max(0, min(common_prefix(slot.tokens, prompt), common_prefix(saved.tokens, prompt) - 1, len(prompt) - 1))
 
 
 def fit(prompt: list[int], options: Options, num_ctx: int) -> list[int]:

@@ -93,7 +93,31 @@ def test_steps_of_a_few_rows_score_as_steps_of_many(runner, monkeypatch: pytest.
                              "been a mistake; the mayor blamed the gulls.", add_special=False)
     whole, _ = _scored(runner, prompt, num_predict=0)
     monkeypatch.setattr("ember.backend.engine.batch.rows_for", lambda _n_vocab: 5)  # a boundary every 5 rows
-    stepped, _ = _scored(runner, prompt, num_predict=0)
+    runner.forget()  # else the slot's scores of this very prompt would be reused
+    stepped, chunks = _scored(runner, prompt, num_predict=0)
+    assert chunks[-1].timings.prompt_eval_cached_count == 0
     assert whole.prompt_logprobs is not None and stepped.prompt_logprobs is not None
     for a, b in zip(whole.prompt_logprobs.rest, stepped.prompt_logprobs.rest, strict=True):
         assert a.token == b.token and math.isclose(a.logprob, b.logprob, abs_tol=0.05)
+
+
+@pytest.mark.timeout(180)
+def test_answers_to_one_question_reuse_its_scored_start_and_score_as_if_alone(runner) -> None:
+    question = runner.tokenize("Question: which of these is a colour? Answer:", add_special=False)
+    choices = [runner.tokenize(" blue sky", add_special=False), runner.tokenize(" a loud bicycle", add_special=False)]
+    runner.forget()
+    first, _ = _scored(runner, question + choices[0], top=2, num_predict=1)
+    second, chunks = _scored(runner, question + choices[1], top=2, num_predict=1)
+    reused = chunks[-1].timings.prompt_eval_cached_count
+    assert len(question) - 1 <= reused < len(question) + 1  # the question's cache and its scores, not the answer's
+    runner.forget()
+    alone, chunks = _scored(runner, question + choices[1], top=2, num_predict=1)
+    assert chunks[-1].timings.prompt_eval_cached_count == 0
+    assert first.prompt_logprobs is not None and second.prompt_logprobs is not None
+    assert alone.prompt_logprobs is not None
+    for a, b in zip(second.prompt_logprobs.rest, alone.prompt_logprobs.rest, strict=True):
+        assert a.token == b.token and math.isclose(a.logprob, b.logprob, abs_tol=0.05)
+        assert [t.token for t in a.top_logprobs][:1] == [t.token for t in b.top_logprobs][:1]
+    asked_fewer, _ = _scored(runner, question + choices[0], top=1, num_predict=1)  # fewer alternatives: reused, cut
+    assert asked_fewer.prompt_logprobs is not None
+    assert all(len(lp.top_logprobs) == 1 for lp in asked_fewer.prompt_logprobs.rest)
