@@ -131,10 +131,10 @@ async def test_at_60x20_the_status_line_keeps_the_model_and_the_context(make_app
 async def test_at_60x20_the_footer_drops_the_least_needed_keys_instead_of_cutting_them(make_app):
     app = make_app()
     async with app.run_test(size=(60, 20)) as pilot:
-        await pilot.pause()
+        await wait_for(pilot, lambda: screen_text(app).splitlines()[-1].strip(), timeout=10)  # a slow first paint
         footer = screen_text(app).splitlines()[-1].rstrip()
         assert "Stop" in footer and "Models" in footer and "Persona" not in footer
         assert len(footer) <= 60 and not footer.endswith(("Ch", "Pe", "Pa"))
         await pilot.resize_terminal(100, 24)
-        await pilot.pause()
-        assert "Persona" in screen_text(app).splitlines()[-1]
+        await wait_for(pilot, lambda: "Persona" in screen_text(app).splitlines()[-1], timeout=10,
+                       explain=lambda: screen_text(app).splitlines()[-1])
