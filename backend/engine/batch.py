@@ -19,7 +19,7 @@ import llama_cpp as lc
 from ember.backend.engine.cpushare import ThreadShare
 from ember.backend.engine.images import next_part, reuse_media_prefix
 from ember.backend.engine.promptcache import PromptCache
-from ember.backend.engine.promptscores import PromptScoring, RowScore, ScoredPrefix, rows_for, score_row
+from ember.backend.engine.promptscores import ScoredPrefix, rows_for
 from ember.backend.engine.rowcost import RowCost
 from ember.backend.engine.sharing import copy_prefix, evaluating_start_of
 from ember.backend.engine.slots import (
@@ -30,8 +30,8 @@ from ember.backend.engine.slots import (
     forget,
     goes_on,
     pick_slot,
-    reusable_scores,
     reuse_prefix,
+    reuse_scored_prefix,
     shift,
 )
 from ember.backend.errors import EmberError
@@ -225,9 +225,9 @@ class BatchLoop:
             slot.request, slot.pending, slot.logits_at = request, -1, -1
             if request.scoring is not None:  # every row's logits are needed: from the start, or past a start
                 request.scoring.prompt = prompt = fit(request.prompt, request.options, self.num_ctx)
-                request.prompt_count = len(prompt)  # this slot scored before
+                request.prompt_count = len(prompt)
                 self._swap_in(slot, prompt, restore=False)
-                request.todo = self._scored_start(slot, request.scoring)
+                request.todo = reuse_scored_prefix(self.memory, slot, request.scoring)
             elif request.media is None:
                 prompt = fit(request.prompt, request.options, self.num_ctx)
                 request.prompt_count = len(prompt)
@@ -240,18 +240,6 @@ class BatchLoop:
                 request.todo = reuse_media_prefix(self.memory, slot, request)
             request.prompt_cached = request.prompt_count - len(request.todo)
             request.stops.num_ctx = self.num_ctx  # llama.cpp may round the context up
-
-    def _scored_start(self, slot: Slot, scoring: PromptScoring) -> list[int]:
-        """Keep what the slot scored of the prompt's start, its cache and scores; the tokens still to evaluate."""
-        prompt = scoring.prompt
-        keep = reusable_scores(slot, prompt, scoring.top)
-        if keep == 0 or not lc.llama_memory_seq_rm(self.memory, slot.seq_id, keep, -1):
-            forget(self.memory, slot)
-            return list(prompt)
-        del slot.tokens[keep:]
-        assert slot.scored is not None
-        scoring.scores = [RowScore(score.logprob, score.top[: scoring.top]) for score in slot.scored.scores[:keep]]
-        return prompt[keep:]
 
     def _swap_in(self, slot: Slot, prompt: list[int], restore: bool = True) -> None:
         """Save what the slot holds when the prompt is another conversation; put back a saved prompt
@@ -392,13 +380,10 @@ class BatchLoop:
         request = slot.request
         assert request is not None and request.scoring is not None
         scoring = request.scoring
-        prompt, done = scoring.prompt, len(scoring.scores)
-        for row in range(first, first + count):
-            if done + 1 < len(prompt):  # the prompt's last row predicts the answer's first token instead
-                done += 1
-                scoring.scores.append(score_row(self.ctx, row, self.n_vocab, prompt[done], scoring.top))
+        scoring.score_rows(self.ctx, first, count, self.n_vocab)
         if request.todo:
             return
+        prompt = scoring.prompt
         slot.scored = ScoredPrefix(list(prompt), list(scoring.scores), scoring.top)
         head = self._token_bytes(prompt[0], special=True)
         rest = [self._logprob(self._token_bytes(token, special=True), score.logprob, score.top)

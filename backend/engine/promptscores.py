@@ -52,6 +52,18 @@ class PromptScoring:
     prompt: list[int] = field(default_factory=list)  # the tokens scored, set when the request is admitted
     scores: list[RowScore] = field(default_factory=list)  # for prompt[1:], in order
 
+    def score_rows(self, ctx: lc.llama_context_p, first: int, count: int, n_vocab: int) -> None:
+        """Score the prompt tokens that rows first..first + count - 1 of the batch just decoded predicted."""
+        done = len(self.scores)
+        for row in range(first, first + count):
+            if done + 1 < len(self.prompt):  # the prompt's last row predicts the answer's first token instead
+                done += 1
+                self.scores.append(score_row(ctx, row, n_vocab, self.prompt[done], self.top))
+
+    def reuse(self, saved: ScoredPrefix, keep: int) -> None:
+        """Start from the saved scores of the prompt's first `keep` tokens after the first, alternatives cut."""
+        self.scores = [RowScore(score.logprob, score.top[: self.top]) for score in saved.scores[:keep]]
+
 
 def score_row(ctx: lc.llama_context_p, row: int, n_vocab: int, following: int, top: int) -> RowScore:
     """How likely the batch's row `row` made `following`, the token after it, and the `top` likeliest."""
@@ -64,3 +76,4 @@ def score_row(ctx: lc.llama_context_p, row: int, n_vocab: int, following: int, t
         order = np.argpartition(-logits, count - 1)[:count]
         best = sorted(((int(i), float(logits[i])) for i in order), key=lambda t: -t[1])
     return RowScore(float(logits[following]), best)
+

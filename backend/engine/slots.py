@@ -142,6 +142,18 @@ def forget(memory: object, slot: Slot) -> None:
     slot.scored = None
 
 
+def reuse_scored_prefix(memory: object, slot: Slot, scoring: PromptScoring) -> list[int]:
+    """Keep what the slot scored of the prompt's start, its cache and scores; return the tokens still to
+    evaluate (all of them, from an emptied sequence, where nothing is kept)."""
+    keep = reusable_scores(slot, scoring.prompt, scoring.top)
+    if keep == 0 or slot.scored is None or not lc.llama_memory_seq_rm(memory, slot.seq_id, keep, -1):
+        forget(memory, slot)
+        return list(scoring.prompt)
+    del slot.tokens[keep:]
+    scoring.reuse(slot.scored, keep)
+    return scoring.prompt[keep:]
+
+
 def reusable_scores(slot: Slot, prompt: list[int], top: int) -> int:
     """How many of `prompt`'s first tokens the slot keeps when it scores `prompt`: each must be in its cache
     and scored before, and so must the token after the last (its row is cached, its logits are not)."""
