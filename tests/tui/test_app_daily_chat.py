@@ -95,6 +95,7 @@ async def test_each_answer_has_its_figures_and_set_verbose_adds_the_timings(make
         assert "tok/s" in text
         await send_command(pilot, "/set verbose")
         await send(pilot, "Bye.")
+        await wait_for(pilot, lambda: bool(chat.views()[-1].query(".timings")), timeout=10)  # mounted once it ends
         block = str(chat.views()[-1].query_one(".timings", Static).render())
         assert "prompt eval count:" in block and "eval rate:" in block
 
