@@ -21,7 +21,12 @@ from ember.backend.engine.images import next_part, reuse_media_prefix
 from ember.backend.engine.promptcache import PromptCache
 from ember.backend.engine.promptscores import ScoredPrefix, rows_for
 from ember.backend.engine.rowcost import RowCost
-from ember.backend.engine.sharing import copy_prefix, evaluating_start_of
+from ember.backend.engine.sharing import (
+    copy_prefix,
+    copy_scored_prefix,
+    evaluating_start_of,
+    scoring_start_of,
+)
 from ember.backend.engine.slots import (
     Request,
     Slot,
@@ -215,7 +220,7 @@ class BatchLoop:
                     request.out.put(exc)
                     continue
                 free = list(self.slots)
-            if request.media is None and request.scoring is None and evaluating_start_of(self.slots, request.prompt):
+            if self._start_being_evaluated(request):
                 deferred.append(self._waiting.popleft())
                 continue
             self._pinned = request.options.num_thread
@@ -227,6 +232,7 @@ class BatchLoop:
                 request.scoring.prompt = prompt = fit(request.prompt, request.options, self.num_ctx)
                 request.prompt_count = len(prompt)
                 self._swap_in(slot, prompt, restore=False)
+                copy_scored_prefix(self.memory, self.slots, slot, prompt, request.scoring.top)
                 request.todo = reuse_scored_prefix(self.memory, slot, request.scoring)
             elif request.media is None:
                 prompt = fit(request.prompt, request.options, self.num_ctx)
@@ -240,6 +246,12 @@ class BatchLoop:
                 request.todo = reuse_media_prefix(self.memory, slot, request)
             request.prompt_cached = request.prompt_count - len(request.todo)
             request.stops.num_ctx = self.num_ctx  # llama.cpp may round the context up
+
+    def _start_being_evaluated(self, request: Request) -> bool:
+        """Whether another slot is still evaluating (or scoring) a start of this prompt, to be copied once done."""
+        if request.scoring is not None:
+            return scoring_start_of(self.slots, request.prompt, request.scoring.top)
+        return request.media is None and evaluating_start_of(self.slots, request.prompt)
 
     def _swap_in(self, slot: Slot, prompt: list[int], restore: bool = True) -> None:
         """Save what the slot holds when the prompt is another conversation; put back a saved prompt

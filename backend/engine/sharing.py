@@ -1,11 +1,12 @@
 """A start of a prompt that another slot's cache holds is copied from that slot, not evaluated again (one
 system prompt for many conversations, the n choices of one request); prompts that arrive together wait for
-the first of them to be evaluated, then copy it."""
+the first of them to be evaluated, then copy it. A prompt being scored copies, with the cache, the scores
+another slot saved for that start (the answers of one multiple-choice question sent at once)."""
 
 from __future__ import annotations
 
 import llama_cpp as lc
-from ember.backend.engine.slots import Slot, common_prefix
+from ember.backend.engine.slots import Slot, common_prefix, reusable_scores
 
 COPY_GAIN = 64  # prompt tokens another slot must hold beyond this slot's own for its cache to be copied
 
@@ -31,3 +32,27 @@ def evaluating_start_of(slots: list[Slot], prompt: list[int]) -> bool:
     held = max(common_prefix(slot.tokens, prompt) for slot in slots)
     return any(slot.request is not None and slot.request.todo
                and common_prefix(slot.tokens + slot.request.todo, prompt) >= held + COPY_GAIN for slot in slots)
+
+
+def copy_scored_prefix(memory: object, slots: list[Slot], slot: Slot, prompt: list[int], top: int) -> None:
+    """Make `slot`'s cache and saved scores a copy of the other slot's that keeps COPY_GAIN more of the
+    scored prompt's start than this slot does (slots.reusable_scores); the tail is trimmed afterwards."""
+    source, kept = None, reusable_scores(slot, prompt, top)
+    best = kept
+    for other in slots:
+        if other is not slot and (length := reusable_scores(other, prompt, top)) > best:
+            source, best = other, length
+    if source is None or best < kept + COPY_GAIN:
+        return
+    lc.llama_memory_seq_cp(memory, source.seq_id, slot.seq_id, -1, -1)
+    slot.tokens[:] = source.tokens
+    slot.scored, slot.shifted = source.scored, False
+
+
+def scoring_start_of(slots: list[Slot], prompt: list[int], top: int) -> bool:
+    """Whether a slot is still scoring a prompt that starts this one with COPY_GAIN tokens more than any slot
+    has scores saved for: this one then waits until that start is scored, and copies it."""
+    held = max(reusable_scores(slot, prompt, top) for slot in slots)
+    return any(slot.request is not None and slot.request.todo and slot.request.scoring is not None
+               and slot.request.scoring.top >= top
+               and common_prefix(slot.request.scoring.prompt, prompt) - 1 >= held + COPY_GAIN for slot in slots)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+import queue
 
 import pytest
 from ember.backend.engine.promptscores import rows_for
+from ember.backend.engine.sharing import COPY_GAIN
 from ember.backend.parameters import Options
 from ember.backend.types import Chunk
 
@@ -121,3 +123,51 @@ def test_answers_to_one_question_reuse_its_scored_start_and_score_as_if_alone(ru
     asked_fewer, _ = _scored(runner, question + choices[0], top=1, num_predict=1)  # fewer alternatives: reused, cut
     assert asked_fewer.prompt_logprobs is not None
     assert all(len(lp.top_logprobs) == 1 for lp in asked_fewer.prompt_logprobs.rest)
+
+
+@pytest.mark.timeout(180)
+def test_answers_to_one_question_sent_at_once_copy_its_scored_start_and_score_as_if_alone(runner) -> None:
+    question = runner.tokenize("Question: " + " ".join(f"Note {i}: the keeper trimmed the wick." for i in range(12))
+                               + " Which of these is a colour? Answer:", add_special=False)
+    choices = [runner.tokenize(" blue sky", add_special=False), runner.tokenize(" a loud bicycle", add_special=False)]
+    assert len(question) > COPY_GAIN + 1
+    runner.forget()
+    answers = [queue.SimpleQueue[Chunk | BaseException]() for _ in choices]
+    for choice, out, answer in zip(choices, answers, (8, 1), strict=True):  # the first's slot still answering:
+        # the second takes another slot and copies the first's scored start
+        runner.start(question + choice, Options.merge(PLAIN, {"num_predict": answer}), out, top_logprobs=2,
+                     score_prompt=True)
+    together = [_drain(out) for out in answers]
+    cached = [chunks[-1].timings.prompt_eval_cached_count for chunks in together]
+    assert sorted(cached)[0] == 0 and len(question) - 1 <= sorted(cached)[1] <= len(question)
+    first = cached.index(0)  # scored whole: as if alone; the other copied its start: as if it reused its own
+    runner.forget()
+    alone, _ = _scored(runner, question + choices[first], top=2, num_predict=1)
+    reused, _ = _scored(runner, question + choices[1 - first], top=2, num_predict=1)
+    for copied, expected in ((together[first][0], alone), (together[1 - first][0], reused)):
+        assert copied.prompt_logprobs is not None and expected.prompt_logprobs is not None
+        for a, b in zip(copied.prompt_logprobs.rest, expected.prompt_logprobs.rest, strict=True):
+            assert a.token == b.token and math.isclose(a.logprob, b.logprob, abs_tol=0.05)
+
+
+@pytest.mark.timeout(180)
+def test_answers_to_one_question_waiting_together_score_the_question_once(runner) -> None:
+    question = runner.tokenize("Question: " + " ".join(f"Note {i}: the keeper logged the rain." for i in range(12))
+                               + " Which of these is wet? Answer:", add_special=False)
+    runner.forget()
+    answers = [queue.SimpleQueue[Chunk | BaseException]() for _ in range(3)]
+    with runner.loop._wake:  # the loop admits under this lock: all three wait at its next admission
+        for choice, out in zip((" the sea", " a dry stone", " rain"), answers, strict=True):
+            runner.start(question + runner.tokenize(choice, add_special=False), Options.merge(PLAIN, {"num_predict": 1}),
+                         out, top_logprobs=1, score_prompt=True)
+    cached = sorted(_drain(out)[-1].timings.prompt_eval_cached_count for out in answers)
+    assert cached[0] == 0 and all(len(question) - 1 <= count <= len(question) for count in cached[1:])
+
+
+def _drain(out: queue.SimpleQueue[Chunk | BaseException]) -> list[Chunk]:
+    chunks: list[Chunk] = []
+    while not chunks or not chunks[-1].done:
+        item = out.get(timeout=120)
+        assert not isinstance(item, BaseException), item
+        chunks.append(item)
+    return chunks
