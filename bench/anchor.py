@@ -5,6 +5,8 @@ context per slot, and get the same prompt text (the chat template rendered here,
 same greedy sampling; the rounds alternate between them, so both see the same machine. Every figure
 is measured by the client: the decode rate between the first and the last streamed token, the time
 to first token from the moment the request is sent. llama-server is built once by llama_build.py.
+A bare loop over the same bindings decodes one and four sequences between the rounds, while both servers
+idle: what batching gains on this CPU before any server's work, the ceiling of both servers' gain.
 Usage: .venv/bin/python bench/anchor.py [--quick] [--rounds N] [--tokens N] [--long N] [--deep N]
 """
 
@@ -21,6 +23,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import llama_cpp as lc
 from common import MODEL, STORY, Row, machine, model_path, paired_row, print_table
 from server import Server, free_port
 
@@ -229,7 +232,9 @@ def deep_prompt(texts, tokens: int) -> str:  # noqa: ANN001
 
 
 def measure(*, rounds: int = 5, tokens: int = 64, long: int = 4000, deep: int = 1500, parallel: int = 4) -> list[Row]:
+    from bare import BareContext, load_model
     from ember.backend.engine.runner import default_threads
+    from ember.backend.engine.tokens import tokenize
     from ember.backend.prompt.jinja import render_chat
     from ember.backend.store.ggufmeta import read_gguf_meta
     from ember.backend.types import Message
@@ -249,6 +254,12 @@ def measure(*, rounds: int = 5, tokens: int = 64, long: int = 4000, deep: int = 
     person = texts(JSON_QUESTION)
     edit = texts(EDIT_QUESTION)
     conversation = deep_prompt(texts, deep)  # the same each round: cached, so only its decode is timed
+    bare_model = load_model(gguf)  # the CPU's own batching gain: a bare loop, run while both servers idle
+    vocab = lc.llama_model_get_vocab(bare_model)
+    bare = BareContext(bare_model, num_ctx=num_ctx, threads=threads, sequences=parallel)
+    story_ids = tokenize(vocab, story, add_special=False)
+    stories_ids = [tokenize(vocab, text, add_special=False) for text in stories]
+    bare_gain: list[float] = []
     with tempfile.TemporaryDirectory() as home:
         engines = [Ember(Path(home), parallel=parallel, num_ctx=num_ctx),
                    LlamaServer(binaries, gguf, parallel=parallel, num_ctx=num_ctx, threads=threads)]
@@ -293,9 +304,12 @@ def measure(*, rounds: int = 5, tokens: int = 64, long: int = 4000, deep: int = 
                     got.setdefault("edit", []).append(engine.generate(edit, tokens * 3).rate)
                     if engine.name == "ember":  # the same answer with prompt lookup off
                         got.setdefault("edit_off", []).append(engine.generate(edit, tokens * 3, options=NO_DRAFTS).rate)
+                bare_gain.append(bare.decode_together(stories_ids, tokens) / bare.decode(story_ids, tokens))
         finally:
             for engine in engines:
                 engine.close()
+            bare.close()
+            lc.llama_model_free(bare_model)
     e, ls = figures["ember"], figures["llama-server"]
     gain = [m / o for m, o in zip(e["many"], e["one"], strict=True)]
     ls_gain = [m / o for m, o in zip(ls["many"], ls["one"], strict=True)]
@@ -305,6 +319,8 @@ def measure(*, rounds: int = 5, tokens: int = 64, long: int = 4000, deep: int = 
                    f"llama-server -np {parallel}"),
         Row(f"{parallel}-stream gain over 1 stream", statistics.median(gain), statistics.median(ls_gain), "×",
             ">= 1.4", "llama-server's own gain", [g / b for g, b in zip(gain, ls_gain, strict=True)]),
+        Row(f"{parallel}-stream gain over 1 stream", statistics.median(gain), statistics.median(bare_gain), "×",
+            "", f"a bare loop's ({parallel} seqs/batch)", [g / b for g, b in zip(gain, bare_gain, strict=True)]),
         paired_row("decode, JSON schema", e["json"], ls["json"], "t/s", ">= 0.95", "llama-server json_schema"),
         paired_row("decode, JSON schema vs the same request free", e["json"], e["json_free"], "t/s", "",
                    "ember without the schema"),
