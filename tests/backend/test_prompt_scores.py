@@ -126,7 +126,7 @@ def test_answers_to_one_question_reuse_its_scored_start_and_score_as_if_alone(ru
 
 
 @pytest.mark.timeout(180)
-def test_answers_to_one_question_sent_at_once_copy_its_scored_start_and_score_as_if_alone(runner) -> None:
+def test_an_answer_beside_a_busy_slot_copies_its_scored_question_and_scores_as_a_reused_start_does(runner) -> None:
     question = runner.tokenize("Question: " + " ".join(f"Note {i}: the keeper trimmed the wick." for i in range(12))
                                + " Which of these is a colour? Answer:", add_special=False)
     choices = [runner.tokenize(" blue sky", add_special=False), runner.tokenize(" a loud bicycle", add_special=False)]
