@@ -19,14 +19,9 @@ import llama_cpp as lc
 from ember.backend.engine.cpushare import ThreadShare
 from ember.backend.engine.images import next_part, reuse_media_prefix
 from ember.backend.engine.promptcache import PromptCache
-from ember.backend.engine.promptscores import ScoredPrefix, rows_for
+from ember.backend.engine.promptscores import rows_for
 from ember.backend.engine.rowcost import RowCost
-from ember.backend.engine.sharing import (
-    copy_prefix,
-    copy_scored_prefix,
-    evaluating_start_of,
-    scoring_start_of,
-)
+from ember.backend.engine.sharing import copy_prefix, copy_scored_prefix, start_being_evaluated
 from ember.backend.engine.slots import (
     Request,
     Slot,
@@ -220,7 +215,7 @@ class BatchLoop:
                     request.out.put(exc)
                     continue
                 free = list(self.slots)
-            if self._start_being_evaluated(request):
+            if start_being_evaluated(self.slots, request):
                 deferred.append(self._waiting.popleft())
                 continue
             self._pinned = request.options.num_thread
@@ -246,12 +241,6 @@ class BatchLoop:
                 request.todo = reuse_media_prefix(self.memory, slot, request)
             request.prompt_cached = request.prompt_count - len(request.todo)
             request.stops.num_ctx = self.num_ctx  # llama.cpp may round the context up
-
-    def _start_being_evaluated(self, request: Request) -> bool:
-        """Whether another slot is still evaluating (or scoring) a start of this prompt, to be copied once done."""
-        if request.scoring is not None:
-            return scoring_start_of(self.slots, request.prompt, request.scoring.top)
-        return request.media is None and evaluating_start_of(self.slots, request.prompt)
 
     def _swap_in(self, slot: Slot, prompt: list[int], restore: bool = True) -> None:
         """Save what the slot holds when the prompt is another conversation; put back a saved prompt
@@ -396,7 +385,7 @@ class BatchLoop:
         if request.todo:
             return
         prompt = scoring.prompt
-        slot.scored = ScoredPrefix(list(prompt), list(scoring.scores), scoring.top)
+        slot.scored = scoring.saved()
         head = self._token_bytes(prompt[0], special=True)
         rest = [self._logprob(self._token_bytes(token, special=True), score.logprob, score.top)
                 for token, score in zip(prompt[1:], scoring.scores, strict=True)]

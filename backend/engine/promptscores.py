@@ -3,8 +3,8 @@
 
 Row i of a prompt evaluated with logits at every row is the model's distribution over the token at
 i + 1, so a prompt scored this way is evaluated from its first token (a cached prefix has no logits
-left), but for the start it shares with the prompt its sequence scored last (ScoredPrefix). These are the model's own probabilities (a softmax of the logits, no sampler, no penalty):
-what "how likely is this text" means. A step scores at most `rows_for(n_vocab)` rows, so the logits of
+left), but for the start it shares with a prompt scored before (ScoredPrefix). These are the model's own
+probabilities (a softmax of the logits, no sampler, no penalty): what "how likely is this text" means. A step scores at most `rows_for(n_vocab)` rows, so the logits of
 one step (rows × vocabulary floats, which llama.cpp keeps allocated) stay within LOGITS_BYTES.
 """
 
@@ -60,6 +60,10 @@ class PromptScoring:
             if done + 1 < len(self.prompt):  # the prompt's last row predicts the answer's first token instead
                 done += 1
                 self.scores.append(score_row(ctx, row, n_vocab, self.prompt[done], self.top))
+
+    def saved(self) -> ScoredPrefix:
+        """The scores of the whole prompt, kept by its slot for the next prompt that starts the same way."""
+        return ScoredPrefix(list(self.prompt), list(self.scores), self.top)
 
     def reuse(self, saved: ScoredPrefix, keep: int) -> None:
         """Start from the saved scores of the prompt's first `keep` tokens after the first, alternatives cut."""

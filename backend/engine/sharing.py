@@ -6,7 +6,7 @@ another slot saved for that start (the answers of one multiple-choice question s
 from __future__ import annotations
 
 import llama_cpp as lc
-from ember.backend.engine.slots import Slot, common_prefix, reusable_scores
+from ember.backend.engine.slots import Request, Slot, common_prefix, reusable_scores
 
 COPY_GAIN = 64  # prompt tokens another slot must hold beyond this slot's own for its cache to be copied
 
@@ -56,3 +56,10 @@ def scoring_start_of(slots: list[Slot], prompt: list[int], top: int) -> bool:
     return any(slot.request is not None and slot.request.todo and slot.request.scoring is not None
                and slot.request.scoring.top >= top
                and common_prefix(slot.request.scoring.prompt, prompt) - 1 >= held + COPY_GAIN for slot in slots)
+
+
+def start_being_evaluated(slots: list[Slot], request: Request) -> bool:
+    """Whether another slot is still evaluating (or scoring) a start of this prompt, to be copied once done."""
+    if request.scoring is not None:
+        return scoring_start_of(slots, request.prompt, request.scoring.top)
+    return request.media is None and evaluating_start_of(slots, request.prompt)
