@@ -156,3 +156,25 @@ def test_flash_attention_is_llama_cpps_choice_unless_set_and_both_ways_answer(sm
         finally:
             small.close()
     assert all(text.strip() for text in texts.values())
+
+
+def test_a_greedy_chain_picks_by_argmax_the_tokens_llama_cpps_greedy_sampler_picks(runner, monkeypatch):
+    from ember.backend.engine.sampler import SamplerChain
+
+    plain = {"repeat_penalty": 1.0, "num_predict": 48}
+    for options, argmax in ((plain, True), ({"repeat_penalty": 1.1}, False), ({"temperature": 0.5}, False)):
+        chain = SamplerChain(runner.vocab, runner.n_vocab, Options.merge(GREEDY, options))
+        assert chain.argmax is argmax
+        chain.close()
+    runner.forget()
+    fast, _ = answer(runner, "Write a short poem about rain.", **plain)
+    built = SamplerChain.__init__
+
+    def chain_only(self, *args, **kwargs) -> None:
+        built(self, *args, **kwargs)
+        self.argmax = False
+
+    monkeypatch.setattr(SamplerChain, "__init__", chain_only)
+    runner.forget()
+    chained, _ = answer(runner, "Write a short poem about rain.", **plain)
+    assert fast and fast == chained
