@@ -2,7 +2,8 @@
 
 Both servers run at once, each in its own process with the same GGUF, threads, slots (`-np`) and
 context per slot, and get the same prompt text (the chat template rendered here, sent raw) and the
-same greedy sampling; the rounds alternate between them, so both see the same machine. Every figure
+same greedy sampling; each measure runs on both back to back, which of them goes first alternating
+between rounds, so the two figures of a pair are seconds apart on the same machine. Every figure
 is measured by the client: the decode rate between the first and the last streamed token, the time
 to first token from the moment the request is sent. llama-server is built once by llama_build.py.
 A bare loop over the same bindings decodes one and four sequences between the rounds, while both servers
@@ -64,6 +65,7 @@ def settings_files(folder):
 EDIT_QUESTION = f"Add a docstring to each function:\n```python\n{EDIT_CODE}```"  # an answer that repeats its input
 NO_DRAFTS = {"num_draft": 0}
 SHARED = 600  # tokens two prompts sent at once start with
+PAIRED = 3  # pairs a round of the short one- and four-stream answers: the goals most within this machine's noise
 
 
 @dataclass
@@ -271,40 +273,58 @@ def measure(*, rounds: int = 5, tokens: int = 64, long: int = 4000, deep: int = 
                 engine.generate(conversation, 8)
                 together(engine, stories, 2)
             figures: dict[str, dict[str, list[float]]] = {e.name: {} for e in engines}
-            loop_ns = tokens_streamed = wall_ns = 0
+            loop = {"ns": 0, "tokens": 0, "wall": 0}
+
+            def one_stream(engine, n: int, got: dict[str, list[float]]) -> None:  # noqa: ANN001
+                if not isinstance(engine, Ember):
+                    got.setdefault("one", []).append(engine.generate(story, tokens).rate)
+                    return
+                if n % 2:  # the same answer with prompt lookup off, just before or just after
+                    got.setdefault("one_off", []).append(engine.generate(story, tokens, options=NO_DRAFTS).rate)
+                cpu, began = engine.loop_cpu_ns(), time.perf_counter_ns()
+                stream = engine.generate(story, tokens)
+                loop["ns"] += engine.loop_cpu_ns() - cpu
+                loop["wall"] += time.perf_counter_ns() - began
+                loop["tokens"] += stream.count
+                got.setdefault("one", []).append(stream.rate)
+                if not n % 2:
+                    got.setdefault("one_off", []).append(engine.generate(story, tokens, options=NO_DRAFTS).rate)
+
+            def json_pair(engine, n: int, got: dict[str, list[float]]) -> None:  # noqa: ANN001
+                # the same request with and without its schema, back to back, in turns which goes first
+                pair = [("json", PERSON), ("json_free", None)]
+                for key, schema in pair if n % 2 == 0 else pair[::-1]:
+                    got.setdefault(key, []).append(engine.generate(person, tokens * 2, schema).rate)
+                if isinstance(engine, Ember):  # the grammar's own cost: both without prompt lookup, whose
+                    # drafts pay on the free answer's repeated prose and hardly on the short JSON object
+                    for key, schema in pair if n % 2 else pair[::-1]:
+                        got.setdefault(f"{key}_off", []).append(
+                            engine.generate(person, tokens * 2, schema, options=NO_DRAFTS).rate)
+
+            def edit_code(engine, n: int, got: dict[str, list[float]]) -> None:  # noqa: ANN001
+                got.setdefault("edit", []).append(engine.generate(edit, tokens * 3).rate)
+                if isinstance(engine, Ember):  # the same answer with prompt lookup off
+                    got.setdefault("edit_off", []).append(engine.generate(edit, tokens * 3, options=NO_DRAFTS).rate)
+
+            def many_streams(engine, n: int, got: dict[str, list[float]]) -> None:  # noqa: ANN001
+                got.setdefault("many", []).append(together(engine, stories, tokens))
+
+            steps = [one_stream, many_streams] * PAIRED + [
+                json_pair,
+                lambda engine, n, got: got.setdefault("deep", []).append(engine.generate(conversation, tokens).rate),
+                lambda engine, n, got: got.setdefault("ttft", []).append(
+                    engine.generate(long_prompt(texts, long, n), 1).first * 1000),
+                lambda engine, n, got: got.setdefault("shared", []).append(shared_start(engine, texts, SHARED, n)),
+                edit_code,
+            ]
             for n in range(rounds):
-                for engine in engines if n % 2 == 0 else engines[::-1]:
-                    got = figures[engine.name]
-                    if isinstance(engine, Ember):
-                        if n % 2:  # the same answer with prompt lookup off, just before or just after
-                            got.setdefault("one_off", []).append(engine.generate(story, tokens, options=NO_DRAFTS).rate)
-                        cpu, began = engine.loop_cpu_ns(), time.perf_counter_ns()
-                        stream = engine.generate(story, tokens)
-                        loop_ns += engine.loop_cpu_ns() - cpu
-                        wall_ns += time.perf_counter_ns() - began
-                        tokens_streamed += stream.count
-                        if not n % 2:
-                            got.setdefault("one_off", []).append(engine.generate(story, tokens, options=NO_DRAFTS).rate)
-                    else:
-                        stream = engine.generate(story, tokens)
-                    got.setdefault("one", []).append(stream.rate)
-                    got.setdefault("many", []).append(together(engine, stories, tokens))
-                    # the same request with and without its schema, back to back, in turns which goes first
-                    pair = [("json", PERSON), ("json_free", None)]
-                    for key, schema in pair if n % 2 == 0 else pair[::-1]:
-                        got.setdefault(key, []).append(engine.generate(person, tokens * 2, schema).rate)
-                    if isinstance(engine, Ember):  # the grammar's own cost: both without prompt lookup, whose
-                        # drafts pay on the free answer's repeated prose and hardly on the short JSON object
-                        for key, schema in pair if n % 2 else pair[::-1]:
-                            got.setdefault(f"{key}_off", []).append(
-                                engine.generate(person, tokens * 2, schema, options=NO_DRAFTS).rate)
-                    got.setdefault("deep", []).append(engine.generate(conversation, tokens).rate)
-                    got.setdefault("ttft", []).append(engine.generate(long_prompt(texts, long, n), 1).first * 1000)
-                    got.setdefault("shared", []).append(shared_start(engine, texts, SHARED, n))
-                    got.setdefault("edit", []).append(engine.generate(edit, tokens * 3).rate)
-                    if engine.name == "ember":  # the same answer with prompt lookup off
-                        got.setdefault("edit_off", []).append(engine.generate(edit, tokens * 3, options=NO_DRAFTS).rate)
-                bare_gain.append(bare.decode_together(stories_ids, tokens) / bare.decode(story_ids, tokens))
+                # each measure on both servers back to back, the first of them in turns: a pair's two
+                # figures are seconds apart, so the machine's drift between them is small
+                for i, step in enumerate(steps):
+                    for engine in engines if (n + i // 2) % 2 == 0 else engines[::-1]:
+                        step(engine, n, figures[engine.name])
+                # one figure a round, beside each of the round's PAIRED gains of the servers
+                bare_gain += [bare.decode_together(stories_ids, tokens) / bare.decode(story_ids, tokens)] * PAIRED
         finally:
             for engine in engines:
                 engine.close()
@@ -336,8 +356,8 @@ def measure(*, rounds: int = 5, tokens: int = 64, long: int = 4000, deep: int = 
                    "llama-server (no lookup)"),
         paired_row("decode, edit this code, lookup on/off", e["edit"], e["edit_off"], "t/s", "", "ember num_draft 0"),
         paired_row("decode, free text, lookup on/off", e["one"], e["one_off"], "t/s", ">= 1.0", "ember num_draft 0"),
-        Row(f"serve's event loop, 1 stream ({loop_ns / 1000 / max(tokens_streamed, 1):.0f} µs/token)",
-            100 * loop_ns / max(wall_ns, 1), 2.0, "%", "< 2 %", "the target"),
+        Row(f"serve's event loop, 1 stream ({loop['ns'] / 1000 / max(loop['tokens'], 1):.0f} µs/token)",
+            100 * loop["ns"] / max(loop["wall"], 1), 2.0, "%", "< 2 %", "the target"),
     ]
 
 
