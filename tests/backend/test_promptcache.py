@@ -52,6 +52,25 @@ def test_the_saved_prompts_stay_within_their_budget(runner) -> None:
         runner.forget()
 
 
+def test_a_prompt_put_back_leaves_its_buffer_for_the_next_save_and_answers_the_same_from_it(runner) -> None:
+    runner.forget()
+    cache = runner.loop.cache
+    prompts = [chat_tokens(runner, f"Tell me a short fact about {topic}.") for topic in TOPICS]
+    first = [answer(runner, prompt)[0] for prompt in prompts]  # six conversations, four slots: two saved
+    entry = next(e for e in cache.saved if e.tokens[: len(prompts[0])] == prompts[0])
+    buffer = entry.state
+    assert answer(runner, prompts[0])[0] == first[0]  # put back into a slot: its buffer is free again
+    assert any(kept is buffer for kept in cache.spare)
+    answer(runner, chat_tokens(runner, "Tell me a short fact about glaciers."))  # another slot is saved
+    reused = next(e for e in cache.saved if e.state is buffer)  # into that buffer, not fresh memory
+    assert reused.used <= len(buffer) and not any(kept is buffer for kept in cache.spare)
+    again = next(i for i, prompt in enumerate(prompts) if reused.tokens[: len(prompt)] == prompt)
+    text, final = answer(runner, prompts[again])  # back out of the reused buffer
+    assert final.timings.prompt_eval_cached_count == len(prompts[again]) - 1 and text == first[again]
+    runner.forget()
+    assert not cache.spare
+
+
 def test_forgetting_empties_the_saved_prompts(runner) -> None:
     for topic in TOPICS:
         answer(runner, chat_tokens(runner, f"Describe {topic} in a word."))
