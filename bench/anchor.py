@@ -91,12 +91,13 @@ class Stream:
 
 @functools.cache
 def _client():  # noqa: ANN202
-    """One client, its connections kept open, for every request of the run: a new httpx client costs
-    20 ms here (its TLS context), which would count in each time to first token and stagger the streams
-    that should start together."""
+    """One client for every request of the run: a new httpx client costs 20 ms here (its TLS context),
+    which would count in each time to first token and stagger the streams that should start together.
+    Each request gets a connection of its own (a loopback connect is cheap; llama-server closes a kept one
+    when it likes, and a request sent on it then fails)."""
     import httpx
 
-    return httpx.Client(timeout=900, limits=httpx.Limits(max_connections=16, max_keepalive_connections=16))
+    return httpx.Client(timeout=900, limits=httpx.Limits(max_connections=16, max_keepalive_connections=0))
 
 
 def _stream(url: str, body: dict, parse) -> Stream:  # noqa: ANN001

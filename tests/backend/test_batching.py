@@ -152,3 +152,37 @@ def test_the_same_question_asked_again_goes_back_to_the_slot_that_has_its_prompt
     assert pick_slot([empty, answered], system + question) is answered  # a retry keeps the prompt's cache
     assert pick_slot([empty, answered], system + question[:-1] + [7]) is answered  # its last message edited
     assert pick_slot([empty, answered], system + [9] * 40) is empty  # another conversation
+
+
+@pytest.mark.timeout(120)
+def test_requests_arriving_a_moment_apart_at_an_idle_loop_start_in_the_same_step(runner):
+    runner.forget()
+    loop, steps, firsts = runner.loop, [0], {}
+    real_step = loop._step
+
+    def counted_step() -> None:
+        steps[0] += 1
+        real_step()
+
+    class FirstChunk:
+        """An outbox that notes the step in which its first chunk was put."""
+
+        def __init__(self, name: str) -> None:
+            self.name, self.done = name, threading.Event()
+
+        def put(self, item) -> None:  # noqa: ANN001
+            firsts.setdefault(self.name, steps[0])
+            if isinstance(item, BaseException) or item.done:
+                self.done.set()
+
+    loop._step = counted_step
+    try:
+        outboxes = []
+        for question in QUESTIONS[:3]:  # as a server hands them over: one by one, half a millisecond apart
+            outboxes.append(FirstChunk(question))
+            runner.start(chat_tokens(runner, question), Options.merge(GREEDY, {"num_predict": 4}), outboxes[-1])
+            time.sleep(0.0005)
+        assert all(box.done.wait(60) for box in outboxes)
+    finally:
+        del loop._step
+    assert len(set(firsts.values())) == 1, firsts  # one step evaluated all three prompts: no one went first
