@@ -71,3 +71,27 @@ def test_greedy_picks_the_likeliest_allowed_token_as_the_full_pass_would(runner,
     monkeypatch.setattr(sampler, "TRIES", 0)
     full, _ = constrained(runner, question, grammar, num_predict=60, **options)
     assert quick == full and "age" in json.loads(quick)
+
+
+@pytest.mark.parametrize(("question", "grammar"), [
+    ("Invent a person as JSON with a name and an age.", grammar_for_format(PERSON)),
+    ("What is the capital of France?", 'root ::= "yes" | "no"'),  # the argmax is refused at every token
+])
+def test_a_greedy_chain_beside_a_grammar_checks_the_argmax_first_and_answers_as_its_candidates_do(
+        runner, monkeypatch, question: str, grammar: str) -> None:
+    from ember.backend.engine.sampler import SamplerChain
+
+    plain = {"repeat_penalty": 1.0, "num_predict": 60}
+    chain = SamplerChain(runner.vocab, runner.n_vocab, Options.merge(GREEDY, plain), grammar)
+    assert chain.argmax and chain.grammar is not None
+    chain.close()
+    fast, ended = constrained(runner, question, grammar, **plain)
+    built = SamplerChain.__init__
+
+    def candidates_only(self, *args, **kwargs) -> None:  # noqa: ANN001, ANN002, ANN003
+        built(self, *args, **kwargs)
+        self.argmax = False
+
+    monkeypatch.setattr(SamplerChain, "__init__", candidates_only)
+    loaded, _ = constrained(runner, question, grammar, **plain)
+    assert fast and fast == loaded and ended.done_reason == "stop"
