@@ -20,6 +20,7 @@ from ember.backend.engine.cpushare import ThreadShare
 from ember.backend.engine.images import next_part, reuse_media_prefix
 from ember.backend.engine.promptcache import PromptCache
 from ember.backend.engine.promptscores import rows_for
+from ember.backend.engine.replies import Replies
 from ember.backend.engine.rowcost import RowCost
 from ember.backend.engine.sharing import copy_prefix, copy_scored_prefix, start_being_evaluated
 from ember.backend.engine.slots import (
@@ -35,9 +36,7 @@ from ember.backend.engine.slots import (
     shift,
 )
 from ember.backend.errors import EmberError
-from ember.backend.types import Chunk, PromptLogprobs, Timings, TokenChoice, TokenLogprob
 
-PIECE_BYTES = 256
 GATHER_GAP = 0.002  # seconds: requests arriving closer than this after an idle spell start together
 GATHER_MOST = 0.01  # seconds the first of them waits at most
 GGML_CACHE_TYPES = {"f16": lc.GGML_TYPE_F16, "q8_0": lc.GGML_TYPE_Q8_0, "q4_0": lc.GGML_TYPE_Q4_0}
@@ -68,7 +67,7 @@ class BatchLoop:
         self.cache = PromptCache()  # the prompts slots gave up, to be put back when a request continues one
         self._make_context(num_ctx)
         self._batch = lc.llama_batch_init(self.num_batch, 0, 1)
-        self._piece = ctypes.create_string_buffer(PIECE_BYTES)
+        self.replies = Replies(vocab)
         self._waiting: deque[Request] = deque()
         self._wake = threading.Condition()
         self._closing = False
@@ -215,7 +214,7 @@ class BatchLoop:
             request = self._waiting[0]
             if request.stopping:
                 self._waiting.popleft()
-                self._reply(request, "cancel", [])
+                self.replies.done(request, "cancel", [])
                 continue
             free = [slot for slot in self.slots if slot.request is None]
             if not free:
@@ -402,10 +401,7 @@ class BatchLoop:
             return
         prompt = scoring.prompt
         slot.scored = scoring.saved()
-        head = self._token_bytes(prompt[0], special=True)
-        rest = [self._logprob(self._token_bytes(token, special=True), score.logprob, score.top)
-                for token, score in zip(prompt[1:], scoring.scores, strict=True)]
-        request.out.put(Chunk("", prompt_logprobs=PromptLogprobs(head.decode("utf-8", "replace"), list(head), rest)))
+        self.replies.prompt_scores(request, prompt, scoring.scores)
 
     def _sample(self, slot: Slot) -> None:
         request = slot.request
@@ -415,6 +411,7 @@ class BatchLoop:
         if request.count >= request.limit:
             self._finish(slot, "length")
             return
+        scored = None
         if request.top_logprobs < 0:
             token = request.sampler.sample(self.ctx, slot.logits_at)
         else:
@@ -427,15 +424,7 @@ class BatchLoop:
         request.count += 1
         if request.lookup is not None:
             request.lookup.append(token)
-        piece = self._token_bytes(token, request.special)
-        if request.top_logprobs >= 0:
-            request.logprobs.append(self._logprob(piece, scored.logprob, scored.top))
-        text = request.stream.feed(piece) if piece else ""
-        if text and request.logprobs:
-            request.out.put(Chunk(text, logprobs=request.logprobs))
-            request.logprobs = []
-        elif text:
-            request.out.put(Chunk(text))
+        self.replies.token(request, token, scored)
         if request.stream.stopped:
             self._finish(slot, "stop")
         elif request.stopping:
@@ -447,43 +436,11 @@ class BatchLoop:
         else:
             slot.pending = token
 
-    def _token_bytes(self, token: int, special: bool = False) -> bytes:
-        size = lc.llama_token_to_piece(self.vocab, token, self._piece, PIECE_BYTES, 0, special)
-        return self._piece.raw[:size] if size > 0 else b""
-
-    def _logprob(self, piece: bytes, logprob: float, top: list[tuple[int, float]]) -> TokenLogprob:
-        choices = []
-        for token, value in top:
-            raw = self._token_bytes(token)
-            choices.append(TokenChoice(raw.decode("utf-8", "replace"), value, list(raw)))
-        return TokenLogprob(piece.decode("utf-8", "replace"), logprob, list(piece), choices)
-
     def _finish(self, slot: Slot, reason: str) -> None:
         request = slot.request
         assert request is not None
         slot.request, slot.pending, slot.last_used = None, -1, time.monotonic()
-        self._reply(request, reason, slot.tokens)
-
-    def _reply(self, request: Request, reason: str, tokens: list[int]) -> None:
-        rest = request.stream.flush()
-        if rest or request.logprobs:
-            request.out.put(Chunk(rest, logprobs=request.logprobs))
-            request.logprobs = []
-        now = time.perf_counter_ns()
-        prompt_done = request.prompt_done or now
-        timings = Timings(
-            total_duration=now - request.started,
-            prompt_eval_count=request.prompt_count,
-            prompt_eval_cached_count=request.prompt_cached,
-            prompt_eval_duration=prompt_done - request.started,
-            eval_count=request.count,
-            eval_duration=now - prompt_done,
-            draft_count=request.lookup.drafted if request.lookup else 0,
-            draft_accepted=request.lookup.accepted if request.lookup else 0,
-        )
-        request.sampler.close()
-        request.out.put(Chunk("", done=True, done_reason=reason, timings=timings, context=list(tokens),
-                              stop_sequence=request.stream.matched))
+        self.replies.done(request, reason, slot.tokens)
 
     def _fail(self, slot: Slot, error: EmberError) -> None:
         request = slot.request

@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import llama_cpp as lc
-from ember.backend.engine.batch import PIECE_BYTES, BatchLoop
+from ember.backend.engine.batch import BatchLoop
 from ember.backend.engine.cpushare import default_threads
 from ember.backend.engine.promptscores import PromptScoring
+from ember.backend.engine.replies import PIECE_BYTES
 from ember.backend.engine.sampler import SamplerChain
 from ember.backend.engine.slots import Outbox, Request
 from ember.backend.engine.textstream import TextStream
